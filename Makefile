@@ -1,0 +1,177 @@
+# llmroute - top-level Makefile.
+#
+#   make            library (.so/.a), plugins, CLI, mock upstream
+#   make check      deps, build, whole test suite, then the same suite built
+#                   with clang + ASan/UBSan
+#   make demo       offline demo against the mock upstream
+#   make bench      benchmarks (see README)
+#   make valgrind   integration tests under valgrind
+#   make install PREFIX=DIR [DESTDIR=...], make uninstall, make clean
+#
+# Wings: core/ sees include/ and core/; plugins/ and cli/ see include/ only.
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BUILD    ?= build
+CC       ?= cc
+SAN      ?=
+B        := $(BUILD)
+
+PKGS      := libcurl libcjson inih
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN   := -Wall -Wextra -Werror -Wformat=2 -Wmissing-prototypes \
+          -Wstrict-prototypes -Wshadow -Wno-unused-parameter
+OPT    ?= -O2 -g
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -fPIC \
+          -fvisibility=hidden -pthread
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+            -fno-omit-frame-pointer
+PLUGIN_LDFLAGS :=
+else
+SANFLAGS :=
+PLUGIN_LDFLAGS := -Wl,--no-undefined
+endif
+CFLAGS_ALL := $(CFLAGS_BASE) $(SANFLAGS) $(CFLAGS)
+
+CORE_SRC   := $(sort $(wildcard core/*.c))
+CORE_OBJ   := $(CORE_SRC:%.c=$(B)/obj/%.o)
+PLUGIN_SRC := $(sort $(wildcard plugins/*.c))
+# plugins/provider_openai.c -> build/plugins/openai.so
+plugin_so   = $(B)/plugins/$(patsubst provider_%,%,$(patsubst policy_%,%,$(basename $(notdir $(1))))).so
+PLUGIN_SO  := $(foreach p,$(PLUGIN_SRC),$(call plugin_so,$(p)))
+CLI_SRC    := $(sort $(wildcard cli/*.c))
+CLI_OBJ    := $(CLI_SRC:%.c=$(B)/obj/%.o)
+MOCK_LIB_SRC := $(filter-out tests/mock/mock_main.c,$(sort $(wildcard tests/mock/*.c)))
+MOCK_LIB_OBJ := $(MOCK_LIB_SRC:%.c=$(B)/obj/%.o)
+SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
+SUPPORT_OBJ := $(SUPPORT_SRC:%.c=$(B)/obj/%.o)
+UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+FIXTURE_SRC := $(sort $(wildcard tests/plugins/*.c))
+FIXTURE_SO := $(FIXTURE_SRC:tests/plugins/%.c=$(B)/tests/plugins/%.so)
+BENCH_SRC  := $(sort $(wildcard bench/*.c))
+BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+
+LIB_SO := $(B)/libllmroute.so
+LIB_A  := $(B)/libllmroute.a
+CLI    := $(B)/llmroute
+MOCK   := $(B)/mock-upstream
+
+.PHONY: all lib plugins cli tests check test test-run deps demo bench \
+        valgrind install uninstall clean format-check headers-check \
+        exports-check
+.SUFFIXES:
+
+all: lib plugins cli $(MOCK)
+lib: $(LIB_SO) $(LIB_A)
+plugins: $(PLUGIN_SO)
+cli: $(CLI)
+tests: all $(UNIT_BIN) $(FIXTURE_SO)
+
+$(B)/obj/core/%.o: core/%.c $(wildcard core/*.h) $(wildcard include/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Iinclude -Icore $(PKG_CFLAGS) -c $< -o $@
+
+$(B)/obj/cli/%.o: cli/%.c $(wildcard cli/*.h) include/llmroute.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Iinclude -c $< -o $@
+
+$(B)/obj/tests/%.o: tests/%.c $(wildcard tests/*/*.h) $(wildcard core/*.h) $(wildcard include/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Iinclude -Icore -Itests $(PKG_CFLAGS) -c $< -o $@
+
+$(LIB_SO): $(CORE_OBJ) core/llmroute.map
+	$(CC) $(CFLAGS_ALL) -shared -o $@ $(CORE_OBJ) \
+	  -Wl,--version-script=core/llmroute.map -Wl,-soname,libllmroute.so.0 \
+	  $(PKG_LIBS) -ldl -lm -pthread
+
+$(LIB_A): $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $(CORE_OBJ)
+
+define plugin_rule
+$(call plugin_so,$(1)): $(1) include/llmroute_plugin.h
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_ALL) -Iinclude $$(shell pkg-config --cflags libcjson) \
+	  -shared $(PLUGIN_LDFLAGS) -o $$@ $$< $$(shell pkg-config --libs libcjson)
+endef
+$(foreach p,$(PLUGIN_SRC),$(eval $(call plugin_rule,$(p))))
+
+$(CLI): $(CLI_OBJ) $(LIB_A)
+	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(LIB_A) $(PKG_LIBS) -ldl -lm -pthread
+
+$(MOCK): $(B)/obj/tests/mock/mock_main.o $(MOCK_LIB_OBJ) $(LIB_A)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIB_A) $(PKG_LIBS) $(MHD_LIBS) -ldl -lm -pthread
+
+$(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(SUPPORT_OBJ) $(MOCK_LIB_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(SUPPORT_OBJ) $(MOCK_LIB_OBJ) $(LIB_A) \
+	  $(PKG_LIBS) $(MHD_LIBS) $(CMOCKA_LIBS) -ldl -lm -pthread
+
+# Test fixture plugins: deliberately good and bad shared objects.
+$(B)/tests/plugins/%.so: tests/plugins/%.c include/llmroute_plugin.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Iinclude -shared -o $@ $<
+
+$(B)/bench/%: bench/%.c $(MOCK_LIB_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Iinclude -Itests -o $@ $< $(MOCK_LIB_OBJ) $(LIB_A) \
+	  $(PKG_LIBS) $(MHD_LIBS) -ldl -lm -pthread
+
+deps:
+	@sh scripts/setup-deps.sh
+
+# The whole suite with the default compiler, then again with clang and
+# ASan+UBSan (so both compilers' warnings are errors too).
+check: deps
+	$(MAKE) test
+	$(MAKE) BUILD=build/asan SAN=1 CC=clang OPT="-O1 -g" test
+	@echo "check: all passes green"
+
+test: tests headers-check exports-check
+	@sh scripts/run-tests.sh $(B)
+
+headers-check:
+	@sh scripts/check-headers.sh
+
+exports-check: all
+	@sh scripts/check-exports.sh $(B)
+
+demo: deps all
+	@sh scripts/demo.sh $(B)
+
+bench: deps all $(BENCH_BIN)
+	@sh scripts/bench.sh $(B)
+
+valgrind: deps tests
+	@sh scripts/run-tests.sh $(B) valgrind
+
+format-check:
+	clang-format --dry-run --Werror core/*.[ch] plugins/*.c cli/*.[ch] include/*.h
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib \
+	  $(DESTDIR)$(PREFIX)/lib/llmroute/plugins $(DESTDIR)$(PREFIX)/bin \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/llmroute.h include/llmroute_plugin.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libllmroute.so.0
+	ln -sf libllmroute.so.0 $(DESTDIR)$(PREFIX)/lib/libllmroute.so
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(PLUGIN_SO) $(DESTDIR)$(PREFIX)/lib/llmroute/plugins/
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define LR_VERSION "\(.*\)"/\1/p' include/llmroute.h)|' \
+	  llmroute.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/llmroute.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/llmroute.h $(DESTDIR)$(PREFIX)/include/llmroute_plugin.h
+	rm -f $(DESTDIR)$(PREFIX)/lib/libllmroute.so $(DESTDIR)$(PREFIX)/lib/libllmroute.so.0 $(DESTDIR)$(PREFIX)/lib/libllmroute.a
+	rm -rf $(DESTDIR)$(PREFIX)/lib/llmroute
+	rm -f $(DESTDIR)$(PREFIX)/bin/llmroute $(DESTDIR)$(PREFIX)/lib/pkgconfig/llmroute.pc
+
+clean:
+	rm -rf build

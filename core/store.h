@@ -1,0 +1,58 @@
+/*
+ * store.h - the key/value store behind every piece of state that may need
+ * to outlive a request: cooldowns, spend counters, rate windows, breaker
+ * state, cached responses.  A backend implements struct lr_store_ops;
+ * `memory` lives in store_memory.c (sqlite and redis come later, behind
+ * the same interface).
+ *
+ * Semantics every backend keeps:
+ *  - TTLs are read against the store's injected clock (wall time, so a
+ *    persistent store means the same thing after a restart); ttl_ms 0
+ *    means no expiry; an expired key behaves exactly like a missing one.
+ *  - incr on a missing key starts from 0; incr on a key holding something
+ *    other than a decimal integer is LR_E_INVALID_ARG.  A ttl_ms given to
+ *    incr applies only when the key is created, so a window's counter
+ *    expires at the end of the window however often it is incremented.
+ *  - cas(key, expect, val): sets only if the current value equals expect
+ *    byte for byte; expect NULL means "only if missing".  Returns LR_OK
+ *    when it set the value and LR_STORE_CAS_MISMATCH when it did not.
+ *  - Every function is thread-safe.
+ */
+#ifndef LR_CORE_STORE_H
+#define LR_CORE_STORE_H
+
+#include "clock.h"
+#include "llmroute_plugin.h"
+
+struct lr_store;
+
+struct lr_store_ops {
+    const char *name;
+    /* LR_OK and the value in out (appended), or LR_E_NOT_FOUND. */
+    int (*get)(struct lr_store *s, const char *key, struct lr_buf *out);
+    int (*set)(struct lr_store *s, const char *key, const void *val,
+               size_t len, int64_t ttl_ms);
+    int (*incr)(struct lr_store *s, const char *key, int64_t delta,
+                int64_t ttl_ms, int64_t *out);
+    int (*cas)(struct lr_store *s, const char *key, const void *expect,
+               size_t expect_len, const void *val, size_t len,
+               int64_t ttl_ms);
+    /* LR_OK whether or not the key existed. */
+    int (*del)(struct lr_store *s, const char *key);
+    void (*close)(struct lr_store *s);
+};
+
+/* Every backend's handle starts with this header. */
+struct lr_store {
+    const struct lr_store_ops *ops;
+    const struct lr_clock *clock;
+};
+
+/* Open a store from its INI spec: "memory" (more later).  err gets the
+   reason on failure. */
+struct lr_store *lr_store_open(const char *spec, const struct lr_clock *clk,
+                               char *err, size_t errlen);
+struct lr_store *lr_store_memory_new(const struct lr_clock *clk);
+void lr_store_close(struct lr_store *s);
+
+#endif

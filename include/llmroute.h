@@ -1,0 +1,274 @@
+/*
+ * llmroute.h - the application API of llmroute.
+ *
+ * A router is opened from an INI file describing targets (provider +
+ * model + credentials + prices) and a pipeline of policies.  Requests are
+ * built with lr_request_*(), then sent with:
+ *   lr_complete()  blocking; returns the response,
+ *   lr_stream()    blocking, with a callback per text delta,
+ *   lr_submit()    asynchronous, with an optional delta callback and a
+ *                  completion callback; cancellable with lr_cancel().
+ *
+ * Threads: every function taking a router may be called from any number
+ * of threads at once.  Callbacks run on the router's engine thread: keep
+ * them short, and never call lr_complete()/lr_stream()/lr_close() from
+ * one (lr_submit() and lr_cancel() are fine).
+ *
+ * Ownership is stated on each declaration.  In short: the caller owns
+ * what it creates (router, request) and every response it is handed, and
+ * frees them with the matching lr_*_free()/lr_close(); strings returned
+ * by getters belong to their object; strings returned as char * are the
+ * caller's, freed with lr_free().
+ */
+#ifndef LLMROUTE_H
+#define LLMROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define LR_API __attribute__((visibility("default")))
+#else
+#define LR_API
+#endif
+
+#define LR_VERSION "0.1.0"
+
+/* --- Status and error classes (identical block in llmroute_plugin.h) - */
+#ifndef LR_STATUS_DEFINED
+#define LR_STATUS_DEFINED
+/*
+ * One status vocabulary for the whole library: LR_OK, the error classes
+ * of a request (design notes), then API-level failures.  Values are never
+ * renumbered; new ones are appended.
+ */
+enum lr_status {
+    LR_OK = 0,
+    LR_E_RATE_LIMITED = 1,        /* upstream 429: retryable, usually a hint */
+    LR_E_QUOTA_EXHAUSTED = 2,     /* daily/monthly quota, no credit */
+    LR_E_OVERLOADED = 3,          /* 503 / 529 */
+    LR_E_SERVER_ERROR = 4,        /* other 5xx */
+    LR_E_TIMEOUT = 5,             /* attempt or whole-request deadline */
+    LR_E_NETWORK = 6,             /* connect/reset/truncated stream */
+    LR_E_AUTH = 7,                /* 401/403: bad or disabled key */
+    LR_E_BAD_REQUEST = 8,
+    LR_E_CONTEXT_LENGTH = 9,
+    LR_E_CONTENT_FILTER = 10,
+    LR_E_BUDGET_EXCEEDED = 11,
+    LR_E_RATE_LIMITED_LOCAL = 12, /* our own per-user/target limit */
+    LR_E_NO_TARGET = 13,          /* every candidate skipped */
+    LR_E_CANCELLED = 14,
+    LR_E_INVALID_ARG = 100,       /* API misuse */
+    LR_E_NOMEM = 101,
+    LR_E_CONFIG = 102,
+    LR_E_PLUGIN = 103,
+    LR_E_NOT_FOUND = 104,
+    LR_E_INTERNAL = 105,
+    LR_E_PROTOCOL = 106,          /* upstream answer we cannot parse */
+    LR_E_STOPPED = 107            /* router is closing */
+};
+#endif /* LR_STATUS_DEFINED */
+
+/* A human sentence for a status; static storage. */
+LR_API const char *lr_strerror(enum lr_status st);
+/* The error-class name used in JSON, logs and metrics ("rate_limited",
+   "ok", ...); static storage. */
+LR_API const char *lr_status_name(enum lr_status st);
+
+/* Frees a string or JSON text returned by this library. */
+LR_API void lr_free(void *p);
+
+/* --- Logging (process-wide) -------------------------------------------- */
+
+/* level: 0 error, 1 warn, 2 info, 3 debug (as enum lr_log_level). */
+typedef void (*lr_log_fn)(int level, const char *line, void *user);
+
+/* Route library log lines to fn (NULL: back to stderr).  Lines never
+   contain API keys; prompts and answers are not logged.  Set it before
+   lr_open() to see load-time messages. */
+LR_API void lr_set_log_cb(lr_log_fn fn, void *user);
+/* Lines above this level are dropped (default: warn). */
+LR_API void lr_set_log_level(int level);
+
+/* --- Router ------------------------------------------------------------ */
+
+struct lr_router;
+
+/*
+ * Load ini_path, its plugins and targets, and start the engine thread.
+ * On failure returns NULL and writes "FILE:LINE: message" (or the
+ * plugin file and reason) into err.  The returned router is the
+ * caller's; release it with lr_close().
+ */
+LR_API struct lr_router *lr_open(const char *ini_path, char *err,
+                                 size_t errlen);
+
+/*
+ * Stop the engine: requests still in flight complete with
+ * LR_E_CANCELLED (their callbacks fire), then every plugin instance is
+ * destroyed and the router freed.  NULL is ignored.
+ */
+LR_API void lr_close(struct lr_router *r);
+
+/* --- Requests ---------------------------------------------------------- */
+
+struct lr_request;
+
+enum lr_msg_role {
+    LR_MSG_SYSTEM = 0,
+    LR_MSG_USER = 1,
+    LR_MSG_ASSISTANT = 2,
+    LR_MSG_TOOL = 3
+};
+
+/* A new empty request, owned by the caller (lr_request_free()).  NULL on
+   out-of-memory. */
+LR_API struct lr_request *lr_request_new(void);
+LR_API void lr_request_free(struct lr_request *req);
+
+/* Setters copy their string arguments.  Each returns LR_OK or
+   LR_E_INVALID_ARG / LR_E_NOMEM. */
+LR_API int lr_request_set_system(struct lr_request *req, const char *text);
+LR_API int lr_request_add_message(struct lr_request *req,
+                                  enum lr_msg_role role, const char *text);
+/* Shorthand: one user message. */
+LR_API int lr_request_set_prompt(struct lr_request *req, const char *text);
+LR_API int lr_request_set_max_tokens(struct lr_request *req, int64_t n);
+LR_API int lr_request_set_temperature(struct lr_request *req, double t);
+LR_API int lr_request_add_stop(struct lr_request *req, const char *stop);
+/* End-user id, for per-user budgets and limits. */
+LR_API int lr_request_set_user(struct lr_request *req, const char *user);
+/* Whole-request deadline for this request (default: [router] timeout_ms). */
+LR_API int lr_request_set_timeout_ms(struct lr_request *req, int64_t ms);
+/* Try only this target (bypasses routing). */
+LR_API int lr_request_set_target(struct lr_request *req, const char *name);
+
+/* --- Responses --------------------------------------------------------- */
+
+struct lr_response;
+
+/* One attempt of a request, as in the attempt trail. Strings belong to
+   the response. */
+struct lr_attempt_info {
+    const char *target;
+    long http_status;          /* 0: no HTTP response */
+    enum lr_status error;      /* LR_OK for the answering attempt */
+    int64_t retry_after_ms;    /* -1: no hint */
+    int64_t waited_ms;         /* time waited before this attempt */
+    int64_t latency_ms;        /* 0 when skipped */
+    const char *skipped;       /* "policy: reason" when skipped, else NULL */
+    const char *wait_reason;   /* why it waited, or NULL */
+};
+
+/* LR_OK when an answer arrived; otherwise the error class. */
+LR_API enum lr_status lr_response_status(const struct lr_response *resp);
+/* Request id assigned by the router (unique per router). */
+LR_API uint64_t lr_response_id(const struct lr_response *resp);
+/* Visible answer text ("" on error). */
+LR_API const char *lr_response_text(const struct lr_response *resp);
+/* "stop", "length", "tool_calls", "content_filter", "other", "error". */
+LR_API const char *lr_response_finish_reason(const struct lr_response *r);
+/* Target that answered, its provider and the model it reported; NULL on
+   error. */
+LR_API const char *lr_response_target(const struct lr_response *resp);
+LR_API const char *lr_response_provider(const struct lr_response *resp);
+LR_API const char *lr_response_model(const struct lr_response *resp);
+/* Tier chosen by a routing policy, or NULL. */
+LR_API const char *lr_response_tier(const struct lr_response *resp);
+LR_API int64_t lr_response_prompt_tokens(const struct lr_response *resp);
+LR_API int64_t lr_response_completion_tokens(
+    const struct lr_response *resp);
+LR_API double lr_response_cost_usd(const struct lr_response *resp);
+LR_API int64_t lr_response_latency_ms(const struct lr_response *resp);
+/* Error message (the provider's own words when it gave some), "" on
+   success. */
+LR_API const char *lr_response_error_message(const struct lr_response *r);
+/* Retry hint for the caller after a failure, -1 when none. */
+LR_API int64_t lr_response_retry_after_ms(const struct lr_response *resp);
+LR_API size_t lr_response_attempt_count(const struct lr_response *resp);
+/* Fills *out with attempt i; LR_E_INVALID_ARG when out of range. */
+LR_API int lr_response_attempt(const struct lr_response *resp, size_t i,
+                               struct lr_attempt_info *out);
+/* The response as one JSON object (the CLI's --json shape); caller frees
+   with lr_free().  NULL on out-of-memory. */
+LR_API char *lr_response_json(const struct lr_response *resp);
+LR_API void lr_response_free(struct lr_response *resp);
+
+/* --- Calls ------------------------------------------------------------- */
+
+/*
+ * Blocking completion.  The request is copied; it may be freed or reused
+ * at once.  Returns the status and stores a response in *out (always,
+ * unless out of memory or bad arguments: then *out is NULL), which the
+ * caller frees.
+ */
+LR_API int lr_complete(struct lr_router *r, const struct lr_request *req,
+                       struct lr_response **out);
+
+/* Delta callback: len bytes of new visible text (not NUL-terminated).
+   Return 0 to continue, nonzero to cancel the request. */
+typedef int (*lr_delta_fn)(const char *text, size_t len, void *user);
+
+/* Blocking streamed completion: on_delta is called on the engine thread
+   for each piece of text, then the call returns as lr_complete() does,
+   the full text included in the response. */
+LR_API int lr_stream(struct lr_router *r, const struct lr_request *req,
+                     lr_delta_fn on_delta, void *user,
+                     struct lr_response **out);
+
+/* Completion callback of lr_submit: resp becomes the callee's (free it
+   with lr_response_free()). */
+typedef void (*lr_done_fn)(struct lr_response *resp, void *user);
+
+/*
+ * Asynchronous call.  on_delta may be NULL (then the attempt is not
+ * streamed).  on_done is called exactly once, on the engine thread, unless
+ * this returns 0.  The request is copied.  Returns the request id (> 0),
+ * or 0 on bad arguments / out of memory / router closing (on_done is then
+ * not called).
+ */
+LR_API uint64_t lr_submit(struct lr_router *r, const struct lr_request *req,
+                          lr_delta_fn on_delta, lr_done_fn on_done,
+                          void *user);
+
+/* Cancel request id: it completes with LR_E_CANCELLED (unless already
+   complete).  Returns LR_OK, or LR_E_NOT_FOUND when it is not in flight. */
+LR_API int lr_cancel(struct lr_router *r, uint64_t id);
+
+/* --- Introspection ------------------------------------------------------ */
+
+/* Counters and per-target aggregates as JSON; caller frees (lr_free()). */
+LR_API char *lr_metrics_json(struct lr_router *r);
+/* Resolved configuration (pipeline, targets, store) as JSON, secrets
+   omitted; caller frees (lr_free()). */
+LR_API char *lr_router_describe_json(struct lr_router *r);
+
+/* One plugin file found by lr_plugin_scan(). Strings valid during the
+   callback only. */
+struct lr_plugin_info {
+    const char *path;
+    const char *name;      /* NULL when broken */
+    const char *kind;      /* "provider" | "policy", NULL when broken */
+    const char *version;
+    int abi_major, abi_minor;
+    const char *error;     /* NULL when it loads, else the reason */
+};
+
+typedef void (*lr_plugin_info_fn)(const struct lr_plugin_info *info,
+                                  void *user);
+
+/* Load every *.so in dir (sorted by name), report each through fn, and
+   unload them.  Returns the number of broken files, or -1 when dir
+   cannot be read (err filled). */
+LR_API int lr_plugin_scan(const char *dir, lr_plugin_info_fn fn, void *user,
+                          char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LLMROUTE_H */
