@@ -235,8 +235,10 @@ LR_API uint64_t lr_submit(struct lr_router *r, const struct lr_request *req,
                           lr_delta_fn on_delta, lr_done_fn on_done,
                           void *user);
 
-/* Cancel request id: it completes with LR_E_CANCELLED (unless already
-   complete).  Returns LR_OK, or LR_E_NOT_FOUND when it is not in flight. */
+/* Cancel request id: if it is still in flight it completes with
+   LR_E_CANCELLED (its callback fires as usual); if it already completed,
+   nothing happens.  Returns LR_OK, or LR_E_NOT_FOUND for an id this
+   router never issued. */
 LR_API int lr_cancel(struct lr_router *r, uint64_t id);
 
 /* --- Introspection ------------------------------------------------------ */
@@ -266,6 +268,13 @@ typedef void (*lr_plugin_info_fn)(const struct lr_plugin_info *info,
    cannot be read (err filled). */
 LR_API int lr_plugin_scan(const char *dir, lr_plugin_info_fn fn, void *user,
                           char *err, size_t errlen);
+
+/* The plugin folder an INI file names (resolved against the file's
+   folder), without loading anything else, so a config with a broken
+   plugin can still be inspected.  LR_OK, or an error with "FILE:LINE:
+   message" in err. */
+LR_API int lr_config_plugin_dir(const char *ini_path, char *out,
+                                size_t outlen, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

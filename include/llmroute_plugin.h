@@ -318,6 +318,9 @@ struct lr_policy_attempt {
     long http_status;             /* 0 when no response */
     enum lr_status error;         /* LR_OK on success */
     int64_t retry_after_ms;       /* -1: no hint */
+    int should_retry;             /* x-should-retry: -1 absent, 0, 1 */
+    int delivered;                /* nonzero: text already reached the
+                                     caller (a retry cannot be spliced) */
     int64_t prompt_tokens, completion_tokens;
     double cost_usd;
     int64_t latency_ms;
@@ -409,6 +412,10 @@ struct lr_host {
     int (*cfg_list)(const struct lr_section *s, const char *key,
                     const char *const **items, size_t *n);
     const char *(*section_name)(const struct lr_section *s);
+    /* The [target NAME] section, or NULL when no such target exists;
+       lets a policy read e.g. a target's rpm or prices. */
+    const struct lr_section *(*target_section)(const struct lr_host *h,
+                                               const char *name);
 
     /* Output buffers (core allocator). */
     int (*buf_append)(struct lr_buf *b, const void *data, size_t len);

@@ -1,0 +1,26 @@
+/*
+ * cli.h - shared pieces of the llmroute command-line tool.  The CLI uses
+ * only the public API (include/llmroute.h).
+ */
+#ifndef LR_CLI_H
+#define LR_CLI_H
+
+#include <stdio.h>
+
+/* Exit codes (design contract). */
+#define EXIT_OK 0
+#define EXIT_USAGE 2      /* usage or configuration error */
+#define EXIT_FAILED 3     /* request failed after every permitted attempt */
+#define EXIT_REJECTED 4   /* rejected by a policy (budget, local limit) */
+
+int cmd_chat(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_plugins(int argc, char **argv);
+
+/* Print "llmroute: <msg>" to stderr and return EXIT_USAGE. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Read all of fp into a malloc'd NUL-terminated string, or NULL. */
+char *read_all(FILE *fp);
+
+#endif

@@ -1,0 +1,230 @@
+/*
+ * attempt.c - one attempt: gatekeeping, sending, and recording.  The
+ * classification of a finished transfer lives in outcome.c.
+ */
+#include "attempt.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "log.h"
+#include "router.h"
+#include "status.h"
+
+static int64_t now(const struct lr_job *job)
+{
+    return lr_clock_now(job->rt->clock);
+}
+
+static const char *cur_target(const struct lr_job *job)
+{
+    return job->cands.names[job->cand_idx];
+}
+
+/* A new attempt record carrying any wait that led to it. */
+static struct lr_attempt_rec *record_attempt(struct lr_job *job)
+{
+    struct lr_attempt_rec *a = lr_response_add_attempt(job->resp,
+                                                       cur_target(job));
+    if (!a)
+        return NULL;
+    if (job->wait_reason) {
+        a->waited_ms = now(job) - job->wait_from;
+        a->wait_reason = job->wait_reason;
+        job->wait_reason = NULL;
+    }
+    return a;
+}
+
+static enum lr_attempt_state skip(struct lr_job *job, const char *who,
+                                  const char *why)
+{
+    struct lr_attempt_rec *a = record_attempt(job);
+    if (a && asprintf(&a->skipped, "%s: %s", who, why) < 0)
+        a->skipped = NULL;
+    lr_log(LR_LOG_DEBUG, "request %" PRIu64 ": skipped %s (%s: %s)",
+           job->id, cur_target(job), who, why);
+    return LR_ATTEMPT_SKIPPED;
+}
+
+int64_t lr_attempt_cooldown_left(struct lr_job *job, const char *target,
+                                 char *cls, size_t clslen)
+{
+    char key[300];
+    snprintf(key, sizeof key, "cooldown/%s", target);
+    struct lr_buf v = {0};
+    int64_t left = 0;
+    struct lr_store *s = job->rt->store;
+    if (s->ops->get(s, key, &v) == LR_OK) {
+        char name[48] = "";
+        long long until = 0;
+        if (sscanf(lr_buf_str(&v), "%lld %47s", &until, name) >= 1)
+            left = (int64_t)until - lr_clock_wall(job->rt->clock);
+        if (cls)
+            snprintf(cls, clslen, "%s", name);
+    }
+    lr_buf_free(&v);
+    return left > 0 ? left : 0;
+}
+
+static void fill_policy_attempt(const struct lr_job *job,
+                                struct lr_policy_attempt *a)
+{
+    memset(a, 0, sizeof *a);
+    a->target = cur_target(job);
+    a->index = (int)job->attempts;
+    a->tries_on_target = job->tries[job->cand_idx];
+    a->error = LR_OK;
+    a->retry_after_ms = -1;
+    a->should_retry = -1;
+}
+
+/* Core cooldown, then each policy's before_attempt. */
+static enum lr_attempt_state gate(struct lr_job *job)
+{
+    char cls[48], why[256];
+    int64_t left = lr_attempt_cooldown_left(job, cur_target(job), cls,
+                                            sizeof cls);
+    if (left > 0 && job->deferred[job->cand_idx] != -1) {
+        job->deferred[job->cand_idx] = 1;
+        snprintf(why, sizeof why, "cooldown after %s, %" PRId64 " ms left",
+                 cls[0] ? cls : "an error", left);
+        return skip(job, "core", why);
+    }
+    struct lr_policy_attempt pa;
+    fill_policy_attempt(job, &pa);
+    for (size_t i = 0; i < job->rt->n_policies; i++) {
+        const struct lr_policy_inst *p = &job->rt->policies[i];
+        if (!p->ops->before_attempt)
+            continue;
+        int64_t wait = 0;
+        why[0] = '\0';
+        enum lr_verdict v = p->ops->before_attempt(p->inst, &job->preq,
+            job->pstate[i], &pa, &wait, why, sizeof why);
+        if (v == LR_SKIP)
+            return skip(job, p->name, why[0] ? why : "skipped");
+        if (v != LR_WAIT)
+            continue;
+        char reason[300];
+        snprintf(reason, sizeof reason, "%s: %s", p->name,
+                 why[0] ? why : "wait");
+        if (wait < 0 || now(job) + wait >= job->deadline_ms) {
+            snprintf(why, sizeof why, "wait of %" PRId64 " ms would pass "
+                     "the request deadline", wait);
+            return skip(job, p->name, why);
+        }
+        return lr_job_wait(job, wait, reason) == LR_OK ? LR_ATTEMPT_WAITING
+                                                       : LR_ATTEMPT_SKIPPED;
+    }
+    return LR_ATTEMPT_SENT;
+}
+
+static int build(struct lr_job *job, struct lr_target *t, char *err,
+                 size_t errlen)
+{
+    struct lr_target_info ti = {t->name, t->model, t->base_url, t->api_key,
+                                t->sec};
+    struct lr_chat chat = job->chat;
+    chat.stream = job->on_delta && t->ops->stream_event;
+    if (!chat.max_tokens)
+        chat.max_tokens = t->default_max_tokens;
+    lr_result_init(&job->xfer.result);
+    job->xfer.want_stream = chat.stream;
+    err[0] = '\0';
+    int rc = t->ops->build_request(t->inst, &ti, &chat, &job->xfer.hreq,
+                                   err, errlen);
+    if (rc == LR_OK && chat.stream && t->ops->stream_begin) {
+        rc = t->ops->stream_begin(t->inst, &job->xfer.pstate);
+        job->xfer.pstate_live = rc == LR_OK;
+    }
+    else if (rc == LR_OK && chat.stream)
+        job->xfer.pstate_live = 1;
+    if (rc == LR_OK && !job->xfer.hreq.url.len)
+        rc = LR_E_PLUGIN;
+    if (rc != LR_OK && !err[0])
+        snprintf(err, errlen, "provider could not build the request");
+    return rc;
+}
+
+static int xfer_delta(void *ud, const char *text, size_t len)
+{
+    struct lr_job *job = ud;
+    return job->on_delta(text, len, job->delta_user);
+}
+
+static enum lr_attempt_state send_attempt(struct lr_job *job)
+{
+    struct lr_target *t = lr_router_target(job->rt, cur_target(job));
+    char err[256];
+    job->xfer.target = t;
+    if (build(job, t, err, sizeof err) != LR_OK) {
+        lr_transfer_reset(&job->xfer);
+        return skip(job, "core", err);
+    }
+    int64_t room = job->deadline_ms - now(job);
+    int64_t tmo = t->timeout_ms && t->timeout_ms < room ? t->timeout_ms
+                                                        : room;
+    job->xfer.job = job;
+    job->xfer.on_delta = job->on_delta ? xfer_delta : NULL;
+    if (lr_transfer_setup(&job->xfer, lr_engine_take_easy(job->eng), t,
+                          tmo > 0 ? tmo : 1,
+                          (size_t)job->rt->max_response_bytes, err,
+                          sizeof err) != LR_OK ||
+        curl_multi_add_handle(job->eng->multi, job->xfer.easy) != CURLM_OK) {
+        lr_engine_give_easy(job->eng, lr_transfer_reset(&job->xfer));
+        lr_job_abort(job, LR_E_NOMEM, err);
+        return LR_ATTEMPT_FINISHED;
+    }
+    if (!record_attempt(job)) {
+        lr_attempt_cancel(job);
+        lr_job_abort(job, LR_E_NOMEM, NULL);
+        return LR_ATTEMPT_FINISHED;
+    }
+    job->in_flight = 1;
+    job->sent_at = now(job);
+    job->attempts++;
+    job->tries[job->cand_idx]++;
+    return LR_ATTEMPT_SENT;
+}
+
+enum lr_attempt_state lr_attempt_begin(struct lr_job *job)
+{
+    enum lr_attempt_state st = gate(job);
+    if (st != LR_ATTEMPT_SENT)
+        return st;
+    return send_attempt(job);
+}
+
+void lr_attempt_cancel(struct lr_job *job)
+{
+    if (!job->xfer.easy && !job->xfer.target)
+        return;
+    if (job->in_flight)
+        curl_multi_remove_handle(job->eng->multi, job->xfer.easy);
+    job->in_flight = 0;
+    lr_engine_give_easy(job->eng, lr_transfer_reset(&job->xfer));
+}
+
+void lr_attempt_summary(const struct lr_job *job,
+                        struct lr_policy_attempt *out)
+{
+    memset(out, 0, sizeof *out);
+    out->retry_after_ms = -1;
+    out->should_retry = -1;
+    const struct lr_response *r = job->resp;
+    out->error = r->status;
+    out->prompt_tokens = r->prompt_tokens;
+    out->completion_tokens = r->completion_tokens;
+    out->cost_usd = r->cost_usd;
+    out->index = r->n_attempts ? (int)r->n_attempts - 1 : 0;
+    if (!r->n_attempts)
+        return;
+    const struct lr_attempt_rec *a = &r->attempts[r->n_attempts - 1];
+    out->target = a->target;
+    out->http_status = a->http_status;
+    out->retry_after_ms = a->retry_after_ms;
+    out->latency_ms = a->latency_ms;
+}

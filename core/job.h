@@ -1,0 +1,66 @@
+/*
+ * job.h - one request's life on the engine thread: policies' on_request
+ * and route, then attempts over the candidate targets (before_attempt,
+ * send, classify, after_attempt), waits as timers, and completion
+ * (on_complete, accounting, the caller's callback).
+ */
+#ifndef LR_CORE_JOB_H
+#define LR_CORE_JOB_H
+
+#include "engine.h"
+#include "host.h"
+#include "request.h"
+#include "response.h"
+#include "timer_heap.h"
+#include "transfer.h"
+
+struct lr_job {
+    struct lr_engine *eng;
+    struct lr_router *rt;
+    uint64_t id;
+    struct lr_request *req;
+    struct lr_chat chat;
+    struct lr_policy_req preq;
+    lr_delta_fn on_delta;
+    void *delta_user;
+    lr_done_fn on_done;
+    void *user;
+    struct lr_response *resp;
+
+    int64_t start_ms, deadline_ms;
+    struct lr_timer deadline_timer, wait_timer;
+    int waiting;                  /* wait_timer armed */
+    int64_t wait_from;            /* when the current wait began */
+    char *wait_reason;            /* for the next attempt's record */
+
+    struct lr_candidates cands;
+    size_t cand_idx;
+    int *tries;                   /* per candidate, attempts made */
+    int *deferred;                /* per candidate: skipped for cooldown */
+    int64_t attempts;             /* attempts sent */
+    void **pstate;                /* per policy */
+    size_t n_started;             /* policies whose on_request ran */
+
+    struct lr_transfer xfer;
+    int in_flight;                /* xfer.easy is in the multi handle */
+    int64_t sent_at;
+    enum lr_status last_error;
+    long last_http;
+
+    struct lr_job *next;          /* inbox link, then bucket chain */
+};
+
+/* Create a job for req (cloned); NULL on out-of-memory. */
+struct lr_job *lr_job_new(struct lr_engine *e, uint64_t id,
+                          const struct lr_request *req, lr_delta_fn on_delta,
+                          void *delta_user, lr_done_fn on_done,
+                          void *user);
+/* Free a job that never started (engine stopping). */
+void lr_job_discard(struct lr_job *job);
+void lr_job_start(struct lr_job *job);
+/* The transfer finished with curl code cc. */
+void lr_job_transfer_done(struct lr_job *job, CURLcode cc);
+/* End now with st (cancel, shutdown). */
+void lr_job_abort(struct lr_job *job, enum lr_status st, const char *msg);
+
+#endif

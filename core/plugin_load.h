@@ -1,0 +1,34 @@
+/*
+ * plugin_load.h - opening plugin shared objects and checking their
+ * descriptors before anything in them runs.
+ */
+#ifndef LR_CORE_PLUGIN_LOAD_H
+#define LR_CORE_PLUGIN_LOAD_H
+
+#include "llmroute_plugin.h"
+
+struct lr_plugin {
+    char *path;
+    void *dl;
+    const struct lr_plugin_desc *desc;
+};
+
+/* Smallest ops structs a 1.0 plugin may hand us. */
+#define LR_PROVIDER_OPS_V1_SIZE sizeof(struct lr_provider_ops)
+#define LR_POLICY_OPS_V1_SIZE sizeof(struct lr_policy_ops)
+
+/*
+ * dlopen path (RTLD_NOW | RTLD_LOCAL) and check, in this order: the entry
+ * symbol, a non-NULL descriptor, ABI major, descriptor size, ABI minor,
+ * kind, name, create/destroy, ops and their size and mandatory members.
+ * want_kind 0 accepts either kind; want_name NULL accepts any name.  Every
+ * error names the file: "PATH: plugin ABI 2.0, core speaks 1.x".
+ */
+int lr_plugin_open(const char *path, enum lr_plugin_kind want_kind,
+                   const char *want_name, struct lr_plugin **out,
+                   char *err, size_t errlen);
+/* dlclose and free; only after every instance is destroyed. */
+void lr_plugin_close(struct lr_plugin *p);
+const char *lr_plugin_kind_name(enum lr_plugin_kind kind);
+
+#endif

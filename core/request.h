@@ -1,0 +1,32 @@
+/*
+ * request.h - struct lr_request (the public request builder) and its view
+ * as the struct lr_chat plugins see.
+ */
+#ifndef LR_CORE_REQUEST_H
+#define LR_CORE_REQUEST_H
+
+#include "llmroute.h"
+#include "llmroute_plugin.h"
+
+struct lr_request {
+    char *system;
+    struct lr_message *msgs;     /* strings owned */
+    size_t n_msgs, cap_msgs;
+    int64_t max_tokens;
+    double temperature;
+    int has_temperature;
+    char **stop;
+    size_t n_stop;
+    char *user;
+    int64_t timeout_ms;          /* 0: router default */
+    char *target;                /* forced target or NULL */
+};
+
+/* Deep copy; NULL on out-of-memory. */
+struct lr_request *lr_request_clone(const struct lr_request *req);
+/* A chat view of req (pointers into req). */
+void lr_request_chat(const struct lr_request *req, struct lr_chat *chat);
+/* Text of the last user message, or "". */
+const char *lr_request_last_user(const struct lr_request *req);
+
+#endif

@@ -1,0 +1,271 @@
+/*
+ * response.c - the response object, its getters and its JSON shape:
+ *   success {"id","text","finish_reason","target","provider","model",
+ *            "tier","usage":{...},"cost_usd","latency_ms","attempts":[...]}
+ *   failure {"id","error":{"class","message","retry_after_ms"},
+ *            "attempts":[...]}
+ * Each attempt: {"target","status","error_class","retry_after_ms",
+ * "waited_ms","latency_ms","skipped"} plus "wait_reason" and
+ * "fallback_reason" when there was one.
+ */
+#include "response.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+struct lr_response *lr_response_new(uint64_t id)
+{
+    struct lr_response *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->id = id;
+    r->retry_after_ms = -1;
+    return r;
+}
+
+struct lr_attempt_rec *lr_response_add_attempt(struct lr_response *r,
+                                               const char *target)
+{
+    if (r->n_attempts == r->cap_attempts) {
+        size_t cap = r->cap_attempts ? r->cap_attempts * 2 : 4;
+        struct lr_attempt_rec *v = realloc(r->attempts, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        r->attempts = v;
+        r->cap_attempts = cap;
+    }
+    struct lr_attempt_rec *a = &r->attempts[r->n_attempts];
+    memset(a, 0, sizeof *a);
+    a->retry_after_ms = -1;
+    if (!(a->target = strdup(target)))
+        return NULL;
+    r->n_attempts++;
+    return a;
+}
+
+void lr_response_free(struct lr_response *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_attempts; i++) {
+        free(r->attempts[i].target);
+        free(r->attempts[i].skipped);
+        free(r->attempts[i].wait_reason);
+        free(r->attempts[i].fallback_reason);
+    }
+    free(r->attempts);
+    lr_buf_free(&r->text);
+    lr_buf_free(&r->tool_calls_json);
+    lr_buf_free(&r->error_message);
+    free(r->target);
+    free(r->provider);
+    free(r->model);
+    free(r->tier);
+    free(r);
+}
+
+const char *lr_finish_name(enum lr_finish f)
+{
+    static const char *names[] = {"", "stop", "length", "tool_calls",
+                                  "content_filter", "other", "error"};
+    return f <= LR_FINISH_ERROR ? names[f] : "other";
+}
+
+enum lr_status lr_response_status(const struct lr_response *r)
+{
+    return r ? r->status : LR_E_INVALID_ARG;
+}
+
+uint64_t lr_response_id(const struct lr_response *r)
+{
+    return r ? r->id : 0;
+}
+
+const char *lr_response_text(const struct lr_response *r)
+{
+    return r ? lr_buf_str(&r->text) : "";
+}
+
+const char *lr_response_finish_reason(const struct lr_response *r)
+{
+    if (!r || r->status != LR_OK)
+        return "error";
+    return r->finish == LR_FINISH_NONE ? "stop" : lr_finish_name(r->finish);
+}
+
+const char *lr_response_target(const struct lr_response *r)
+{
+    return r ? r->target : NULL;
+}
+
+const char *lr_response_provider(const struct lr_response *r)
+{
+    return r ? r->provider : NULL;
+}
+
+const char *lr_response_model(const struct lr_response *r)
+{
+    return r ? r->model : NULL;
+}
+
+const char *lr_response_tier(const struct lr_response *r)
+{
+    return r ? r->tier : NULL;
+}
+
+int64_t lr_response_prompt_tokens(const struct lr_response *r)
+{
+    return r ? r->prompt_tokens : 0;
+}
+
+int64_t lr_response_completion_tokens(const struct lr_response *r)
+{
+    return r ? r->completion_tokens : 0;
+}
+
+double lr_response_cost_usd(const struct lr_response *r)
+{
+    return r ? r->cost_usd : 0;
+}
+
+int64_t lr_response_latency_ms(const struct lr_response *r)
+{
+    return r ? r->latency_ms : 0;
+}
+
+const char *lr_response_error_message(const struct lr_response *r)
+{
+    return r ? lr_buf_str(&r->error_message) : "";
+}
+
+int64_t lr_response_retry_after_ms(const struct lr_response *r)
+{
+    return r ? r->retry_after_ms : -1;
+}
+
+size_t lr_response_attempt_count(const struct lr_response *r)
+{
+    return r ? r->n_attempts : 0;
+}
+
+int lr_response_attempt(const struct lr_response *r, size_t i,
+                        struct lr_attempt_info *out)
+{
+    if (!r || !out || i >= r->n_attempts)
+        return LR_E_INVALID_ARG;
+    const struct lr_attempt_rec *a = &r->attempts[i];
+    out->target = a->target;
+    out->http_status = a->http_status;
+    out->error = a->error;
+    out->retry_after_ms = a->retry_after_ms;
+    out->waited_ms = a->waited_ms;
+    out->latency_ms = a->latency_ms;
+    out->skipped = a->skipped;
+    out->wait_reason = a->wait_reason;
+    return LR_OK;
+}
+
+static void add_str_or_null(cJSON *o, const char *k, const char *v)
+{
+    if (v)
+        cJSON_AddStringToObject(o, k, v);
+    else
+        cJSON_AddNullToObject(o, k);
+}
+
+static void add_hint(cJSON *o, int64_t ms)
+{
+    if (ms >= 0)
+        cJSON_AddNumberToObject(o, "retry_after_ms", (double)ms);
+    else
+        cJSON_AddNullToObject(o, "retry_after_ms");
+}
+
+static cJSON *attempt_json(const struct lr_attempt_rec *a)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "target", a->target);
+    cJSON_AddNumberToObject(o, "status", (double)a->http_status);
+    add_str_or_null(o, "error_class",
+                    a->error == LR_OK ? NULL : lr_status_name(a->error));
+    add_hint(o, a->retry_after_ms);
+    cJSON_AddNumberToObject(o, "waited_ms", (double)a->waited_ms);
+    cJSON_AddNumberToObject(o, "latency_ms", (double)a->latency_ms);
+    add_str_or_null(o, "skipped", a->skipped);
+    if (a->wait_reason)
+        cJSON_AddStringToObject(o, "wait_reason", a->wait_reason);
+    if (a->fallback_reason)
+        cJSON_AddStringToObject(o, "fallback_reason", a->fallback_reason);
+    return o;
+}
+
+static void add_success(cJSON *o, const struct lr_response *r,
+                        int with_text)
+{
+    if (with_text)
+        cJSON_AddStringToObject(o, "text", lr_buf_str(&r->text));
+    cJSON_AddStringToObject(o, "finish_reason", lr_response_finish_reason(r));
+    if (r->tool_calls_json.len) {
+        cJSON *tc = cJSON_Parse(r->tool_calls_json.data);
+        if (tc)
+            cJSON_AddItemToObject(o, "tool_calls", tc);
+    }
+    add_str_or_null(o, "target", r->target);
+    add_str_or_null(o, "provider", r->provider);
+    add_str_or_null(o, "model", r->model);
+    add_str_or_null(o, "tier", r->tier);
+    cJSON *u = cJSON_AddObjectToObject(o, "usage");
+    if (u) {
+        cJSON_AddNumberToObject(u, "prompt_tokens", (double)r->prompt_tokens);
+        cJSON_AddNumberToObject(u, "completion_tokens",
+                                (double)r->completion_tokens);
+    }
+    cJSON_AddNumberToObject(o, "cost_usd", r->cost_usd);
+    cJSON_AddNumberToObject(o, "latency_ms", (double)r->latency_ms);
+}
+
+static void add_failure(cJSON *o, const struct lr_response *r)
+{
+    cJSON *e = cJSON_AddObjectToObject(o, "error");
+    if (!e)
+        return;
+    cJSON_AddStringToObject(e, "class", lr_status_name(r->status));
+    cJSON_AddStringToObject(e, "message", lr_buf_str(&r->error_message));
+    add_hint(e, r->retry_after_ms);
+    cJSON_AddNumberToObject(o, "latency_ms", (double)r->latency_ms);
+}
+
+char *lr_response_to_json(const struct lr_response *r, int with_text)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    char id[32];
+    snprintf(id, sizeof id, "%" PRIu64, r->id);
+    cJSON_AddStringToObject(o, "id", id);
+    if (r->status == LR_OK)
+        add_success(o, r, with_text);
+    else
+        add_failure(o, r);
+    cJSON *arr = cJSON_AddArrayToObject(o, "attempts");
+    for (size_t i = 0; arr && i < r->n_attempts; i++) {
+        cJSON *a = attempt_json(&r->attempts[i]);
+        if (a)
+            cJSON_AddItemToArray(arr, a);
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+char *lr_response_json(const struct lr_response *r)
+{
+    return r ? lr_response_to_json(r, 1) : NULL;
+}

@@ -1,0 +1,87 @@
+/*
+ * router.h - the router's internal model: targets, policy instances, the
+ * plugins they came from, the store, metrics and the engine.  Built once
+ * by lr_router_build() from a parsed config and read-only afterwards
+ * (mutable state lives in the store, the metrics and the engine).
+ */
+#ifndef LR_CORE_ROUTER_H
+#define LR_CORE_ROUTER_H
+
+#include <stdio.h>
+
+#include "clock.h"
+#include "config.h"
+#include "host.h"
+#include "llmroute.h"
+#include "llmroute_plugin.h"
+#include "plugin_load.h"
+#include "store.h"
+
+struct lr_metrics;
+struct lr_engine;
+
+struct lr_target {
+    char *name;
+    struct lr_section *sec;
+    struct lr_plugin *plugin;          /* borrowed from router->plugins */
+    const struct lr_provider_ops *ops;
+    void *inst;
+    struct lr_host_impl *host;
+    const char *model;                 /* point into sec */
+    char *base_url;                    /* trailing '/' removed */
+    char *api_key;                     /* secret; "" when none */
+    double in_usd_per_mtok, out_usd_per_mtok;
+    int64_t timeout_ms;                /* per attempt; 0: none */
+    int64_t connect_timeout_ms;
+    int64_t default_max_tokens;        /* 0: leave unset */
+};
+
+struct lr_policy_inst {
+    char *name;
+    struct lr_section *sec;
+    struct lr_plugin *plugin;
+    const struct lr_policy_ops *ops;
+    void *inst;
+    struct lr_host_impl *host;
+};
+
+struct lr_router {
+    struct lr_config *cfg;
+    const struct lr_clock *clock;
+    struct lr_store *store;
+    struct lr_plugin **plugins;
+    size_t n_plugins;
+    struct lr_target *targets;         /* in [router] targets order */
+    size_t n_targets;
+    struct lr_policy_inst *policies;   /* in pipeline order */
+    size_t n_policies;
+    char *plugin_dir;
+    char *store_spec;
+    int64_t timeout_ms;                /* whole request */
+    int64_t max_wait_ms;               /* longest core cooldown wait */
+    int64_t max_attempts;
+    int64_t max_response_bytes;
+    FILE *request_log;
+    int log_content;
+    struct lr_metrics *metrics;
+    struct lr_engine *engine;
+};
+
+/* Load everything the config names, with the given clock.  On error NULL
+   and "FILE:LINE: message" in err. */
+struct lr_router *lr_router_build(struct lr_config *cfg,
+                                  const struct lr_clock *clock,
+                                  char *err, size_t errlen);
+/* Destroy instances, unload plugins, free (engine must be stopped). */
+void lr_router_free(struct lr_router *r);
+
+struct lr_target *lr_router_target(const struct lr_router *r,
+                                   const char *name);
+
+/* Open from a file with an injected clock (tests, simulation); lr_open()
+   is this with the real clock. */
+struct lr_router *lr_router_open_clock(const char *ini_path,
+                                       const struct lr_clock *clock,
+                                       char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,253 @@
+/*
+ * transfer.c - curl easy-handle set-up and the write/header callbacks of
+ * one attempt.  Callbacks never finish a job: they record why they
+ * stopped (abort_status) and make curl fail the transfer; the engine sees
+ * the result through curl_multi_info_read() and acts on the engine
+ * thread's own terms.
+ */
+#include "transfer.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "router.h"
+
+void lr_result_init(struct lr_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->retry_after_ms = -1;
+    r->prompt_tokens = -1;
+    r->completion_tokens = -1;
+}
+
+void lr_result_free(struct lr_result *r)
+{
+    lr_buf_free(&r->error_message);
+    lr_buf_free(&r->text);
+    lr_buf_free(&r->tool_calls_json);
+    lr_buf_free(&r->model);
+    lr_buf_free(&r->request_id);
+}
+
+static void clear_headers(struct lr_transfer *t)
+{
+    lr_buf_reset(&t->hdr_names);
+    lr_buf_reset(&t->hdr_values);
+    t->n_headers = 0;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct lr_transfer *t = ud;
+    size_t len = size * n;
+    if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+        clear_headers(t);       /* a new response (e.g. after 100) */
+        return len;
+    }
+    char *colon = memchr(p, ':', len);
+    if (!colon || colon == p)
+        return len;
+    size_t nl = (size_t)(colon - p);
+    const char *v = colon + 1, *end = p + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && isspace((unsigned char)end[-1]))
+        end--;
+    size_t at = t->hdr_names.len;
+    if (lr_buf_append(&t->hdr_names, p, nl + 1) != LR_OK ||
+        lr_buf_append(&t->hdr_values, v, (size_t)(end - v)) != LR_OK ||
+        lr_buf_append(&t->hdr_values, "", 1) != LR_OK)
+        return 0;
+    for (size_t i = at; i < at + nl; i++)
+        t->hdr_names.data[i] = (char)tolower((unsigned char)
+                                             t->hdr_names.data[i]);
+    t->hdr_names.data[at + nl] = '\0';
+    t->n_headers++;
+    return len;
+}
+
+const struct lr_header *lr_transfer_headers(struct lr_transfer *t)
+{
+    free(t->headers);
+    t->headers = calloc(t->n_headers + 1, sizeof *t->headers);
+    if (!t->headers)
+        return NULL;
+    const char *n = lr_buf_str(&t->hdr_names);
+    const char *v = lr_buf_str(&t->hdr_values);
+    for (size_t i = 0; i < t->n_headers; i++) {
+        t->headers[i].name = n;
+        t->headers[i].value = v;
+        n += strlen(n) + 1;
+        v += strlen(v) + 1;
+    }
+    return t->headers;
+}
+
+const char *lr_transfer_header(struct lr_transfer *t, const char *name)
+{
+    const char *n = lr_buf_str(&t->hdr_names);
+    const char *v = lr_buf_str(&t->hdr_values);
+    const char *found = NULL;
+    for (size_t i = 0; i < t->n_headers; i++) {
+        if (strcmp(n, name) == 0)
+            found = v;          /* the last one wins, as in most clients */
+        n += strlen(n) + 1;
+        v += strlen(v) + 1;
+    }
+    return found;
+}
+
+static void decide_mode(struct lr_transfer *t)
+{
+    t->mode_known = 1;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
+    const char *ct = lr_transfer_header(t, "content-type");
+    t->sse_mode = t->want_stream && t->status >= 200 && t->status < 300 &&
+                  ct && strstr(ct, "text/event-stream");
+}
+
+static int on_event(const struct lr_sse_event *ev, void *ud)
+{
+    struct lr_transfer *t = ud;
+    const struct lr_provider_ops *ops = t->target->ops;
+    lr_buf_reset(&t->delta);
+    int rc = ops->stream_event(t->target->inst, t->pstate, ev, &t->result,
+                               &t->delta);
+    if (rc == LR_STREAM_DONE)
+        t->stream_done = 1;
+    else if (rc != LR_OK) {
+        t->abort_status = LR_E_PROTOCOL;
+        snprintf(t->abort_msg, sizeof t->abort_msg,
+                 "provider could not read a stream event");
+        return rc;
+    }
+    if (t->delta.len) {
+        if (lr_buf_append(&t->result.text, t->delta.data, t->delta.len))
+            return LR_E_NOMEM;
+        t->delivered += t->delta.len;
+        if (t->on_delta && t->on_delta(t->job, t->delta.data, t->delta.len)) {
+            t->abort_status = LR_E_CANCELLED;
+            snprintf(t->abort_msg, sizeof t->abort_msg,
+                     "cancelled by the delta callback");
+            return LR_E_CANCELLED;
+        }
+    }
+    if (t->result.error != LR_OK) {
+        t->abort_status = t->result.error;
+        return t->result.error;
+    }
+    return LR_OK;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    struct lr_transfer *t = ud;
+    size_t len = size * n;
+    if (!t->mode_known)
+        decide_mode(t);
+    if (t->sse_mode)
+        return lr_sse_feed(&t->sse, p, len, on_event, t) == LR_OK ? len : 0;
+    if (t->body.len + len > t->max_body) {
+        t->abort_status = LR_E_PROTOCOL;
+        snprintf(t->abort_msg, sizeof t->abort_msg,
+                 "response body larger than %zu bytes", t->max_body);
+        return 0;
+    }
+    return lr_buf_append(&t->body, p, len) == LR_OK ? len : 0;
+}
+
+static int build_header_list(struct lr_transfer *t)
+{
+    char *lines = t->hreq.headers.data;
+    for (char *line = lines; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (*line) {
+            struct curl_slist *l = curl_slist_append(t->hdr_list, line);
+            if (!l)
+                return LR_E_NOMEM;
+            t->hdr_list = l;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    /* No 100-continue round trip for large bodies. */
+    struct curl_slist *l = curl_slist_append(t->hdr_list, "Expect:");
+    if (!l)
+        return LR_E_NOMEM;
+    t->hdr_list = l;
+    return LR_OK;
+}
+
+int lr_transfer_setup(struct lr_transfer *t, CURL *easy,
+                      const struct lr_target *target, int64_t timeout_ms,
+                      size_t max_body, char *err, size_t errlen)
+{
+    t->target = target;
+    t->max_body = max_body;
+    t->easy = easy ? easy : curl_easy_init();
+    if (!t->easy || build_header_list(t) != LR_OK) {
+        snprintf(err, errlen, "out of memory setting up the request");
+        return LR_E_NOMEM;
+    }
+    lr_sse_init(&t->sse, max_body);
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_URL, t->hreq.url.data);
+    if (!t->hreq.method || strcmp(t->hreq.method, "POST") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, lr_buf_str(&t->hreq.body));
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)t->hreq.body.len);
+    }
+    else
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->hreq.method);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->hdr_list);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "llmroute/" LR_VERSION);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)target->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    t->errbuf[0] = '\0';
+    return LR_OK;
+}
+
+CURL *lr_transfer_reset(struct lr_transfer *t)
+{
+    CURL *easy = t->easy;
+    if (t->pstate_live && t->target->ops->stream_end)
+        t->target->ops->stream_end(t->target->inst, t->pstate);
+    curl_slist_free_all(t->hdr_list);
+    lr_buf_free(&t->hreq.url);
+    lr_buf_free(&t->hreq.headers);
+    lr_buf_free(&t->hreq.body);
+    lr_buf_free(&t->hdr_names);
+    lr_buf_free(&t->hdr_values);
+    free(t->headers);
+    lr_buf_free(&t->body);
+    lr_sse_free(&t->sse);
+    lr_result_free(&t->result);
+    lr_buf_free(&t->delta);
+    memset(t, 0, sizeof *t);
+    if (easy)
+        curl_easy_reset(easy);
+    return easy;
+}
+
+int lr_transfer_finish_stream(struct lr_transfer *t)
+{
+    /* dispatch_partial: Gemini ends its last event at EOF, without the
+       blank line. */
+    return lr_sse_finish(&t->sse, 1, on_event, t);
+}

@@ -1,0 +1,68 @@
+/*
+ * transfer.h - one HTTP exchange of one attempt on curl's multi
+ * interface: request set-up from the provider's struct lr_http_request,
+ * response headers captured, the body either buffered (bounded) or, for a
+ * 2xx text/event-stream answer, framed into SSE events and handed to the
+ * provider's stream_event as it arrives.
+ */
+#ifndef LR_CORE_TRANSFER_H
+#define LR_CORE_TRANSFER_H
+
+#include <curl/curl.h>
+
+#include "llmroute_plugin.h"
+#include "sse.h"
+
+struct lr_target;
+
+/* Called with each piece of new visible text; nonzero cancels. */
+typedef int (*lr_xfer_delta_fn)(void *job, const char *text, size_t len);
+
+struct lr_transfer {
+    CURL *easy;
+    struct curl_slist *hdr_list;
+    struct lr_http_request hreq;
+    const struct lr_target *target;
+    char errbuf[CURL_ERROR_SIZE];
+
+    /* response */
+    long status;
+    struct lr_buf hdr_names, hdr_values;  /* NUL-separated */
+    size_t n_headers;
+    struct lr_header *headers;            /* built by lr_transfer_headers */
+    struct lr_buf body;
+    size_t max_body;
+
+    /* streaming */
+    int want_stream;
+    int mode_known, sse_mode;
+    struct lr_sse sse;
+    void *pstate;
+    int pstate_live;
+    int stream_done;
+    size_t delivered;                     /* bytes of text handed out */
+    struct lr_result result;
+    struct lr_buf delta;
+    lr_xfer_delta_fn on_delta;
+    void *job;
+    enum lr_status abort_status;          /* why we stopped curl, or OK */
+    char abort_msg[160];
+};
+
+/* Prepare t for target (easy may be a recycled handle or NULL).  The
+   caller has filled t->hreq through the provider. */
+int lr_transfer_setup(struct lr_transfer *t, CURL *easy,
+                      const struct lr_target *target, int64_t timeout_ms,
+                      size_t max_body, char *err, size_t errlen);
+/* Headers as an array valid until the transfer is reset. */
+const struct lr_header *lr_transfer_headers(struct lr_transfer *t);
+const char *lr_transfer_header(struct lr_transfer *t, const char *name);
+/* End of a 2xx SSE body: dispatch a pending last event. */
+int lr_transfer_finish_stream(struct lr_transfer *t);
+/* Release everything but the easy handle, which is returned for reuse
+   (NULL when none). */
+CURL *lr_transfer_reset(struct lr_transfer *t);
+void lr_result_init(struct lr_result *r);
+void lr_result_free(struct lr_result *r);
+
+#endif
