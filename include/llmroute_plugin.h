@@ -485,7 +485,9 @@ struct lr_plugin_desc {
 
 typedef const struct lr_plugin_desc *(*lr_plugin_entry_fn)(void);
 
-/* The one symbol a plugin exports. */
+/* The one symbol a plugin exports (each plugin defines it).  It must do
+   nothing but return a pointer to a constant descriptor. */
+LR_PLUGIN_EXPORT const struct lr_plugin_desc *lr_plugin_entry(void);
 #define LR_PLUGIN_ENTRY_SYMBOL "lr_plugin_entry"
 
 #ifdef __cplusplus
