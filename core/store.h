@@ -13,9 +13,17 @@
  *    other than a decimal integer is LR_E_INVALID_ARG.  A ttl_ms given to
  *    incr applies only when the key is created, so a window's counter
  *    expires at the end of the window however often it is incremented.
+ *    The result must fit in int64_t: an overflow is LR_E_INVALID_ARG and
+ *    leaves the value alone.  "Decimal integer" means an optional '-'
+ *    then digits, with a value that fits in int64_t, and nothing else
+ *    (no spaces, no '+').
+ *  - set and cas write the value and its expiry together: ttl_ms 0 there
+ *    clears an earlier TTL, as Redis SET does.
  *  - cas(key, expect, val): sets only if the current value equals expect
  *    byte for byte; expect NULL means "only if missing".  Returns LR_OK
  *    when it set the value and LR_STORE_CAS_MISMATCH when it did not.
+ *  - A NULL key, a NULL value with a nonzero length or a negative ttl_ms
+ *    is LR_E_INVALID_ARG; LR_E_NOMEM leaves the store as it was.
  *  - Every function is thread-safe.
  */
 #ifndef LR_CORE_STORE_H
@@ -32,6 +40,7 @@ struct lr_store_ops {
     int (*get)(struct lr_store *s, const char *key, struct lr_buf *out);
     int (*set)(struct lr_store *s, const char *key, const void *val,
                size_t len, int64_t ttl_ms);
+    /* *out (out may be NULL) gets the value after the increment. */
     int (*incr)(struct lr_store *s, const char *key, int64_t delta,
                 int64_t ttl_ms, int64_t *out);
     int (*cas)(struct lr_store *s, const char *key, const void *expect,
@@ -48,11 +57,23 @@ struct lr_store {
     const struct lr_clock *clock;
 };
 
-/* Open a store from its INI spec: "memory" (more later).  err gets the
-   reason on failure. */
+/*
+ * Open a store from its INI spec: "memory", "sqlite:PATH" or
+ * "redis://HOST:PORT" (the last two not implemented yet: they fail with
+ * "store backend 'sqlite' is not available yet").  clk is borrowed and
+ * must outlive the store; NULL means lr_clock_real().  Returns NULL on
+ * failure with the reason in err (err may be NULL).  Close with
+ * lr_store_close().
+ */
 struct lr_store *lr_store_open(const char *spec, const struct lr_clock *clk,
                                char *err, size_t errlen);
+/* The memory backend directly (same clk rules); NULL when out of
+   memory. */
 struct lr_store *lr_store_memory_new(const struct lr_clock *clk);
+/* Entries a memory store holds, expired ones not yet reclaimed included:
+   for tests and metrics.  s must come from lr_store_memory_new(). */
+size_t lr_store_memory_count(struct lr_store *s);
+/* Close any backend and free everything it holds; NULL is fine. */
 void lr_store_close(struct lr_store *s);
 
 #endif

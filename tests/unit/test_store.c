@@ -1,0 +1,560 @@
+/*
+ * test_store.c - the store front (core/store.c) and the memory backend
+ * (core/store_memory.c), on a fake clock so every TTL boundary is hit
+ * exactly.  Covers the semantics store.h promises for every backend,
+ * then the memory backend's own duties: growth to many keys, reclaiming
+ * expired entries nobody reads again, and atomic incr under threads.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "store.h"
+
+#define T0 INT64_C(1770000000000)
+
+struct fx {
+    struct lr_fake_clock *fc;
+    struct lr_store *s;
+    struct lr_buf buf;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    f->fc = lr_fake_clock_new(0, T0);
+    f->s = f->fc ? lr_store_memory_new(lr_fake_clock_get(f->fc)) : NULL;
+    *state = f;
+    return f->s ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    lr_store_close(f->s);
+    lr_fake_clock_free(f->fc);
+    lr_buf_free(&f->buf);
+    free(f);
+    return 0;
+}
+
+/* The value of key as a string, or NULL when missing. */
+static const char *get(struct fx *f, const char *key)
+{
+    lr_buf_reset(&f->buf);
+    int rc = f->s->ops->get(f->s, key, &f->buf);
+    if (rc == LR_E_NOT_FOUND)
+        return NULL;
+    assert_int_equal(rc, LR_OK);
+    return lr_buf_str(&f->buf);
+}
+
+static int set(struct fx *f, const char *key, const char *val, int64_t ttl)
+{
+    return f->s->ops->set(f->s, key, val, strlen(val), ttl);
+}
+
+static int incr(struct fx *f, const char *key, int64_t d, int64_t ttl,
+                int64_t *out)
+{
+    return f->s->ops->incr(f->s, key, d, ttl, out);
+}
+
+static int cas(struct fx *f, const char *key, const char *expect,
+               const char *val, int64_t ttl)
+{
+    return f->s->ops->cas(f->s, key, expect, expect ? strlen(expect) : 0,
+                          val, strlen(val), ttl);
+}
+
+static int del(struct fx *f, const char *key)
+{
+    return f->s->ops->del(f->s, key);
+}
+
+/* --- get / set / del -------------------------------------------------- */
+
+static void test_get_set_del(void **state)
+{
+    struct fx *f = *state;
+    assert_string_equal(f->s->ops->name, "memory");
+    assert_null(get(f, "a"));
+    assert_int_equal(set(f, "a", "one", 0), LR_OK);
+    assert_string_equal(get(f, "a"), "one");
+    assert_int_equal(set(f, "a", "two!", 0), LR_OK);
+    assert_string_equal(get(f, "a"), "two!");
+    assert_int_equal(set(f, "", "empty key", 0), LR_OK);
+    assert_string_equal(get(f, ""), "empty key");
+    assert_int_equal(set(f, "b", "", 0), LR_OK);
+    assert_string_equal(get(f, "b"), "");
+    assert_int_equal(del(f, "a"), LR_OK);
+    assert_null(get(f, "a"));
+    assert_int_equal(del(f, "a"), LR_OK);
+    assert_int_equal(del(f, "never-there"), LR_OK);
+    assert_string_equal(get(f, "b"), "");
+    assert_int_equal(lr_store_memory_count(f->s), 2);
+}
+
+static void test_get_appends(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(set(f, "k", "tail", 0), LR_OK);
+    lr_buf_reset(&f->buf);
+    lr_buf_puts(&f->buf, "head-");
+    assert_int_equal(f->s->ops->get(f->s, "k", &f->buf), LR_OK);
+    assert_string_equal(lr_buf_str(&f->buf), "head-tail");
+}
+
+static void test_binary_values(void **state)
+{
+    struct fx *f = *state;
+    const char bin[] = { 'a', '\0', 'b', '\xff', '\0' };
+    assert_int_equal(f->s->ops->set(f->s, "bin", bin, sizeof bin, 0), LR_OK);
+    lr_buf_reset(&f->buf);
+    assert_int_equal(f->s->ops->get(f->s, "bin", &f->buf), LR_OK);
+    assert_int_equal(f->buf.len, sizeof bin);
+    assert_memory_equal(f->buf.data, bin, sizeof bin);
+    /* A big value then a small one: the small one reads back whole. */
+    char *big = malloc(100000);
+    assert_non_null(big);
+    memset(big, 'z', 99999);
+    big[99999] = '\0';
+    assert_int_equal(set(f, "v", big, 0), LR_OK);
+    assert_int_equal(strlen(get(f, "v")), 99999);
+    assert_int_equal(set(f, "v", "tiny", 0), LR_OK);
+    assert_string_equal(get(f, "v"), "tiny");
+    /* Long keys are keys like any other. */
+    assert_int_equal(set(f, big, "long key", 0), LR_OK);
+    assert_string_equal(get(f, big), "long key");
+    big[5000] = '\0';
+    assert_null(get(f, big));
+    free(big);
+}
+
+static void test_invalid_args(void **state)
+{
+    struct fx *f = *state;
+    const struct lr_store_ops *o = f->s->ops;
+    assert_int_equal(o->set(f->s, NULL, "x", 1, 0), LR_E_INVALID_ARG);
+    assert_int_equal(o->set(f->s, "k", NULL, 1, 0), LR_E_INVALID_ARG);
+    assert_int_equal(o->set(f->s, "k", NULL, 0, 0), LR_OK);
+    assert_string_equal(get(f, "k"), "");
+    assert_int_equal(o->set(f->s, "k", "x", 1, -1), LR_E_INVALID_ARG);
+    assert_int_equal(o->get(f->s, NULL, &f->buf), LR_E_INVALID_ARG);
+    assert_int_equal(o->get(f->s, "k", NULL), LR_E_INVALID_ARG);
+    assert_int_equal(o->incr(f->s, NULL, 1, 0, NULL), LR_E_INVALID_ARG);
+    assert_int_equal(o->incr(f->s, "n", 1, -5, NULL), LR_E_INVALID_ARG);
+    assert_int_equal(o->cas(f->s, NULL, NULL, 0, "v", 1, 0),
+                     LR_E_INVALID_ARG);
+    assert_int_equal(o->cas(f->s, "c", NULL, 0, NULL, 1, 0),
+                     LR_E_INVALID_ARG);
+    assert_int_equal(o->cas(f->s, "c", NULL, 0, "v", 1, -1),
+                     LR_E_INVALID_ARG);
+    assert_int_equal(o->del(f->s, NULL), LR_E_INVALID_ARG);
+    assert_null(get(f, "n"));
+    assert_null(get(f, "c"));
+}
+
+/* --- TTL --------------------------------------------------------------- */
+
+static void test_ttl_expiry(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(set(f, "t", "v", 1000), LR_OK);
+    assert_int_equal(set(f, "forever", "v", 0), LR_OK);
+    lr_fake_clock_advance(f->fc, 999);
+    assert_string_equal(get(f, "t"), "v");
+    lr_fake_clock_advance(f->fc, 1);
+    assert_null(get(f, "t"));
+    assert_null(get(f, "t"));
+    lr_fake_clock_advance(f->fc, INT64_C(10) * 365 * 86400 * 1000);
+    assert_string_equal(get(f, "forever"), "v");
+    /* The expired entry was freed by the read that found it. */
+    assert_int_equal(lr_store_memory_count(f->s), 1);
+}
+
+static void test_ttl_replaced_by_set(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(set(f, "k", "a", 100), LR_OK);
+    assert_int_equal(set(f, "k", "b", 0), LR_OK);
+    lr_fake_clock_advance(f->fc, 1000);
+    assert_string_equal(get(f, "k"), "b");
+    assert_int_equal(set(f, "k", "c", 50), LR_OK);
+    lr_fake_clock_advance(f->fc, 49);
+    assert_int_equal(set(f, "k", "d", 50), LR_OK);
+    lr_fake_clock_advance(f->fc, 49);
+    assert_string_equal(get(f, "k"), "d");
+    lr_fake_clock_advance(f->fc, 1);
+    assert_null(get(f, "k"));
+    /* A TTL past the end of time is as good as none. */
+    assert_int_equal(set(f, "far", "x", INT64_MAX), LR_OK);
+    lr_fake_clock_advance(f->fc, INT64_C(1) << 40);
+    assert_string_equal(get(f, "far"), "x");
+}
+
+/* --- incr -------------------------------------------------------------- */
+
+static void test_incr_create_accumulate(void **state)
+{
+    struct fx *f = *state;
+    int64_t v = 0;
+    assert_int_equal(incr(f, "n", 5, 0, &v), LR_OK);
+    assert_int_equal(v, 5);
+    assert_int_equal(incr(f, "n", 3, 0, &v), LR_OK);
+    assert_int_equal(v, 8);
+    assert_int_equal(incr(f, "n", -10, 0, &v), LR_OK);
+    assert_int_equal(v, -2);
+    assert_string_equal(get(f, "n"), "-2");
+    assert_int_equal(incr(f, "n", 0, 0, NULL), LR_OK);
+    assert_string_equal(get(f, "n"), "-2");
+    assert_int_equal(set(f, "m", "-5", 0), LR_OK);
+    assert_int_equal(incr(f, "m", 2, 0, &v), LR_OK);
+    assert_int_equal(v, -3);
+    assert_int_equal(set(f, "z", "007", 0), LR_OK);
+    assert_int_equal(incr(f, "z", 1, 0, &v), LR_OK);
+    assert_int_equal(v, 8);
+}
+
+/* A window counter: the TTL from the first incr holds however often the
+   counter moves; once it lapses the next incr opens a new window. */
+static void test_incr_ttl_only_on_create(void **state)
+{
+    struct fx *f = *state;
+    int64_t v = 0;
+    assert_int_equal(incr(f, "w", 1, 1000, &v), LR_OK);
+    lr_fake_clock_advance(f->fc, 600);
+    assert_int_equal(incr(f, "w", 1, 1000, &v), LR_OK);
+    assert_int_equal(v, 2);
+    lr_fake_clock_advance(f->fc, 399);
+    assert_int_equal(incr(f, "w", 1, 5000, &v), LR_OK);
+    assert_int_equal(v, 3);
+    lr_fake_clock_advance(f->fc, 1);
+    assert_null(get(f, "w"));
+    assert_int_equal(incr(f, "w", 1, 1000, &v), LR_OK);
+    assert_int_equal(v, 1);
+    lr_fake_clock_advance(f->fc, 999);
+    assert_string_equal(get(f, "w"), "1");
+    lr_fake_clock_advance(f->fc, 1);
+    assert_null(get(f, "w"));
+    /* incr keeps a TTL that set gave the key. */
+    assert_int_equal(set(f, "s", "10", 100), LR_OK);
+    assert_int_equal(incr(f, "s", 1, 0, &v), LR_OK);
+    lr_fake_clock_advance(f->fc, 100);
+    assert_null(get(f, "s"));
+}
+
+static void expect_not_integer(struct fx *f, const char *val)
+{
+    int64_t v = 42;
+    assert_int_equal(set(f, "x", val, 0), LR_OK);
+    assert_int_equal(incr(f, "x", 1, 0, &v), LR_E_INVALID_ARG);
+    assert_int_equal(v, 42);
+    assert_string_equal(get(f, "x"), val);
+}
+
+static void test_incr_not_integer(void **state)
+{
+    struct fx *f = *state;
+    static const char *const bad[] = {
+        "abc", "", "-", "12a", " 1", "1 ", "+1", "1.5", "0x10", "--1",
+        "9223372036854775808", "-9223372036854775809",
+        "99999999999999999999999",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        expect_not_integer(f, bad[i]);
+    /* Not even an integer with a NUL inside. */
+    int64_t v = 0;
+    assert_int_equal(f->s->ops->set(f->s, "y", "1\0" "2", 3, 0), LR_OK);
+    assert_int_equal(incr(f, "y", 1, 0, &v), LR_E_INVALID_ARG);
+    /* An expired non-integer is simply missing. */
+    assert_int_equal(set(f, "e", "abc", 10), LR_OK);
+    lr_fake_clock_advance(f->fc, 10);
+    assert_int_equal(incr(f, "e", 4, 0, &v), LR_OK);
+    assert_int_equal(v, 4);
+}
+
+static void test_incr_limits(void **state)
+{
+    struct fx *f = *state;
+    int64_t v = 0;
+    assert_int_equal(set(f, "max", "9223372036854775807", 0), LR_OK);
+    assert_int_equal(incr(f, "max", 0, 0, &v), LR_OK);
+    assert_true(v == INT64_MAX);
+    assert_int_equal(incr(f, "max", 1, 0, &v), LR_E_INVALID_ARG);
+    assert_string_equal(get(f, "max"), "9223372036854775807");
+    assert_int_equal(set(f, "min", "-9223372036854775808", 0), LR_OK);
+    assert_int_equal(incr(f, "min", 0, 0, &v), LR_OK);
+    assert_true(v == INT64_MIN);
+    assert_int_equal(incr(f, "min", -1, 0, &v), LR_E_INVALID_ARG);
+    assert_int_equal(incr(f, "min", INT64_MAX, 0, &v), LR_OK);
+    assert_int_equal(v, -1);
+    assert_int_equal(incr(f, "fresh", INT64_MIN, 0, &v), LR_OK);
+    assert_string_equal(get(f, "fresh"), "-9223372036854775808");
+}
+
+/* --- cas --------------------------------------------------------------- */
+
+static void test_cas_expect_null(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(cas(f, "lock", NULL, "me", 0), LR_OK);
+    assert_string_equal(get(f, "lock"), "me");
+    assert_int_equal(cas(f, "lock", NULL, "you", 0), LR_STORE_CAS_MISMATCH);
+    assert_string_equal(get(f, "lock"), "me");
+    /* A lease: once it lapses the key counts as missing again. */
+    assert_int_equal(cas(f, "lease", NULL, "a", 500), LR_OK);
+    lr_fake_clock_advance(f->fc, 499);
+    assert_int_equal(cas(f, "lease", NULL, "b", 500), LR_STORE_CAS_MISMATCH);
+    lr_fake_clock_advance(f->fc, 1);
+    assert_int_equal(cas(f, "lease", NULL, "b", 500), LR_OK);
+    assert_string_equal(get(f, "lease"), "b");
+}
+
+static void test_cas_expect_value(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(cas(f, "st", "closed", "open", 0),
+                     LR_STORE_CAS_MISMATCH);
+    assert_null(get(f, "st"));
+    assert_int_equal(set(f, "st", "closed", 0), LR_OK);
+    assert_int_equal(cas(f, "st", "open", "half", 0), LR_STORE_CAS_MISMATCH);
+    assert_int_equal(cas(f, "st", "close", "half", 0),
+                     LR_STORE_CAS_MISMATCH);
+    assert_int_equal(cas(f, "st", "closedx", "half", 0),
+                     LR_STORE_CAS_MISMATCH);
+    assert_string_equal(get(f, "st"), "closed");
+    assert_int_equal(cas(f, "st", "closed", "open", 100), LR_OK);
+    assert_string_equal(get(f, "st"), "open");
+    /* The ttl given to cas is the new value's. */
+    lr_fake_clock_advance(f->fc, 100);
+    assert_null(get(f, "st"));
+    assert_int_equal(cas(f, "st", "open", "x", 0), LR_STORE_CAS_MISMATCH);
+    /* An empty expect matches an empty value, not a missing key. */
+    assert_int_equal(cas(f, "e", "", "v", 0), LR_STORE_CAS_MISMATCH);
+    assert_int_equal(set(f, "e", "", 0), LR_OK);
+    assert_int_equal(cas(f, "e", "", "v", 0), LR_OK);
+    assert_string_equal(get(f, "e"), "v");
+}
+
+/* --- Many keys, reclaiming --------------------------------------------- */
+
+#define MANY 100000
+
+static void test_many_keys(void **state)
+{
+    struct fx *f = *state;
+    char key[32], val[32];
+    for (int i = 0; i < MANY; i++) {
+        snprintf(key, sizeof key, "key:%d", i);
+        snprintf(val, sizeof val, "%d", i * 7);
+        assert_int_equal(set(f, key, val, 0), LR_OK);
+    }
+    assert_int_equal(lr_store_memory_count(f->s), MANY);
+    for (int i = 0; i < MANY; i++) {
+        snprintf(key, sizeof key, "key:%d", i);
+        snprintf(val, sizeof val, "%d", i * 7);
+        assert_string_equal(get(f, key), val);
+    }
+    for (int i = 0; i < MANY; i += 2) {
+        snprintf(key, sizeof key, "key:%d", i);
+        assert_int_equal(del(f, key), LR_OK);
+    }
+    assert_int_equal(lr_store_memory_count(f->s), MANY / 2);
+    for (int i = 0; i < MANY; i++) {
+        snprintf(key, sizeof key, "key:%d", i);
+        const char *v = get(f, key);
+        assert_true(i % 2 ? v != NULL : v == NULL);
+    }
+    for (int i = 1; i < MANY; i += 2) {
+        snprintf(key, sizeof key, "key:%d", i);
+        assert_int_equal(del(f, key), LR_OK);
+    }
+    assert_int_equal(lr_store_memory_count(f->s), 0);
+    assert_int_equal(set(f, "after", "ok", 0), LR_OK);
+    assert_string_equal(get(f, "after"), "ok");
+}
+
+static void fill_expiring(struct fx *f, int n, int64_t ttl)
+{
+    char key[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "old:%d", i);
+        assert_int_equal(set(f, key, "x", ttl), LR_OK);
+    }
+}
+
+/* Expired keys nobody reads again must not pile up: writes to other keys
+   sweep them, and the table reuses their room instead of growing. */
+static void test_sweep_on_growth(void **state)
+{
+    struct fx *f = *state;
+    char key[32];
+    fill_expiring(f, 10000, 1000);
+    lr_fake_clock_advance(f->fc, 1000);
+    assert_int_equal(lr_store_memory_count(f->s), 10000);
+    for (int i = 0; i < 10000; i++) {
+        snprintf(key, sizeof key, "new:%d", i);
+        assert_int_equal(set(f, key, "y", 0), LR_OK);
+    }
+    assert_int_equal(lr_store_memory_count(f->s), 10000);
+    assert_null(get(f, "old:0"));
+    assert_string_equal(get(f, "new:9999"), "y");
+}
+
+static void test_sweep_incremental(void **state)
+{
+    struct fx *f = *state;
+    int64_t v = 0;
+    fill_expiring(f, 10000, 1000);
+    assert_int_equal(set(f, "live", "kept", 0), LR_OK);
+    lr_fake_clock_advance(f->fc, 1000);
+    /* Writes to one hot key, no growth at all: the cursor still visits
+       every slot within a bounded number of writes. */
+    for (int i = 0; i < 50000; i++)
+        assert_int_equal(incr(f, "hot", 1, 0, &v), LR_OK);
+    assert_int_equal(v, 50000);
+    assert_int_equal(lr_store_memory_count(f->s), 2);
+    assert_string_equal(get(f, "live"), "kept");
+}
+
+/* --- Threads ------------------------------------------------------------ */
+
+#define THREADS 8
+#define INCRS 10000
+
+struct worker {
+    struct lr_store *s;
+    int id;
+    int errors; /* cmocka asserts are not thread-safe: count here */
+};
+
+static void *hammer(void *arg)
+{
+    struct worker *w = arg;
+    const struct lr_store_ops *o = w->s->ops;
+    char key[32];
+    for (int i = 0; i < INCRS; i++) {
+        snprintf(key, sizeof key, "t%d:%d", w->id, i);
+        if (o->incr(w->s, "total", 1, 0, NULL) != LR_OK)
+            w->errors++;
+        if (o->set(w->s, key, "v", 1, 0) != LR_OK)
+            w->errors++;
+        if (i % 3 == 0 && o->del(w->s, key) != LR_OK)
+            w->errors++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_incr(void **state)
+{
+    struct fx *f = *state;
+    pthread_t tid[THREADS];
+    struct worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct worker){ f->s, i, 0 };
+        assert_int_equal(pthread_create(&tid[i], NULL, hammer, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(tid[i], NULL);
+        assert_int_equal(w[i].errors, 0);
+    }
+    char want[32];
+    snprintf(want, sizeof want, "%d", THREADS * INCRS);
+    assert_string_equal(get(f, "total"), want);
+    int kept = INCRS - (INCRS + 2) / 3;
+    assert_int_equal(lr_store_memory_count(f->s), 1 + THREADS * kept);
+}
+
+/* --- lr_store_open ------------------------------------------------------ */
+
+static void expect_open_error(const char *spec, const char *want)
+{
+    char err[256] = "untouched";
+    assert_null(lr_store_open(spec, lr_clock_real(), err, sizeof err));
+    assert_string_equal(err, want);
+}
+
+static void test_open_specs(void **state)
+{
+    expect_open_error("sqlite:/var/lib/llmroute/state.db",
+                      "store backend 'sqlite' is not available yet");
+    expect_open_error("redis://127.0.0.1:6379",
+                      "store backend 'redis' is not available yet");
+    expect_open_error("bogus", "unknown store 'bogus' (expected memory, "
+                               "sqlite:PATH or redis://HOST:PORT)");
+    expect_open_error("Memory", "unknown store 'Memory' (expected memory, "
+                                "sqlite:PATH or redis://HOST:PORT)");
+    expect_open_error("memory ", "unknown store 'memory ' (expected "
+                                 "memory, sqlite:PATH or redis://HOST:PORT)");
+    expect_open_error("", "unknown store '' (expected memory, "
+                          "sqlite:PATH or redis://HOST:PORT)");
+    expect_open_error(NULL, "unknown store '' (expected memory, "
+                            "sqlite:PATH or redis://HOST:PORT)");
+    /* A short or absent error buffer is respected. */
+    char small[8];
+    assert_null(lr_store_open("bogus", NULL, small, sizeof small));
+    assert_string_equal(small, "unknown");
+    assert_null(lr_store_open("bogus", NULL, NULL, 0));
+}
+
+static void test_open_memory(void **state)
+{
+    struct lr_fake_clock *fc = lr_fake_clock_new(0, T0);
+    assert_non_null(fc);
+    char err[128] = "";
+    struct lr_store *s = lr_store_open("memory", lr_fake_clock_get(fc),
+                                       err, sizeof err);
+    assert_non_null(s);
+    assert_string_equal(err, "");
+    assert_ptr_equal(s->clock, lr_fake_clock_get(fc));
+    assert_int_equal(s->ops->set(s, "k", "v", 1, 10), LR_OK);
+    lr_fake_clock_advance(fc, 10);
+    struct lr_buf b = { 0 };
+    assert_int_equal(s->ops->get(s, "k", &b), LR_E_NOT_FOUND);
+    lr_store_close(s);
+    lr_fake_clock_free(fc);
+    /* No clock given: the real one. */
+    s = lr_store_open("memory", NULL, err, sizeof err);
+    assert_non_null(s);
+    assert_ptr_equal(s->clock, lr_clock_real());
+    lr_store_close(s);
+    lr_store_close(NULL);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_get_set_del),
+        T(test_get_appends),
+        T(test_binary_values),
+        T(test_invalid_args),
+        T(test_ttl_expiry),
+        T(test_ttl_replaced_by_set),
+        T(test_incr_create_accumulate),
+        T(test_incr_ttl_only_on_create),
+        T(test_incr_not_integer),
+        T(test_incr_limits),
+        T(test_cas_expect_null),
+        T(test_cas_expect_value),
+        T(test_many_keys),
+        T(test_sweep_on_growth),
+        T(test_sweep_incremental),
+        T(test_concurrent_incr),
+        cmocka_unit_test(test_open_specs),
+        cmocka_unit_test(test_open_memory),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
