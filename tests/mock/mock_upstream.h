@@ -1,0 +1,100 @@
+/*
+ * mock_upstream.h - a scripted fake LLM provider for tests, the demo and
+ * benchmarks.
+ *
+ * The mock is an HTTP/1.1 server on 127.0.0.1 (libmicrohttpd) that
+ * answers chat requests from a JSON script instead of a model.  Tests link
+ * it in-process and drive it through this header; the program
+ * build/mock-upstream (tests/mock/mock_main.c) wraps it for scripts and
+ * benchmarks.  Only the OpenAI Chat Completions wire format is spoken for
+ * now; every route names its format so that others can be added.
+ *
+ * Script:
+ *
+ *   {"routes":[
+ *     {"name":"a", "model":"model-a", "format":"openai", "repeat":"last",
+ *      "responses":[ ENTRY, ... ]}]}
+ *
+ *   route keys: name (unique), model (the request's "model"; "*" catches
+ *   models no other route of the format claims), format ("openai", the
+ *   default), repeat ("last", the default: after the list keep answering
+ *   with the last entry; "cycle": start over), responses (non-empty).
+ *
+ *   ENTRY keys: status (default 200), headers (object of strings),
+ *   delay_ms (wait before answering), content_type, truncate_at (close
+ *   the connection after that many body bytes), and exactly one body:
+ *     text            a chat completion with this text
+ *     echo: true      text = "echo: " + the last user message
+ *     error: {...}    sent as {"error":{...}}, "param" null unless given
+ *     raw: "..."      the body, verbatim
+ *   text and echo also take usage {prompt_tokens, completion_tokens}
+ *   (default: rough word counts), finish_reason (default "stop") and
+ *   chunk_delay_ms (pause between SSE chunks when the request streams).
+ *
+ * Requests: POST to any path ending in /chat/completions; the route is
+ * chosen by the body's "model".  GET /_mock/stats returns
+ * {"total":N,"routes":{"a":N,...}}.  Unknown models and paths get 404 in
+ * the format's error shape.
+ *
+ * Every function is thread-safe.  Strings returned are malloc'd and owned
+ * by the caller; string arguments are borrowed for the call.
+ */
+#ifndef MOCK_UPSTREAM_H
+#define MOCK_UPSTREAM_H
+
+#include <stddef.h>
+
+struct mock_upstream;
+
+/*
+ * Start a mock on 127.0.0.1 with an ephemeral port.  script_json is
+ * copied.  Returns NULL and a one-line reason in err (a script error
+ * names the place, e.g. routes[0].responses[2]: unknown key "texts") on
+ * failure.
+ */
+struct mock_upstream *mock_start(const char *script_json, char *err,
+                                 size_t errlen);
+
+/* The same on a given port (0: the kernel picks one). */
+struct mock_upstream *mock_start_port(const char *script_json, int port,
+                                      char *err, size_t errlen);
+
+/* Validate a script without starting anything: 0, or -1 and err. */
+int mock_check_script(const char *script_json, char *err, size_t errlen);
+
+/* The TCP port the mock listens on. */
+int mock_port(const struct mock_upstream *m);
+
+/*
+ * Replace the script while serving.  Requests already being answered
+ * finish with the old one.  Per-route counters and last bodies/headers
+ * start again from zero; the total keeps counting.  0, or -1 and err (the
+ * old script stays in force).
+ */
+int mock_set_script(struct mock_upstream *m, const char *script_json,
+                    char *err, size_t errlen);
+
+/*
+ * Chat requests received: route_name NULL gives the total since start
+ * (unmatched models and unparsable bodies included), otherwise the count
+ * for that route of the current script; -1 for an unknown route name.
+ */
+long mock_requests(const struct mock_upstream *m, const char *route_name);
+
+/* Copy of the last request body a route received; NULL if none yet. */
+char *mock_last_body(struct mock_upstream *m, const char *route_name);
+
+/*
+ * Value of one header (name case-insensitive) of the last request a route
+ * received; NULL if there was no such request or header.
+ */
+char *mock_last_header(struct mock_upstream *m, const char *route_name,
+                       const char *header);
+
+/*
+ * Stop serving (open connections are closed, delayed answers cut short)
+ * and free everything.  NULL is a no-op.
+ */
+void mock_stop(struct mock_upstream *m);
+
+#endif
