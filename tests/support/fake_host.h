@@ -1,0 +1,112 @@
+/*
+ * fake_host.h - a fake struct lr_host for plugin unit tests.
+ *
+ * Plugins (providers and policies) are tested as the real .so files the
+ * core loads, called through their descriptor with this host instead of
+ * the core's.  What the fake does, per host function:
+ *   log            records "LEVEL: line\n" into a buffer the test reads
+ *                  (fake_host_log(), fake_host_log_contains()); echoed to
+ *                  stderr as well when FAKE_HOST_VERBOSE is set.
+ *   now_ms/wall_ms return the values set with fake_host_set_time() and
+ *                  move only through fake_host_advance().
+ *   cfg_*          read a tiny in-memory section (fake_section_*): the raw
+ *                  text the test set, parsed by the getter, else the
+ *                  default from an optional key table, else
+ *                  LR_E_NOT_FOUND.  A value that does not parse as the
+ *                  asked type gives LR_E_CONFIG (the real core rejects it
+ *                  at load, before any plugin sees it).  A NULL section
+ *                  behaves as an empty one.
+ *   buf_*          the core's own buffer functions (core/buf.c).
+ *   store_*        INERT: get finds nothing (LR_E_NOT_FOUND), set/del
+ *                  succeed and keep nothing, incr answers delta as if the
+ *                  key were new, cas succeeds only for expect == NULL.
+ *                  Policy tests that need a real store should build on
+ *                  this fake rather than rely on it keeping state.
+ *   counter_add    sums per (name, label); read with fake_host_counter().
+ *   parse_*        the core's own parsers (core/timeparse.c).
+ *   cand_*         a plain list of target names (fake_cands_*).
+ *
+ * Also here, because every provider test needs them: initialise/free the
+ * core-owned buffers of a result or request, and dlopen a built plugin
+ * from $LLMROUTE_TEST_BUILD/plugins (default "build").
+ *
+ * Nothing here is thread-safe; tests call plugins from one thread.
+ */
+#ifndef LR_TESTS_FAKE_HOST_H
+#define LR_TESTS_FAKE_HOST_H
+
+#include "llmroute_plugin.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct fake_host;
+
+/* A new host with empty log, time 0/0 and no counters; NULL on OOM. */
+struct fake_host *fake_host_new(void);
+void fake_host_free(struct fake_host *fh);
+/* The table to hand a plugin; valid until fake_host_free(). */
+const struct lr_host *fake_host_table(struct fake_host *fh);
+
+void fake_host_set_time(struct fake_host *fh, int64_t now_ms,
+                        int64_t wall_ms);
+/* Moves both clocks forward by ms. */
+void fake_host_advance(struct fake_host *fh, int64_t ms);
+
+/* Every line logged so far ("" when none); owned by the host. */
+const char *fake_host_log(const struct fake_host *fh);
+int fake_host_log_contains(const struct fake_host *fh, const char *needle);
+void fake_host_log_clear(struct fake_host *fh);
+
+/* Sum of counter_add(name, label) calls; label NULL matches NULL only. */
+double fake_host_counter(const struct fake_host *fh, const char *name,
+                         const char *label);
+
+/* --- Sections ------------------------------------------------------- */
+
+/* An empty section called name; values are copied. */
+struct lr_section *fake_section_new(const char *name);
+void fake_section_free(struct lr_section *s);
+/* Set (or replace) key's raw INI text; value NULL removes it. */
+void fake_section_set(struct lr_section *s, const char *key,
+                      const char *value);
+/* Defaults come from keys[] (borrowed: keep it alive), as the core takes
+   them from a plugin's key table. */
+void fake_section_set_keys(struct lr_section *s,
+                           const struct lr_cfg_key *keys, size_t n);
+
+/* --- Candidates ----------------------------------------------------- */
+
+/* A list holding copies of names[0..n). */
+struct lr_candidates *fake_cands_new(const char *const *names, size_t n);
+void fake_cands_free(struct lr_candidates *c);
+
+/* --- Core-owned buffers ---------------------------------------------- */
+
+/* As the core prepares them: zeroed, buffers empty, hints unknown. */
+void fake_result_init(struct lr_result *r);
+void fake_result_free(struct lr_result *r);
+void fake_request_init(struct lr_http_request *rq);
+void fake_request_free(struct lr_http_request *rq);
+void fake_buf_free(struct lr_buf *b);
+
+/* --- Loading plugins ------------------------------------------------ */
+
+/*
+ * dlopen $LLMROUTE_TEST_BUILD/plugins/<name>.so (RTLD_NOW|RTLD_LOCAL)
+ * and return its descriptor, with *handle for fake_plugin_close().  NULL
+ * (and a line on stderr) when it cannot be loaded.
+ */
+const struct lr_plugin_desc *fake_plugin_open(const char *name,
+                                              void **handle);
+void fake_plugin_close(void *handle);
+
+/* --- Test data -------------------------------------------------------- */
+
+/*
+ * Whole file tests/data/<rel> (or $LLMROUTE_TEST_DATA/<rel>), malloc'd
+ * and NUL-terminated, *len set when len is non-NULL; NULL if unreadable.
+ */
+char *fake_read_file(const char *rel, size_t *len);
+
+#endif
