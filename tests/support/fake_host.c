@@ -76,6 +76,11 @@ static struct fake_host *from_host(const struct lr_host *h)
 
 /* --- Log, clock, counters --------------------------------------------- */
 
+/* Declared with the format attribute so that passing fmt on to
+   lr_buf_vprintf() is not a "non-literal format" (clang -Wformat=2). */
+static void fake_log(const struct lr_host *h, enum lr_log_level level,
+                     const char *fmt, ...) LR_PRINTF(3, 4);
+
 static void fake_log(const struct lr_host *h, enum lr_log_level level,
                      const char *fmt, ...)
 {
@@ -339,6 +344,9 @@ static int host_buf_append(struct lr_buf *b, const void *data, size_t len)
 {
     return lr_buf_append(b, data, len);
 }
+
+static int host_buf_printf(struct lr_buf *b, const char *fmt, ...)
+    LR_PRINTF(2, 3);
 
 static int host_buf_printf(struct lr_buf *b, const char *fmt, ...)
 {
