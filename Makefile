@@ -64,7 +64,7 @@ MOCK   := $(B)/mock-upstream
 
 .PHONY: all lib plugins cli tests check test test-run deps demo bench \
         valgrind install uninstall clean format-check headers-check \
-        exports-check
+        exports-check install-check
 .SUFFIXES:
 
 all: lib plugins cli $(MOCK)
@@ -75,7 +75,17 @@ tests: all $(UNIT_BIN) $(FIXTURE_SO)
 
 $(B)/obj/core/%.o: core/%.c $(wildcard core/*.h) $(wildcard include/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Iinclude -Icore $(PKG_CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) -Iinclude -Icore $(PKG_CFLAGS) \
+	  -DLR_DEFAULT_PLUGIN_DIR=\"$(PREFIX)/lib/llmroute/plugins\" -c $< -o $@
+
+# The default plugin dir is compiled in (router_load.c), so a change of
+# PREFIX (make; make install PREFIX=/opt/x) must rebuild that object: the
+# stamp changes only when PREFIX does.
+$(B)/obj/core/router_load.o: $(B)/prefix.stamp
+$(B)/prefix.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' > $@
+FORCE:
 
 $(B)/obj/cli/%.o: cli/%.c $(wildcard cli/*.h) include/llmroute.h
 	@mkdir -p $(@D)
@@ -133,7 +143,7 @@ check: deps
 	$(MAKE) BUILD=build/asan SAN=1 CC=clang OPT="-O1 -g" test
 	@echo "check: all passes green"
 
-test: tests headers-check exports-check
+test: tests headers-check exports-check install-check
 	@sh scripts/run-tests.sh $(B)
 
 headers-check:
@@ -141,6 +151,12 @@ headers-check:
 
 exports-check: all
 	@sh scripts/check-exports.sh $(B)
+
+# make install into a temporary PREFIX (from its own build dir, $(B)/install),
+# then build and run a program against it with pkg-config.
+install-check:
+	@MAKE="$(MAKE)" CC="$(CC)" SANFLAGS="$(SANFLAGS)" \
+	  sh tests/install_test.sh $(B)
 
 demo: deps all
 	@sh scripts/demo.sh $(B)
