@@ -288,7 +288,10 @@ static int add_options(cJSON *body, const struct lr_chat *c,
             if (c->stop[i])
                 put(stop, NULL, cJSON_CreateString(c->stop[i]), &ok);
         }
-        put(body, "stop", stop, &ok);
+        if (cJSON_GetArraySize(stop) > 0)
+            put(body, "stop", stop, &ok);
+        else
+            cJSON_Delete(stop); /* only NULL entries: send nothing */
     }
     if (c->user && *c->user)
         put(body, "user", cJSON_CreateString(c->user), &ok);
@@ -741,16 +744,22 @@ static int fill_error(const struct lr_host *h, const char *key, long status,
                       struct lr_result *out)
 {
     struct err_info ei;
+    char what[256];
+    const char *msg;
+
     read_err_info(e, root, &ei);
     out->error = classify(status, &ei);
     out->finish = LR_FINISH_ERROR;
+    msg = ei.message;
+    if (!*msg) {
+        /* no message: say what the body does say */
+        snprintf(what, sizeof what, "%s%s%s", *ei.type ? ei.type : "error",
+                 *ei.code ? ": " : "", ei.code);
+        msg = what;
+    }
     h->buf_reset(&out->error_message);
-    int rc = *ei.message
-                 ? append_clean(h, &out->error_message, ei.message,
-                                strlen(ei.message), MESSAGE_MAX, key)
-                 : h->buf_printf(&out->error_message, "%s%s%s",
-                                 *ei.type ? ei.type : "error",
-                                 *ei.code ? ": " : "", ei.code);
+    int rc = append_clean(h, &out->error_message, msg, strlen(msg),
+                          MESSAGE_MAX, key);
     if (worth_a_hint(out->error) && out->retry_after_ms < 0)
         out->retry_after_ms = message_hint(h, ei.message);
     return rc;

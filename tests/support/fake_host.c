@@ -251,8 +251,9 @@ static int cfg_bool(const struct lr_section *s, const char *key, int *out)
 static size_t split_list(char *text, const char **items)
 {
     size_t n = 0;
-    for (char *tok = strtok(text, ","); tok && n < MAX_LIST;
-         tok = strtok(NULL, ",")) {
+    char *save = NULL;
+    for (char *tok = strtok_r(text, ",", &save); tok && n < MAX_LIST;
+         tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ' || *tok == '\t')
             tok++;
         char *e = tok + strlen(tok);

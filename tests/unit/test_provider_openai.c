@@ -266,9 +266,13 @@ static void test_build_sampling(void **state)
     assert_null(field(b.body, "user"));
     built_free(&b);
 
+    const char *const only_null[] = {NULL};
     c.has_temperature = 0;
+    c.stop = only_null;
+    c.n_stop = 1;
     build(t, &c, &b);
     assert_null(field(b.body, "temperature"));
+    assert_null(field(b.body, "stop"));
     built_free(&b);
 
     c.has_temperature = 1;
