@@ -98,7 +98,7 @@ define plugin_rule
 $(call plugin_so,$(1)): $(1) include/llmroute_plugin.h
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_ALL) -Iinclude $$(shell pkg-config --cflags libcjson) \
-	  -shared $(PLUGIN_LDFLAGS) -o $$@ $$< $$(shell pkg-config --libs libcjson)
+	  -shared $(PLUGIN_LDFLAGS) -o $$@ $$< $$(shell pkg-config --libs libcjson) -lm
 endef
 $(foreach p,$(PLUGIN_SRC),$(eval $(call plugin_rule,$(p))))
 

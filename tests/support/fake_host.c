@@ -377,6 +377,7 @@ static const struct lr_host host_template = {
     .buf_append = host_buf_append,
     .buf_printf = host_buf_printf,
     .buf_reset = host_buf_reset,
+    .buf_free = lr_buf_free,
     .store_get = store_get,
     .store_set = store_set,
     .store_incr = store_incr,
