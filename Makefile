@@ -93,7 +93,7 @@ $(B)/obj/cli/%.o: cli/%.c $(wildcard cli/*.h) include/llmroute.h
 
 $(B)/obj/tests/%.o: tests/%.c $(wildcard tests/*/*.h) $(wildcard core/*.h) $(wildcard include/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Iinclude -Icore -Itests $(PKG_CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Wno-format-truncation -Iinclude -Icore -Itests -Itests/support -Itests/mock $(PKG_CFLAGS) -c $< -o $@
 
 $(LIB_SO): $(CORE_OBJ) core/llmroute.map
 	$(CC) $(CFLAGS_ALL) -shared -o $@ $(CORE_OBJ) \
@@ -108,7 +108,7 @@ define plugin_rule
 $(call plugin_so,$(1)): $(1) include/llmroute_plugin.h
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_ALL) -Iinclude $$(shell pkg-config --cflags libcjson) \
-	  -shared $(PLUGIN_LDFLAGS) -o $$@ $$< $$(shell pkg-config --libs libcjson)
+	  -shared $(PLUGIN_LDFLAGS) -o $$@ $$< $$(shell pkg-config --libs libcjson) -lm
 endef
 $(foreach p,$(PLUGIN_SRC),$(eval $(call plugin_rule,$(p))))
 
