@@ -216,6 +216,33 @@ static void waits_for_only_target(void **s)
     teardown(&f);
 }
 
+static void long_cooldown_fails_fast(void **s)
+{
+    (void)s;
+    struct fx f;
+    setup2(&f, "{\"status\":429,\"headers\":{\"retry-after\":\"60\"},"
+               "\"error\":{\"message\":\"wait\",\"type\":\"requests\"}}",
+           NULL, "max_wait_ms = 1000\n", NULL);
+    struct lr_request *q = lr_request_new();
+    lr_request_set_prompt(q, "x");
+    lr_request_set_target(q, "a");
+    struct lr_response *r = NULL;
+    assert_int_equal(lr_complete(f.r, q, &r), LR_E_RATE_LIMITED);
+    assert_int_equal(lr_response_retry_after_ms(r), 60000);
+    lr_response_free(r);
+    /* Cooling for a minute, more than max_wait_ms: no wait, no request,
+       and the caller learns how long to stay away. */
+    int64_t t0 = mono_ms();
+    assert_int_equal(lr_complete(f.r, q, &r), LR_E_NO_TARGET);
+    assert_true(mono_ms() - t0 < 900);
+    assert_true(lr_response_retry_after_ms(r) > 58000);
+    assert_non_null(strstr(lr_response_error_message(r), "a is back in"));
+    assert_int_equal(mock_requests(f.mock, "a"), 1);
+    lr_response_free(r);
+    lr_request_free(q);
+    teardown(&f);
+}
+
 static void attempt_timeout_falls_back(void **s)
 {
     (void)s;
@@ -587,6 +614,7 @@ int main(void)
         cmocka_unit_test(stops_on_bad_request),
         cmocka_unit_test(hint_becomes_cooldown),
         cmocka_unit_test(waits_for_only_target),
+        cmocka_unit_test(long_cooldown_fails_fast),
         cmocka_unit_test(attempt_timeout_falls_back),
         cmocka_unit_test(request_deadline),
         cmocka_unit_test(cancel_in_flight),
