@@ -67,7 +67,7 @@ MOCK   := $(B)/mock-upstream
 
 .PHONY: all lib plugins cli tests check test test-run deps demo bench \
         valgrind install uninstall clean format-check headers-check \
-        exports-check install-check
+        exports-check install-check FORCE
 .SUFFIXES:
 # Keep object files make would otherwise delete as intermediates.
 .SECONDARY:
