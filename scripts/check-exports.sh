@@ -21,19 +21,20 @@ status=0
 # Defined dynamic symbols of $1, one per line, sorted, version suffix
 # (name@@VER) dropped.
 exports() {
-    nm -D --defined-only "$1" | awk 'NF >= 2 { sub(/@.*/, "", $NF); print $NF }' |
-        LC_ALL=C sort -u
+    nm -D --defined-only "$1" |
+        awk 'NF >= 2 { sub(/@.*/, "", $NF); print $NF }' | LC_ALL=C sort -u
 }
 
 # The LR_API function names of the header: drop preprocessor lines (the
 # #define LR_API itself), join the text, strip comments, cut it into
 # declarations at ';', and take the identifier before the first '(' of
 # each declaration that starts with LR_API.
+lr_api='^(.*[^A-Za-z0-9_])?LR_API[[:space:]][^(]*[^A-Za-z0-9_(]'
+name='([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*[(].*$'
 api_names() {
     grep -v '^[[:space:]]*#' "$1" | tr '\n' ' ' |
         sed -E 's@/\*([^*]|\*+[^*/])*\*+/@ @g' | tr ';' '\n' |
-        sed -n -E 's/^.*(^|[^A-Za-z0-9_])LR_API[[:space:]][^(]*[^A-Za-z0-9_(]([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*\(.*$/\2/p' |
-        LC_ALL=C sort -u
+        sed -n -E "s/$lr_api$name/\\2/p" | LC_ALL=C sort -u
 }
 
 # compare FILE EXPECTED_LIST ACTUAL_LIST

@@ -51,6 +51,8 @@ fail() {
 }
 
 # --- The mock: wait (at most 5 s) for its "port=N" line. -----------------
+# (sleep 0.1: GNU coreutils and busybox take fractions; POSIX only says
+# whole seconds.)
 "$MOCK" --script conf/demo-mock.json >"$work/mock.out" 2>"$work/mock.err" &
 mock_pid=$!
 port=""

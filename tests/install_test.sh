@@ -22,6 +22,8 @@ SANFLAGS=${SANFLAGS:-}
 prefix=$(mktemp -d)
 work=$(mktemp -d)
 trap 'rm -rf "$prefix" "$work"' EXIT INT TERM
+# It would override the compiled-in default this test is about.
+unset LLMROUTE_PLUGIN_DIR
 
 fail() {
     echo "install-check: FAIL: $*" >&2
@@ -37,8 +39,10 @@ fi
 
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 [ -f "$PKG_CONFIG_PATH/llmroute.pc" ] || fail "llmroute.pc not installed"
-want_version=$(sed -n 's/^#define LR_VERSION "\(.*\)"/\1/p' include/llmroute.h)
-version=$(pkg-config --modversion llmroute) || fail "pkg-config cannot read llmroute.pc"
+want_version=$(sed -n 's/^#define LR_VERSION "\(.*\)"/\1/p' \
+    include/llmroute.h)
+version=$(pkg-config --modversion llmroute) ||
+    fail "pkg-config cannot read llmroute.pc"
 [ "$version" = "$want_version" ] ||
     fail "pkg-config --modversion gives '$version', want '$want_version'"
 plugindir=$(pkg-config --variable=plugindir llmroute)

@@ -328,7 +328,7 @@ static const cJSON *attempts(const cJSON *j, int n)
     return arr;
 }
 
-/* --- check ------------------------------------------------------------- */
+/* --- check ------------------------------------------------------------ */
 
 static void check_ok(void **state)
 {
@@ -403,7 +403,7 @@ static void check_missing_file(void **state)
     run_free(&r);
 }
 
-/* --- chat ---------------------------------------------------------------- */
+/* --- chat ------------------------------------------------------------- */
 
 static void chat_json_success(void **state)
 {
@@ -663,7 +663,7 @@ static void chat_broken_config(void **state)
     run_free(&r);
 }
 
-/* --- plugins --------------------------------------------------------------- */
+/* --- plugins ---------------------------------------------------------- */
 
 static void plugins_good_dir(void **state)
 {
@@ -744,7 +744,7 @@ static void plugins_from_config(void **state)
     run_free(&r);
 }
 
-/* --- usage ---------------------------------------------------------------- */
+/* --- usage ------------------------------------------------------------ */
 
 static void usage_errors(void **state)
 {
