@@ -141,14 +141,18 @@ static void print_trail(const struct lr_response *resp)
     }
 }
 
-static int exit_code(enum lr_status st)
+/* A request that failed without a single attempt was turned away by a
+   policy's on_request (budget, local limit, a guard): exit 4. */
+static int exit_code(const struct lr_response *resp)
 {
+    enum lr_status st = lr_response_status(resp);
     if (st == LR_OK)
         return EXIT_OK;
-    if (st == LR_E_BUDGET_EXCEEDED || st == LR_E_RATE_LIMITED_LOCAL)
-        return EXIT_REJECTED;
     if (st == LR_E_INVALID_ARG)
         return EXIT_USAGE;
+    if (st == LR_E_BUDGET_EXCEEDED || st == LR_E_RATE_LIMITED_LOCAL ||
+        lr_response_attempt_count(resp) == 0)
+        return EXIT_REJECTED;
     return EXIT_FAILED;
 }
 
@@ -173,7 +177,7 @@ static int report(const struct chat_opts *o, struct lr_response *resp)
                 lr_response_error_message(resp));
         print_trail(resp);
     }
-    return exit_code(st);
+    return exit_code(resp);
 }
 
 static char *load_prompt(const char *arg)

@@ -526,9 +526,9 @@ static void chat_json_failure_hint(void **state)
     run_free(&r);
 }
 
-/* A policy refusing a request: rate_limited_local exits 4 (a policy's
-   rejection), prompt_guard's content_filter and bad_request exit 3 (the
-   request failed); no upstream call either way. */
+/* A policy refusing a request before any attempt exits 4, whatever the
+   class (rate_limited_local, or prompt_guard's content_filter and
+   bad_request); no upstream call either way. */
 static void chat_policy_refusals(void **state)
 {
     struct fx *f = *state;
@@ -553,7 +553,7 @@ static void chat_policy_refusals(void **state)
     run_free(&r);
 
     run(f, &r, NULL, "chat", "-c", ini, "--json", "my API Key is x", NULL);
-    assert_int_equal(r.code, 3);
+    assert_int_equal(r.code, 4);
     j = parse_one(r.out);
     e = key(j, "error");
     assert_string_equal(str_key(e, "class"), "content_filter");
@@ -565,7 +565,7 @@ static void chat_policy_refusals(void **state)
 
     run(f, &r, NULL, "chat", "-c", ini, "--json",
         "twenty-one characters", NULL);
-    assert_int_equal(r.code, 3);
+    assert_int_equal(r.code, 4);
     j = parse_one(r.out);
     e = key(j, "error");
     assert_string_equal(str_key(e, "class"), "bad_request");
