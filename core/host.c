@@ -195,6 +195,7 @@ static const struct lr_host template = {
     .buf_append = lr_buf_append,
     .buf_printf = lr_buf_printf,
     .buf_reset = lr_buf_reset,
+    .buf_free = lr_buf_free,
     .store_get = host_store_get,
     .store_set = host_store_set,
     .store_incr = host_store_incr,

@@ -287,7 +287,17 @@ static void exhausted(struct lr_job *job)
         if (lr_job_wait(job, best > 0 ? best : 0, why) == LR_OK)
             return;
     }
-    if (job->resp->status == LR_OK)
+    if (job->resp->status == LR_OK && best >= 0) {
+        /* Everything is cooling down for longer than we may wait: say
+           so, and pass the wait on as the caller's retry hint. */
+        char msg[200];
+        snprintf(msg, sizeof msg, "every candidate target is cooling down; "
+                 "%s is back in %" PRId64 " ms (over [router] max_wait_ms "
+                 "or the deadline)", job->cands.names[best_i], best);
+        set_error(job, job->last_error, msg);
+        job->resp->retry_after_ms = best;
+    }
+    else if (job->resp->status == LR_OK)
         set_error(job, job->last_error,
                   job->last_error == LR_E_NO_TARGET
                       ? "every candidate target was skipped" : NULL);

@@ -269,8 +269,10 @@ static void after_failure(struct lr_job *job, const struct outcome *o,
     if (n == LR_NEXT_TARGET ||
         (n == LR_NEXT_RETRY && !delivered &&
          job->cand_idx + 1 < job->cands.n)) {
-        a->fallback_reason = strdup(why);
-        lr_metrics_counter_add(job->rt->metrics, "fallbacks", why, 1);
+        if (job->cand_idx + 1 < job->cands.n) {
+            a->fallback_reason = strdup(why);
+            lr_metrics_counter_add(job->rt->metrics, "fallbacks", why, 1);
+        }
         lr_job_next_target(job);
         return;
     }

@@ -18,8 +18,9 @@
 #endif
 
 static const struct lr_cfg_key router_keys[] = {
-    {"plugin_dir", LR_CFG_STRING, LR_DEFAULT_PLUGIN_DIR,
-     "folder of plugin .so files (relative: to this INI file)"},
+    {"plugin_dir", LR_CFG_STRING, NULL,
+     "folder of plugin .so files (relative: to this INI file); default "
+     "$LLMROUTE_PLUGIN_DIR, else the installed folder"},
     {"pipeline", LR_CFG_LIST, "", "policy instances, in order"},
     {"targets", LR_CFG_LIST, NULL,
      "default target order (default: file order)"},
@@ -363,6 +364,18 @@ static int positive(struct lr_section *rs, const char *key, int64_t *out,
     return fail_at(rs, key, err, errlen, "%s must be above 0", key);
 }
 
+/* plugin_dir from the INI (relative to it), else $LLMROUTE_PLUGIN_DIR,
+   else the folder `make install` put the plugins in. */
+static char *plugin_dir_of(const struct lr_config *c,
+                           const struct lr_section *rs)
+{
+    const char *v;
+    if (lr_cfg_str(rs, "plugin_dir", &v) == LR_OK)
+        return resolve_path(c, v);
+    v = getenv("LLMROUTE_PLUGIN_DIR");
+    return strdup(v && *v ? v : LR_DEFAULT_PLUGIN_DIR);
+}
+
 static int router_settings(struct lr_router *r, struct lr_section *rs,
                            char *err, size_t errlen)
 {
@@ -371,8 +384,7 @@ static int router_settings(struct lr_router *r, struct lr_section *rs,
     if (lr_section_validate(rs, tables, sizes, 1, err, errlen) != LR_OK)
         return LR_E_CONFIG;
     const char *v;
-    lr_cfg_str(rs, "plugin_dir", &v);
-    if (!(r->plugin_dir = resolve_path(r->cfg, v)))
+    if (!(r->plugin_dir = plugin_dir_of(r->cfg, rs)))
         return LR_E_NOMEM;
     if (positive(rs, "timeout_ms", &r->timeout_ms, err, errlen) ||
         positive(rs, "max_attempts", &r->max_attempts, err, errlen) ||
@@ -502,10 +514,8 @@ int lr_config_plugin_dir(const char *ini_path, char *out, size_t outlen,
     size_t sizes[] = {N(router_keys)};
     int rc = rs ? lr_section_validate(rs, tables, sizes, 1, err, errlen)
                 : LR_E_NOMEM;
-    const char *v;
     char *path = NULL;
-    if (rc == LR_OK && lr_cfg_str(rs, "plugin_dir", &v) == LR_OK &&
-        (path = resolve_path(cfg, v)))
+    if (rc == LR_OK && (path = plugin_dir_of(cfg, rs)))
         snprintf(out, outlen, "%s", path);
     else if (rc == LR_OK)
         rc = LR_E_NOMEM;

@@ -270,7 +270,8 @@ LR_API int lr_plugin_scan(const char *dir, lr_plugin_info_fn fn, void *user,
                           char *err, size_t errlen);
 
 /* The plugin folder an INI file names (resolved against the file's
-   folder), without loading anything else, so a config with a broken
+   folder; without plugin_dir: $LLMROUTE_PLUGIN_DIR, else the installed
+   plugin folder), without loading anything else, so a config with a broken
    plugin can still be inspected.  LR_OK, or an error with "FILE:LINE:
    message" in err. */
 LR_API int lr_config_plugin_dir(const char *ini_path, char *out,

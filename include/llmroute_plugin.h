@@ -228,8 +228,9 @@ enum lr_finish {
 
 /*
  * What a provider extracts from a response (or accumulates over a
- * stream).  The core zeroes it and initialises the buffers before the
- * first parse call.  For an error, set error to the class, put the
+ * stream).  Before the first parse call the core empties the buffers,
+ * sets error LR_OK, finish LR_FINISH_NONE, cached/reasoning tokens 0, and
+ * retry_after_ms, prompt_tokens and completion_tokens -1 ("unknown").  For an error, set error to the class, put the
  * provider's own message in error_message and any provider-specific retry
  * hint (e.g. a Gemini RetryInfo, OpenAI x-ratelimit-reset-*) in
  * retry_after_ms (-1: none).  The core applies the generic headers
@@ -422,6 +423,9 @@ struct lr_host {
     int (*buf_printf)(struct lr_buf *b, const char *fmt, ...)
         LR_PRINTF(2, 3);
     void (*buf_reset)(struct lr_buf *b);
+    /* Release a buffer's memory (for buffers a plugin keeps in its own
+       state); the buffer is empty and reusable afterwards. */
+    void (*buf_free)(struct lr_buf *b);
 
     /* Key/value store with TTLs (ttl_ms 0: no expiry). */
     int (*store_get)(const struct lr_host *h, const char *key,

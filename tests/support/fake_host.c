@@ -77,6 +77,9 @@ static struct fake_host *from_host(const struct lr_host *h)
 /* --- Log, clock, counters --------------------------------------------- */
 
 static void fake_log(const struct lr_host *h, enum lr_log_level level,
+                     const char *fmt, ...) LR_PRINTF(3, 4);
+
+static void fake_log(const struct lr_host *h, enum lr_log_level level,
                      const char *fmt, ...)
 {
     static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
@@ -248,8 +251,9 @@ static int cfg_bool(const struct lr_section *s, const char *key, int *out)
 static size_t split_list(char *text, const char **items)
 {
     size_t n = 0;
-    for (char *tok = strtok(text, ","); tok && n < MAX_LIST;
-         tok = strtok(NULL, ",")) {
+    char *save = NULL;
+    for (char *tok = strtok_r(text, ",", &save); tok && n < MAX_LIST;
+         tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ' || *tok == '\t')
             tok++;
         char *e = tok + strlen(tok);
@@ -341,6 +345,9 @@ static int host_buf_append(struct lr_buf *b, const void *data, size_t len)
 }
 
 static int host_buf_printf(struct lr_buf *b, const char *fmt, ...)
+    LR_PRINTF(2, 3);
+
+static int host_buf_printf(struct lr_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -370,6 +377,7 @@ static const struct lr_host host_template = {
     .buf_append = host_buf_append,
     .buf_printf = host_buf_printf,
     .buf_reset = host_buf_reset,
+    .buf_free = lr_buf_free,
     .store_get = store_get,
     .store_set = store_set,
     .store_incr = store_incr,
@@ -518,9 +526,6 @@ void fake_buf_free(struct lr_buf *b)
 void fake_result_init(struct lr_result *r)
 {
     memset(r, 0, sizeof *r);
-    r->retry_after_ms = -1;
-    r->prompt_tokens = -1;
-    r->completion_tokens = -1;
 }
 
 void fake_result_free(struct lr_result *r)

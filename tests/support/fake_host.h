@@ -83,7 +83,8 @@ void fake_cands_free(struct lr_candidates *c);
 
 /* --- Core-owned buffers ---------------------------------------------- */
 
-/* As the core prepares them: zeroed, buffers empty, hints unknown. */
+/* As the core prepares them (llmroute_plugin.h): all zero, buffers
+   empty; a provider must itself set the -1 "unknown" values. */
 void fake_result_init(struct lr_result *r);
 void fake_result_free(struct lr_result *r);
 void fake_request_init(struct lr_http_request *rq);

@@ -1,0 +1,1307 @@
+/*
+ * provider_openai.c - the OpenAI Chat Completions provider.
+ *
+ * A pure translator (see llmroute_plugin.h): it turns an lr_chat into a
+ * POST to <base_url>/chat/completions, and a response, an error body or
+ * one SSE event back into an lr_result.  It serves api.openai.com and the
+ * OpenAI-compatible local servers (vLLM, Ollama, llama.cpp), whose quirks
+ * are folded in where they differ: integer error codes, flat vLLM error
+ * bodies, `max_tokens` instead of `max_completion_tokens`.
+ *
+ * Decisions worth knowing:
+ *  - Every parse path fills the result and returns LR_OK; a 2xx body we
+ *    cannot read is reported as LR_E_PROTOCOL (never as success), a
+ *    non-2xx body we cannot read is classified by status with an excerpt
+ *    as its message.  Only NULL arguments or out-of-memory return
+ *    anything else.
+ *  - Error classes follow provider-wire-formats.md 1, 4 and 6; on top of
+ *    them 402 (OpenAI-compatible proxies' "insufficient credits") is
+ *    quota_exhausted, and a 429 whose "Limit L, Requested R" has R > L is
+ *    bad_request whatever its wording, since it can never fit.
+ *  - A retry hint is computed only for classes worth retrying; the core's
+ *    generic headers (retry-after-ms, retry-after) win over it anyway.
+ *  - The target's API key is cut out of every error message we copy,
+ *    should an upstream or proxy echo it.
+ *
+ * Only lr_plugin_entry is exported; libcjson is the one library linked.
+ */
+#include "llmroute_plugin.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define EXCERPT_MAX 200   /* bytes of a body we could not parse */
+#define MESSAGE_MAX 1000  /* bytes of a provider's error message */
+#define MAX_CALLS 1024    /* tool calls accumulated over one stream */
+#define REDACT_MIN 8      /* shorter "keys" are dummies, not secrets */
+
+struct openai {
+    const struct lr_host *host;
+};
+
+static const struct lr_cfg_key target_keys[] = {
+    {"organization", LR_CFG_STRING, NULL,
+     "sent as the OpenAI-Organization header"},
+    {"project", LR_CFG_STRING, NULL, "sent as the OpenAI-Project header"},
+    {"max_tokens_field", LR_CFG_STRING, "max_completion_tokens",
+     "max_completion_tokens, or max_tokens for local servers"},
+    {"stream_usage", LR_CFG_BOOL, "true",
+     "ask for usage at the end of a stream (stream_options.include_usage)"},
+};
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+    LR_PRINTF(4, 5);
+
+/* Writes the reason into the caller's err and returns rc. */
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || !errlen)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* --- JSON helpers -------------------------------------------------------- */
+
+static const cJSON *get(const cJSON *obj, const char *key)
+{
+    return cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key)
+                               : NULL;
+}
+
+/* The string at obj.key, or NULL when absent or not a string. */
+static const char *get_str(const cJSON *obj, const char *key)
+{
+    const cJSON *v = get(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* A token count: a finite, non-negative number up to 2^53, else dflt. */
+static int64_t get_count(const cJSON *obj, const char *key, int64_t dflt)
+{
+    const cJSON *v = get(obj, key);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) ||
+        v->valuedouble > 9007199254740992.0)
+        return dflt;
+    return (int64_t)v->valuedouble;
+}
+
+/* Whole-text JSON: trailing bytes other than whitespace reject it. */
+static cJSON *parse_json(const char *text, size_t len)
+{
+    const char *end = NULL;
+    if (!text || !len)
+        return NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root)
+        return NULL;
+    while (end && end < text + len &&
+           (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+        end++;
+    if (end != text + len) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+/* Adds item under key (obj an object) or at the end (obj an array);
+   clears *ok and frees item on failure, so callers check once. */
+static void put(cJSON *obj, const char *key, cJSON *item, int *ok)
+{
+    int added = 0;
+    if (item && obj)
+        added = key ? cJSON_AddItemToObject(obj, key, item)
+                    : cJSON_AddItemToArray(obj, item);
+    if (!added) {
+        cJSON_Delete(item);
+        *ok = 0;
+    }
+}
+
+/* Appends the compact text of root to out. */
+static int print_into(const struct lr_host *h, const cJSON *root,
+                      struct lr_buf *out)
+{
+    char *s = cJSON_PrintUnformatted(root);
+    if (!s)
+        return LR_E_NOMEM;
+    int rc = h->buf_append(out, s, strlen(s));
+    cJSON_free(s);
+    return rc;
+}
+
+/* --- Building the request ------------------------------------------------ */
+
+struct target_opts {
+    const char *organization;
+    const char *project;
+    int legacy_max_tokens;
+    int stream_usage;
+};
+
+/* Nonzero when s can stand in a header line (no CR/LF or other C0). */
+static int header_safe(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* The target's own keys; the section may be NULL (defaults then). */
+static int read_opts(const struct lr_host *h, const struct lr_target_info *t,
+                     struct target_opts *o, char *err, size_t errlen)
+{
+    const char *v;
+    int b;
+
+    memset(o, 0, sizeof *o);
+    o->stream_usage = 1;
+    if (!t->section)
+        return LR_OK;
+    if (h->cfg_str(t->section, "organization", &v) == LR_OK && *v)
+        o->organization = v;
+    if (h->cfg_str(t->section, "project", &v) == LR_OK && *v)
+        o->project = v;
+    if (h->cfg_str(t->section, "max_tokens_field", &v) == LR_OK) {
+        o->legacy_max_tokens = strcmp(v, "max_tokens") == 0;
+        if (!o->legacy_max_tokens && strcmp(v, "max_completion_tokens"))
+            return fail(err, errlen, LR_E_CONFIG,
+                        "max_tokens_field: \"%.40s\" is neither "
+                        "max_completion_tokens nor max_tokens", v);
+    }
+    if (h->cfg_bool(t->section, "stream_usage", &b) == LR_OK)
+        o->stream_usage = b;
+    if ((o->organization && !header_safe(o->organization)) ||
+        (o->project && !header_safe(o->project)))
+        return fail(err, errlen, LR_E_CONFIG,
+                    "organization/project: control character in value");
+    return LR_OK;
+}
+
+/*
+ * JSON text the caller embeds (tools, tool_choice, tool_calls) parsed as
+ * a whole; *why says what is wrong with it.  want_array: must be [...].
+ */
+static cJSON *parse_embedded(const char *text, int want_array,
+                             const char **why)
+{
+    const char *end = NULL;
+    cJSON *v = cJSON_ParseWithOpts(text, &end, 1);
+    *why = "invalid JSON";
+    if (v && want_array && !cJSON_IsArray(v)) {
+        *why = "not a JSON array";
+        cJSON_Delete(v);
+        return NULL;
+    }
+    return v;
+}
+
+static int add_message(cJSON *msgs, const struct lr_message *m, size_t i,
+                       char *err, size_t errlen)
+{
+    static const char *const roles[] = {"system", "user", "assistant",
+                                        "tool"};
+    const char *why;
+    cJSON *calls = NULL;
+    int ok = 1;
+
+    if ((unsigned)m->role > LR_ROLE_TOOL)
+        return fail(err, errlen, LR_E_INVALID_ARG,
+                    "messages[%zu]: unknown role %d", i, (int)m->role);
+    if (m->role == LR_ROLE_ASSISTANT && m->tool_calls_json) {
+        calls = parse_embedded(m->tool_calls_json, 1, &why);
+        if (!calls)
+            return fail(err, errlen, LR_E_INVALID_ARG,
+                        "messages[%zu].tool_calls_json: %s", i, why);
+    }
+    if (calls && cJSON_GetArraySize(calls) == 0) {
+        cJSON_Delete(calls); /* OpenAI refuses an empty tool_calls */
+        calls = NULL;
+    }
+    cJSON *o = cJSON_CreateObject();
+    put(o, "role", cJSON_CreateString(roles[m->role]), &ok);
+    if (m->content)
+        put(o, "content", cJSON_CreateString(m->content), &ok);
+    else
+        put(o, "content", calls ? cJSON_CreateNull()
+                                : cJSON_CreateString(""), &ok);
+    if (calls)
+        put(o, "tool_calls", calls, &ok);
+    if (m->role == LR_ROLE_TOOL && m->tool_call_id)
+        put(o, "tool_call_id", cJSON_CreateString(m->tool_call_id), &ok);
+    put(msgs, NULL, o, &ok);
+    return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
+}
+
+static int add_messages(cJSON *body, const struct lr_chat *c, char *err,
+                        size_t errlen)
+{
+    int ok = 1;
+    cJSON *msgs = cJSON_CreateArray();
+    put(body, "messages", msgs, &ok);
+    if (!ok)
+        return fail(err, errlen, LR_E_NOMEM, "out of memory");
+    if (c->system) {
+        cJSON *sys = cJSON_CreateObject();
+        put(sys, "role", cJSON_CreateString("system"), &ok);
+        put(sys, "content", cJSON_CreateString(c->system), &ok);
+        put(msgs, NULL, sys, &ok);
+    }
+    if (c->n_messages && !c->messages)
+        return fail(err, errlen, LR_E_INVALID_ARG, "messages: NULL array");
+    for (size_t i = 0; i < c->n_messages && ok; i++) {
+        int rc = add_message(msgs, &c->messages[i], i, err, errlen);
+        if (rc != LR_OK)
+            return rc;
+    }
+    return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
+}
+
+/* max tokens, temperature, stop, user, stream. */
+static int add_options(cJSON *body, const struct lr_chat *c,
+                       const struct target_opts *o, char *err,
+                       size_t errlen)
+{
+    int ok = 1;
+    if (c->max_tokens > 0)
+        put(body, o->legacy_max_tokens ? "max_tokens"
+                                       : "max_completion_tokens",
+            cJSON_CreateNumber((double)c->max_tokens), &ok);
+    if (c->has_temperature && !isfinite(c->temperature))
+        return fail(err, errlen, LR_E_INVALID_ARG,
+                    "temperature: not a finite number");
+    if (c->has_temperature)
+        put(body, "temperature", cJSON_CreateNumber(c->temperature), &ok);
+    if (c->n_stop && c->stop) {
+        cJSON *stop = cJSON_CreateArray();
+        for (size_t i = 0; i < c->n_stop; i++) {
+            if (c->stop[i])
+                put(stop, NULL, cJSON_CreateString(c->stop[i]), &ok);
+        }
+        if (cJSON_GetArraySize(stop) > 0)
+            put(body, "stop", stop, &ok);
+        else
+            cJSON_Delete(stop); /* only NULL entries: send nothing */
+    }
+    if (c->user && *c->user)
+        put(body, "user", cJSON_CreateString(c->user), &ok);
+    if (c->stream) {
+        put(body, "stream", cJSON_CreateTrue(), &ok);
+        if (o->stream_usage) {
+            cJSON *so = cJSON_CreateObject();
+            put(so, "include_usage", cJSON_CreateTrue(), &ok);
+            put(body, "stream_options", so, &ok);
+        }
+    }
+    return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
+}
+
+/* tool_choice: JSON text, or leniently a bare auto/none/required. */
+static cJSON *parse_tool_choice(const char *text)
+{
+    static const char *const bare[] = {"auto", "none", "required"};
+    const char *why;
+    cJSON *v = parse_embedded(text, 0, &why);
+    if (v && (cJSON_IsString(v) || cJSON_IsObject(v)))
+        return v;
+    cJSON_Delete(v);
+    for (size_t i = 0; i < sizeof bare / sizeof bare[0]; i++) {
+        if (strcmp(text, bare[i]) == 0)
+            return cJSON_CreateString(text);
+    }
+    return NULL;
+}
+
+static int add_tools(cJSON *body, const struct lr_chat *c, char *err,
+                     size_t errlen)
+{
+    const char *why;
+    int ok = 1;
+    if (c->tools_json) {
+        cJSON *tools = parse_embedded(c->tools_json, 1, &why);
+        if (!tools)
+            return fail(err, errlen, LR_E_INVALID_ARG, "tools_json: %s",
+                        why);
+        put(body, "tools", tools, &ok);
+    }
+    if (c->tool_choice_json) {
+        cJSON *choice = parse_tool_choice(c->tool_choice_json);
+        if (!choice)
+            return fail(err, errlen, LR_E_INVALID_ARG,
+                        "tool_choice_json: not a JSON string or object");
+        put(body, "tool_choice", choice, &ok);
+    }
+    return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
+}
+
+static int build_body(const struct lr_host *h,
+                      const struct lr_target_info *t,
+                      const struct lr_chat *c, const struct target_opts *o,
+                      struct lr_buf *out, char *err, size_t errlen)
+{
+    int ok = 1, rc;
+    cJSON *body = cJSON_CreateObject();
+
+    put(body, "model", cJSON_CreateString(t->model), &ok);
+    if (!ok)
+        rc = fail(err, errlen, LR_E_NOMEM, "out of memory");
+    else if ((rc = add_messages(body, c, err, errlen)) == LR_OK &&
+             (rc = add_options(body, c, o, err, errlen)) == LR_OK &&
+             (rc = add_tools(body, c, err, errlen)) == LR_OK)
+        rc = print_into(h, body, out);
+    cJSON_Delete(body);
+    if (rc == LR_E_NOMEM && err && errlen && !*err)
+        fail(err, errlen, rc, "out of memory");
+    return rc;
+}
+
+/* Appends "Name: value", '\n'-separated from what is already there. */
+static int add_header(const struct lr_host *h, struct lr_buf *hdrs,
+                      const char *name, const char *prefix,
+                      const char *value)
+{
+    return h->buf_printf(hdrs, "%s%s: %s%s", hdrs->len ? "\n" : "", name,
+                         prefix, value);
+}
+
+static int build_headers(const struct lr_host *h,
+                         const struct lr_target_info *t,
+                         const struct lr_chat *c,
+                         const struct target_opts *o, struct lr_buf *hdrs)
+{
+    int rc = LR_OK;
+    if (*t->api_key)
+        rc |= add_header(h, hdrs, "Authorization", "Bearer ", t->api_key);
+    rc |= add_header(h, hdrs, "Content-Type", "", "application/json");
+    rc |= add_header(h, hdrs, "Accept", "",
+                     c->stream ? "text/event-stream" : "application/json");
+    if (o->organization)
+        rc |= add_header(h, hdrs, "OpenAI-Organization", "",
+                         o->organization);
+    if (o->project)
+        rc |= add_header(h, hdrs, "OpenAI-Project", "", o->project);
+    return rc == LR_OK ? LR_OK : LR_E_NOMEM;
+}
+
+static int build_request(void *inst, const struct lr_target_info *t,
+                         const struct lr_chat *c,
+                         struct lr_http_request *out, char *err,
+                         size_t errlen)
+{
+    const struct openai *self = inst;
+    struct target_opts o;
+    int rc;
+
+    if (err && errlen)
+        err[0] = '\0';
+    if (!self || !t || !c || !out || !t->base_url)
+        return fail(err, errlen, LR_E_INVALID_ARG, "missing argument");
+    if (!t->model || !*t->model)
+        return fail(err, errlen, LR_E_CONFIG, "model: not set");
+    const char *key = t->api_key ? t->api_key : "";
+    if (!header_safe(key))
+        return fail(err, errlen, LR_E_CONFIG,
+                    "api key: contains a control character");
+    struct lr_target_info tt = *t;
+    tt.api_key = key;
+    rc = read_opts(self->host, &tt, &o, err, errlen);
+    if (rc == LR_OK)
+        rc = build_body(self->host, &tt, c, &o, &out->body, err, errlen);
+    if (rc != LR_OK)
+        return rc;
+    size_t n = strlen(t->base_url);
+    while (n && t->base_url[n - 1] == '/')
+        n--;
+    out->method = "POST";
+    if (self->host->buf_printf(&out->url, "%.*s/chat/completions", (int)n,
+                               t->base_url) != LR_OK ||
+        build_headers(self->host, &tt, c, &o, &out->headers) != LR_OK)
+        return fail(err, errlen, LR_E_NOMEM, "out of memory");
+    return LR_OK;
+}
+
+/* --- Error text ------------------------------------------------------- */
+
+/*
+ * Appends at most max bytes of text (cut on a UTF-8 boundary, "..."
+ * marking the cut) with control characters folded into single spaces
+ * and every occurrence of key replaced, so no secret ends up in a
+ * message.
+ */
+static int append_clean(const struct lr_host *h, struct lr_buf *out,
+                        const char *text, size_t len, size_t max,
+                        const char *key)
+{
+    char tmp[MESSAGE_MAX + 16];
+    size_t n = 0, klen = key ? strlen(key) : 0;
+
+    if (klen < REDACT_MIN)
+        klen = 0;
+    if (max > MESSAGE_MAX)
+        max = MESSAGE_MAX;
+    for (size_t i = 0; i < len && n < sizeof tmp - 4; i++) {
+        unsigned char ch = (unsigned char)text[i];
+        if (klen && len - i >= klen && memcmp(text + i, key, klen) == 0) {
+            if (n + 10 > max)
+                break;
+            memcpy(tmp + n, "[redacted]", 10);
+            n += 10;
+            i += klen - 1;
+            continue;
+        }
+        if (n >= max && (ch & 0xc0) != 0x80) {
+            memcpy(tmp + n, "...", 3);
+            n += 3;
+            break;
+        }
+        if (ch < 0x20 || ch == 0x7f)
+            ch = ' ';
+        if (ch != ' ' || (n && tmp[n - 1] != ' '))
+            tmp[n++] = (char)ch;
+    }
+    return h->buf_append(out, tmp, n);
+}
+
+/* The value of response header name (lower-case), or NULL. */
+static const char *header(const struct lr_http_response *in,
+                          const char *name)
+{
+    for (size_t i = 0; in->headers && i < in->n_headers; i++) {
+        const struct lr_header *hd = &in->headers[i];
+        if (hd->name && hd->value && strcasecmp(hd->name, name) == 0)
+            return hd->value;
+    }
+    return NULL;
+}
+
+/* --- Error classification -------------------------------------------- */
+
+/* What an error body says, with "" for absent strings. */
+struct err_info {
+    const char *type;
+    const char *code;
+    long code_num;   /* integer code, or an all-digit string code; else 0 */
+    const char *message;
+};
+
+static void read_err_info(const cJSON *e, const cJSON *root,
+                          struct err_info *ei)
+{
+    const cJSON *code = get(e, "code");
+    const char *s;
+
+    ei->type = (s = get_str(e, "type")) ? s : "";
+    ei->code = cJSON_IsString(code) ? code->valuestring : "";
+    ei->code_num = 0;
+    if (cJSON_IsNumber(code) && code->valuedouble >= 0 &&
+        code->valuedouble < 1000000)
+        ei->code_num = (long)code->valuedouble;
+    else if (*ei->code && strspn(ei->code, "0123456789") ==
+                              strlen(ei->code) && strlen(ei->code) < 7)
+        ei->code_num = atol(ei->code);
+    ei->message = (s = get_str(e, "message")) ? s : "";
+    /* {"error":"text"}: the error itself is the message */
+    if (!*ei->message && (s = get_str(root, "error")))
+        ei->message = s;
+}
+
+static int is(const struct err_info *e, const char *name)
+{
+    return strcmp(e->type, name) == 0 || strcmp(e->code, name) == 0;
+}
+
+/* The number after word in msg ("Limit 10,000" -> 10000), or -1. */
+static int64_t number_after(const char *msg, const char *word)
+{
+    const char *p = strstr(msg, word);
+    int64_t v = 0;
+    int digits = 0;
+    if (!p)
+        return -1;
+    for (p += strlen(word); *p; p++) {
+        if (*p == ',' && digits && p[1] >= '0' && p[1] <= '9')
+            continue;
+        if (*p < '0' || *p > '9' || v > INT64_MAX / 100)
+            break;
+        v = v * 10 + (*p - '0');
+        digits++;
+    }
+    return digits ? v : -1;
+}
+
+/* "Request too large ...: Limit L, Requested R" with R > L. */
+static int never_fits(const char *msg)
+{
+    int64_t limit = number_after(msg, "Limit ");
+    int64_t requested = number_after(msg, "Requested ");
+    return limit >= 0 && requested > limit;
+}
+
+static int context_overflow(const struct err_info *e)
+{
+    return is(e, "context_length_exceeded") ||
+           is(e, "exceed_context_size_error") ||
+           strcasestr(e->message, "maximum context length") ||
+           strcasestr(e->message, "exceeds the available context size");
+}
+
+struct class_name {
+    const char *name;
+    enum lr_status st;
+};
+
+/* Type and code names seen without a usable status (in-stream errors,
+   200 bodies holding an error).  Auth codes first: OpenAI's 401 has the
+   type invalid_request_error. */
+static const struct class_name names[] = {
+    {"invalid_api_key", LR_E_AUTH},
+    {"authentication_error", LR_E_AUTH},
+    {"invalid_authentication", LR_E_AUTH},
+    {"permission_error", LR_E_AUTH},
+    {"permission_denied", LR_E_AUTH},
+    {"rate_limit_exceeded", LR_E_RATE_LIMITED},
+    {"rate_limit_error", LR_E_RATE_LIMITED},
+    {"tokens", LR_E_RATE_LIMITED},
+    {"requests", LR_E_RATE_LIMITED},
+    {"overloaded", LR_E_OVERLOADED},
+    {"overloaded_error", LR_E_OVERLOADED},
+    {"engine_overloaded", LR_E_OVERLOADED},
+    {"unavailable_error", LR_E_OVERLOADED},
+    {"service_unavailable", LR_E_OVERLOADED},
+    {"server_error", LR_E_SERVER_ERROR},
+    {"api_error", LR_E_SERVER_ERROR},
+    {"internal_error", LR_E_SERVER_ERROR},
+    {"timeout", LR_E_TIMEOUT},
+    {"invalid_request_error", LR_E_BAD_REQUEST},
+    {"BadRequestError", LR_E_BAD_REQUEST},
+    {"not_found_error", LR_E_BAD_REQUEST},
+    {"NotFoundError", LR_E_BAD_REQUEST},
+    {"model_not_found", LR_E_BAD_REQUEST},
+};
+
+static enum lr_status by_name(const struct err_info *e)
+{
+    size_t n = sizeof names / sizeof names[0];
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(e->code, names[i].name) == 0)
+            return names[i].st;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(e->type, names[i].name) == 0)
+            return names[i].st;
+    }
+    return LR_E_SERVER_ERROR;
+}
+
+static enum lr_status by_status(long status)
+{
+    switch (status) {
+    case 401:
+    case 403:
+        return LR_E_AUTH;
+    case 402:
+        return LR_E_QUOTA_EXHAUSTED;
+    case 408:
+        return LR_E_TIMEOUT;
+    case 409:
+        return LR_E_SERVER_ERROR; /* lock conflict: retryable (SDKs do) */
+    case 503:
+    case 529:
+        return LR_E_OVERLOADED;
+    default:
+        return status >= 500 ? LR_E_SERVER_ERROR : LR_E_BAD_REQUEST;
+    }
+}
+
+/*
+ * The class of an error.  status outside 4xx/5xx (an in-stream error, or
+ * a 200 carrying an error) is replaced by an HTTP-like integer code when
+ * the body has one (vLLM, llama.cpp), else left to the names.
+ */
+static enum lr_status classify(long status, const struct err_info *e)
+{
+    if (status < 400 || status > 599)
+        status = e->code_num >= 400 && e->code_num <= 599 ? e->code_num
+                                                           : 0;
+    int plain_4xx = status >= 400 && status < 500 && status != 401 &&
+                    status != 403 && status != 429;
+    if (is(e, "insufficient_quota") && (!status || status == 429))
+        return LR_E_QUOTA_EXHAUSTED;
+    if (context_overflow(e) && (!status || plain_4xx))
+        return LR_E_CONTEXT_LENGTH;
+    if ((!status || status == 429) && never_fits(e->message))
+        return LR_E_BAD_REQUEST;
+    if (status == 429)
+        return LR_E_RATE_LIMITED;
+    if (status)
+        return by_status(status);
+    return by_name(e);
+}
+
+/* --- Retry hints ------------------------------------------------------ */
+
+static int worth_a_hint(enum lr_status st)
+{
+    return st == LR_E_RATE_LIMITED || st == LR_E_OVERLOADED ||
+           st == LR_E_SERVER_ERROR || st == LR_E_TIMEOUT;
+}
+
+/* The longest x-ratelimit-reset-* among exhausted dimensions, or -1. */
+static int64_t header_hint(const struct lr_host *h,
+                           const struct lr_http_response *in)
+{
+    static const char *const dims[] = {"requests", "tokens"};
+    int64_t best = -1, ms;
+    char name[64];
+
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(name, sizeof name, "x-ratelimit-remaining-%s", dims[i]);
+        const char *rem = header(in, name);
+        if (!rem || strcmp(rem, "0") != 0)
+            continue;
+        snprintf(name, sizeof name, "x-ratelimit-reset-%s", dims[i]);
+        const char *reset = header(in, name);
+        if (reset && h->parse_duration_ms(reset, &ms) == LR_OK && ms > best)
+            best = ms;
+    }
+    return best;
+}
+
+/* After "try again in"/"retry after": "1.45s", "20ms", "6 seconds". */
+static int64_t hint_at(const struct lr_host *h, const char *p)
+{
+    char tok[32];
+    size_t n = 0;
+    int64_t ms;
+
+    while (*p && n < sizeof tok - 1 &&
+           (strchr("0123456789.", *p) || (*p >= 'a' && *p <= 'z') ||
+            (unsigned char)*p >= 0x80))
+        tok[n++] = *p++;
+    while (n && tok[n - 1] == '.')
+        n--;
+    tok[n] = '\0';
+    if (n && h->parse_duration_ms(tok, &ms) == LR_OK)
+        return ms;
+    /* a bare number followed by a unit word */
+    char *end;
+    double v = strtod(tok, &end);
+    if (end == tok || *end || !(v >= 0) || v > 8640000.0)
+        return -1;
+    if (strncmp(p, " second", 7) == 0)
+        v *= 1000.0;
+    else if (strncmp(p, " millisecond", 12) != 0)
+        return -1;
+    ms = (int64_t)v; /* rounded up, without libm's ceil() */
+    return (double)ms < v ? ms + 1 : ms;
+}
+
+/* Last resort: the wait a message asks for in words, or -1. */
+static int64_t message_hint(const struct lr_host *h, const char *msg)
+{
+    static const char *const phrases[] = {"try again in ", "retry in ",
+                                          "retry after "};
+    for (size_t i = 0; i < 3; i++) {
+        const char *p = strcasestr(msg, phrases[i]);
+        int64_t ms = p ? hint_at(h, p + strlen(phrases[i])) : -1;
+        if (ms >= 0)
+            return ms;
+    }
+    return -1;
+}
+
+/* --- Responses ---------------------------------------------------------- */
+
+/* The error object of a body: body.error if an object, a vLLM flat
+   error, or (for a non-2xx status, or {"error":"text"}) the body. */
+static const cJSON *find_error(const cJSON *root, int is_2xx)
+{
+    if (!cJSON_IsObject(root))
+        return NULL;
+    const cJSON *e = get(root, "error");
+    if (cJSON_IsObject(e))
+        return e;
+    const char *obj = get_str(root, "object");
+    if (!is_2xx || (obj && strcmp(obj, "error") == 0) ||
+        (cJSON_IsString(e) && *e->valuestring))
+        return root;
+    return NULL;
+}
+
+/* Fills out for an error: class, message, hint. */
+static int fill_error(const struct lr_host *h, const char *key, long status,
+                      const cJSON *root, const cJSON *e,
+                      struct lr_result *out)
+{
+    struct err_info ei;
+    char what[256];
+    const char *msg;
+
+    read_err_info(e, root, &ei);
+    out->error = classify(status, &ei);
+    out->finish = LR_FINISH_ERROR;
+    msg = ei.message;
+    if (!*msg) {
+        /* no message: say what the body does say */
+        snprintf(what, sizeof what, "%s%s%s", *ei.type ? ei.type : "error",
+                 *ei.code ? ": " : "", ei.code);
+        msg = what;
+    }
+    h->buf_reset(&out->error_message);
+    int rc = append_clean(h, &out->error_message, msg, strlen(msg),
+                          MESSAGE_MAX, key);
+    if (worth_a_hint(out->error) && out->retry_after_ms < 0)
+        out->retry_after_ms = message_hint(h, ei.message);
+    return rc;
+}
+
+/* An error or 2xx body that is not usable JSON: status and an excerpt. */
+static int fill_unreadable(const struct lr_host *h, const char *key,
+                           const struct lr_http_response *in,
+                           struct lr_result *out)
+{
+    int is_2xx = in->status >= 200 && in->status < 300;
+    struct err_info none = {"", "", 0, ""};
+
+    out->error = is_2xx ? LR_E_PROTOCOL : classify(in->status, &none);
+    out->finish = LR_FINISH_ERROR;
+    h->buf_reset(&out->error_message);
+    int rc = h->buf_printf(&out->error_message, "HTTP %ld%s", in->status,
+                           is_2xx ? " with an unreadable body" : "");
+    if (!in->body || !in->body_len)
+        return rc | h->buf_printf(&out->error_message, " (empty body)");
+    rc |= h->buf_append(&out->error_message, ": ", 2);
+    rc |= append_clean(h, &out->error_message, in->body, in->body_len,
+                       EXCERPT_MAX, key);
+    return rc ? LR_E_NOMEM : LR_OK;
+}
+
+static enum lr_finish map_finish(const char *s)
+{
+    if (!s)
+        return LR_FINISH_NONE;
+    if (strcmp(s, "stop") == 0)
+        return LR_FINISH_STOP;
+    if (strcmp(s, "length") == 0)
+        return LR_FINISH_LENGTH;
+    if (strcmp(s, "tool_calls") == 0 || strcmp(s, "function_call") == 0)
+        return LR_FINISH_TOOL_CALLS;
+    if (strcmp(s, "content_filter") == 0)
+        return LR_FINISH_CONTENT_FILTER;
+    return LR_FINISH_OTHER;
+}
+
+/* The finish of choice 0, corrected for a refusal (content_filter) and
+   for servers that end tool calls with "stop". */
+static enum lr_finish final_finish(const char *reason, int refusal,
+                                   int has_calls)
+{
+    enum lr_finish f = map_finish(reason);
+    if (refusal)
+        return LR_FINISH_CONTENT_FILTER;
+    if (has_calls && f == LR_FINISH_STOP)
+        return LR_FINISH_TOOL_CALLS;
+    return f;
+}
+
+/* Choice 0 of choices[]: index 0, or the first without an index. */
+static const cJSON *choice_zero(const cJSON *choices)
+{
+    const cJSON *c;
+    if (!cJSON_IsArray(choices))
+        return NULL;
+    cJSON_ArrayForEach(c, choices)
+    {
+        const cJSON *idx = get(c, "index");
+        if (cJSON_IsObject(c) &&
+            (!idx || (cJSON_IsNumber(idx) && idx->valuedouble == 0)))
+            return c;
+    }
+    return NULL;
+}
+
+static void read_usage(const cJSON *u, struct lr_result *out)
+{
+    if (!cJSON_IsObject(u))
+        return;
+    out->prompt_tokens = get_count(u, "prompt_tokens", out->prompt_tokens);
+    out->completion_tokens =
+        get_count(u, "completion_tokens", out->completion_tokens);
+    out->cached_tokens = get_count(get(u, "prompt_tokens_details"),
+                                   "cached_tokens", out->cached_tokens);
+    out->reasoning_tokens =
+        get_count(get(u, "completion_tokens_details"), "reasoning_tokens",
+                  out->reasoning_tokens);
+}
+
+/* One OpenAI-shaped tool call; args NULL or "" becomes "{}". */
+static cJSON *make_call(const char *id, const char *name, const char *args)
+{
+    int ok = 1;
+    cJSON *call = cJSON_CreateObject();
+    cJSON *fn = cJSON_CreateObject();
+    put(call, "id", cJSON_CreateString(id ? id : ""), &ok);
+    put(call, "type", cJSON_CreateString("function"), &ok);
+    put(fn, "name", cJSON_CreateString(name ? name : ""), &ok);
+    put(fn, "arguments",
+        cJSON_CreateString(args && *args ? args : "{}"), &ok);
+    put(call, "function", fn, &ok);
+    if (!ok) {
+        cJSON_Delete(call);
+        return NULL;
+    }
+    return call;
+}
+
+/* A response's call {id, function:{name, arguments}} made canonical:
+   arguments that are not a string (some servers send an object) are
+   printed back to JSON text. */
+static cJSON *normalise_call(const char *id, const cJSON *fn)
+{
+    const cJSON *args = get(fn, "arguments");
+    char *printed = NULL;
+    if (args && !cJSON_IsString(args) && !cJSON_IsNull(args)) {
+        printed = cJSON_PrintUnformatted(args);
+        if (!printed)
+            return NULL;
+    }
+    cJSON *call = make_call(id, get_str(fn, "name"),
+                            printed ? printed : get_str(fn, "arguments"));
+    cJSON_free(printed);
+    return call;
+}
+
+/* message.tool_calls (or legacy function_call) as a JSON array text. */
+static int write_calls(const struct lr_host *h, const cJSON *msg,
+                       struct lr_result *out)
+{
+    const cJSON *calls = get(msg, "tool_calls"), *c;
+    const cJSON *legacy = get(msg, "function_call");
+    cJSON *arr = cJSON_CreateArray();
+    int ok = 1, rc = LR_OK;
+
+    if (cJSON_IsArray(calls)) {
+        cJSON_ArrayForEach(c, calls)
+        {
+            if (cJSON_IsObject(c))
+                put(arr, NULL,
+                    normalise_call(get_str(c, "id"), get(c, "function")),
+                    &ok);
+        }
+    }
+    if (cJSON_GetArraySize(arr) == 0 && cJSON_IsObject(legacy))
+        put(arr, NULL, normalise_call(NULL, legacy), &ok);
+    if (ok && cJSON_GetArraySize(arr) > 0)
+        rc = print_into(h, arr, &out->tool_calls_json);
+    cJSON_Delete(arr);
+    return ok ? rc : LR_E_NOMEM;
+}
+
+/* message.content: a string, null, or an array of text parts. */
+static int write_text(const struct lr_host *h, const cJSON *msg,
+                      struct lr_buf *out)
+{
+    const cJSON *content = get(msg, "content"), *part;
+    int rc = LR_OK;
+    if (cJSON_IsString(content))
+        return h->buf_append(out, content->valuestring,
+                             strlen(content->valuestring));
+    if (!cJSON_IsArray(content))
+        return LR_OK;
+    cJSON_ArrayForEach(part, content)
+    {
+        const char *type = get_str(part, "type");
+        const char *text = get_str(part, "text");
+        if (text && (!type || strcmp(type, "text") == 0))
+            rc |= h->buf_append(out, text, strlen(text));
+    }
+    return rc ? LR_E_NOMEM : LR_OK;
+}
+
+static int fill_success(const struct lr_host *h, const char *key,
+                        const struct lr_http_response *in,
+                        const cJSON *root, struct lr_result *out)
+{
+    const cJSON *choice = choice_zero(get(root, "choices"));
+    const char *model = get_str(root, "model");
+    int rc = LR_OK;
+
+    if (model)
+        rc |= h->buf_append(&out->model, model, strlen(model));
+    read_usage(get(root, "usage"), out);
+    if (!choice) {
+        out->error = LR_E_PROTOCOL;
+        out->finish = LR_FINISH_ERROR;
+        rc |= h->buf_printf(&out->error_message,
+                            "HTTP %ld without choices: ", in->status);
+        return rc | append_clean(h, &out->error_message, in->body,
+                                 in->body_len, EXCERPT_MAX, key);
+    }
+    const cJSON *msg = get(choice, "message");
+    const char *refusal = get_str(msg, "refusal");
+    rc |= write_text(h, msg, &out->text);
+    rc |= write_calls(h, msg, out);
+    out->finish = final_finish(get_str(choice, "finish_reason"),
+                               refusal && *refusal,
+                               out->tool_calls_json.len > 0);
+    return rc ? LR_E_NOMEM : LR_OK;
+}
+
+static int parse_response(void *inst, const struct lr_target_info *t,
+                          const struct lr_http_response *in,
+                          struct lr_result *out)
+{
+    const struct openai *self = inst;
+    if (!self || !in || !out)
+        return LR_E_INVALID_ARG;
+    const struct lr_host *h = self->host;
+    const char *key = t && t->api_key ? t->api_key : NULL;
+    const char *rid = header(in, "x-request-id");
+    int is_2xx = in->status >= 200 && in->status < 300;
+    int rc = LR_OK;
+
+    out->error = LR_OK;
+    out->retry_after_ms = -1;
+    out->prompt_tokens = out->completion_tokens = -1;
+    out->cached_tokens = out->reasoning_tokens = 0;
+    if (rid)
+        rc = h->buf_append(&out->request_id, rid, strlen(rid));
+    cJSON *root = parse_json(in->body, in->body_len);
+    const cJSON *e = find_error(root, is_2xx);
+    if (!cJSON_IsObject(root))
+        rc |= fill_unreadable(h, key, in, out);
+    else if (e)
+        rc |= fill_error(h, key, in->status, root, e, out);
+    else
+        rc |= fill_success(h, key, in, root, out);
+    if (out->error != LR_OK && worth_a_hint(out->error)) {
+        int64_t hint = header_hint(h, in);
+        if (hint >= 0)
+            out->retry_after_ms = hint;
+    }
+    cJSON_Delete(root);
+    return rc ? LR_E_NOMEM : LR_OK;
+}
+
+/* --- Streaming -------------------------------------------------------- */
+
+/* A plugin-owned growable string (host buffers cannot be freed here). */
+struct str {
+    char *p;
+    size_t len, cap;
+};
+
+static int str_add(struct str *s, const char *text, size_t n)
+{
+    if (n >= SIZE_MAX / 2 - s->len)
+        return LR_E_NOMEM;
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 32;
+        while (cap < s->len + n + 1)
+            cap *= 2;
+        char *p = realloc(s->p, cap);
+        if (!p)
+            return LR_E_NOMEM;
+        s->p = p;
+        s->cap = cap;
+    }
+    memcpy(s->p + s->len, text, n);
+    s->len += n;
+    s->p[s->len] = '\0';
+    return LR_OK;
+}
+
+struct call {
+    double index;
+    struct str id, name, args;
+};
+
+struct stream {
+    int started;
+    int refusal;
+    int too_many;       /* a call beyond MAX_CALLS was dropped */
+    struct call *calls; /* sorted by index */
+    size_t n_calls, cap_calls;
+};
+
+static int stream_begin(void *inst, void **state)
+{
+    if (!state)
+        return LR_E_INVALID_ARG;
+    *state = calloc(1, sizeof(struct stream));
+    return *state ? LR_OK : LR_E_NOMEM;
+}
+
+static void stream_end(void *inst, void *state)
+{
+    struct stream *st = state;
+    if (!st)
+        return;
+    for (size_t i = 0; i < st->n_calls; i++) {
+        free(st->calls[i].id.p);
+        free(st->calls[i].name.p);
+        free(st->calls[i].args.p);
+    }
+    free(st->calls);
+    free(st);
+}
+
+/* The call with this index, inserted in order when new; NULL when out
+   of memory or over MAX_CALLS (then too_many is set). */
+static struct call *call_at(struct stream *st, double index)
+{
+    size_t i = 0;
+    while (i < st->n_calls && st->calls[i].index < index)
+        i++;
+    if (i < st->n_calls && st->calls[i].index == index)
+        return &st->calls[i];
+    if (st->n_calls == MAX_CALLS) {
+        st->too_many = 1;
+        return NULL;
+    }
+    if (st->n_calls == st->cap_calls) {
+        size_t cap = st->cap_calls ? st->cap_calls * 2 : 4;
+        struct call *c = realloc(st->calls, cap * sizeof *c);
+        if (!c)
+            return NULL;
+        st->calls = c;
+        st->cap_calls = cap;
+    }
+    memmove(&st->calls[i + 1], &st->calls[i],
+            (st->n_calls - i) * sizeof st->calls[0]);
+    memset(&st->calls[i], 0, sizeof st->calls[0]);
+    st->calls[i].index = index;
+    st->n_calls++;
+    return &st->calls[i];
+}
+
+/* id and name come whole in a call's first fragment: keep the first. */
+static int set_once(struct str *s, const char *v)
+{
+    return v && !s->len ? str_add(s, v, strlen(v)) : LR_OK;
+}
+
+/* One delta.tool_calls[] fragment, or (legacy) a function_call object
+   taken as call 0.  A fragment without index continues the last call,
+   or opens the next one when it brings an id. */
+static int add_fragment(struct stream *st, const cJSON *frag, int legacy)
+{
+    const cJSON *idx = get(frag, "index");
+    const cJSON *fn = legacy ? frag : get(frag, "function");
+    const char *id = get_str(frag, "id");
+    const char *args = get_str(fn, "arguments");
+    double index = 0;
+
+    if (cJSON_IsNumber(idx))
+        index = idx->valuedouble;
+    else if (st->n_calls && !legacy)
+        index = st->calls[st->n_calls - 1].index + (id ? 1 : 0);
+    struct call *c = call_at(st, index);
+    if (!c)
+        return st->too_many ? LR_OK : LR_E_NOMEM;
+    int rc = set_once(&c->id, legacy ? NULL : id);
+    rc |= set_once(&c->name, get_str(fn, "name"));
+    if (args)
+        rc |= str_add(&c->args, args, strlen(args));
+    return rc ? LR_E_NOMEM : LR_OK;
+}
+
+/* Writes the accumulated calls into acc (replacing what was there). */
+static int flush_calls(const struct lr_host *h, const struct stream *st,
+                       struct lr_result *acc)
+{
+    int ok = 1, rc = LR_OK;
+    if (!st->n_calls)
+        return LR_OK;
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < st->n_calls; i++) {
+        const struct call *c = &st->calls[i];
+        put(arr, NULL, make_call(c->id.p, c->name.p, c->args.p), &ok);
+    }
+    h->buf_reset(&acc->tool_calls_json);
+    if (ok)
+        rc = print_into(h, arr, &acc->tool_calls_json);
+    cJSON_Delete(arr);
+    return ok ? rc : LR_E_NOMEM;
+}
+
+static int read_delta(const struct lr_host *h, struct stream *st,
+                      const cJSON *d, struct lr_buf *delta)
+{
+    const char *content = get_str(d, "content");
+    const char *refusal = get_str(d, "refusal");
+    const cJSON *calls = get(d, "tool_calls"), *frag;
+    const cJSON *legacy = get(d, "function_call");
+    int rc = LR_OK;
+
+    if (content && *content)
+        rc |= h->buf_append(delta, content, strlen(content));
+    if (refusal && *refusal)
+        st->refusal = 1;
+    if (cJSON_IsArray(calls)) {
+        cJSON_ArrayForEach(frag, calls)
+        {
+            if (cJSON_IsObject(frag))
+                rc |= add_fragment(st, frag, 0);
+        }
+    }
+    else if (cJSON_IsObject(legacy))
+        rc |= add_fragment(st, legacy, 1);
+    return rc ? LR_E_NOMEM : LR_OK;
+}
+
+static int stream_chunk(const struct lr_host *h, struct stream *st,
+                        const cJSON *root, struct lr_result *acc,
+                        struct lr_buf *delta)
+{
+    const char *model = get_str(root, "model");
+    const cJSON *choice = choice_zero(get(root, "choices"));
+    int rc = LR_OK;
+
+    if (model && *model && !acc->model.len)
+        rc |= h->buf_append(&acc->model, model, strlen(model));
+    read_usage(get(root, "usage"), acc); /* null on all but the last */
+    if (!choice)
+        return rc ? LR_E_NOMEM : LR_OK; /* the choices:[] usage chunk */
+    rc |= read_delta(h, st, get(choice, "delta"), delta);
+    if (st->too_many && acc->error == LR_OK) {
+        acc->error = LR_E_PROTOCOL;
+        acc->finish = LR_FINISH_ERROR;
+        rc |= h->buf_printf(&acc->error_message,
+                            "more than %d tool calls in one stream",
+                            MAX_CALLS);
+    }
+    const char *reason = get_str(choice, "finish_reason");
+    if (reason) {
+        acc->finish = final_finish(reason, st->refusal, st->n_calls > 0);
+        rc |= flush_calls(h, st, acc);
+    }
+    return rc ? LR_E_NOMEM : LR_OK;
+}
+
+/* Data that is not a JSON object where a chunk should be. */
+static int stream_garbage(const struct lr_host *h,
+                          const struct lr_sse_event *ev,
+                          struct lr_result *acc)
+{
+    acc->error = LR_E_PROTOCOL;
+    acc->finish = LR_FINISH_ERROR;
+    h->buf_reset(&acc->error_message);
+    int rc = h->buf_printf(&acc->error_message, "unreadable stream event: ");
+    rc |= append_clean(h, &acc->error_message, ev->data, ev->data_len,
+                       EXCERPT_MAX, NULL);
+    return rc ? LR_E_NOMEM : LR_OK;
+}
+
+/* "[DONE]", whatever whitespace a server puts around it. */
+static int is_done(const char *data, size_t len)
+{
+    size_t lead = strspn(data, " \t\r\n");
+    if (lead > len)
+        return 0;
+    data += lead;
+    len -= lead;
+    while (len && (data[len - 1] == ' ' || data[len - 1] == '\t' ||
+                   data[len - 1] == '\r' || data[len - 1] == '\n'))
+        len--;
+    return len == 6 && memcmp(data, "[DONE]", 6) == 0;
+}
+
+static int stream_event(void *inst, void *state,
+                        const struct lr_sse_event *ev,
+                        struct lr_result *acc, struct lr_buf *delta)
+{
+    const struct openai *self = inst;
+    struct stream *st = state;
+    if (!self || !st || !ev || !acc || !delta)
+        return LR_E_INVALID_ARG;
+    const struct lr_host *h = self->host;
+    const char *data = ev->data ? ev->data : "";
+    size_t len = ev->data ? ev->data_len : 0;
+    int rc;
+
+    if (!st->started) {
+        /* the core zeroed acc; "unknown" is -1 here */
+        acc->retry_after_ms = -1;
+        acc->prompt_tokens = acc->completion_tokens = -1;
+        st->started = 1;
+    }
+    if (is_done(data, len))
+        return flush_calls(h, st, acc) == LR_OK ? LR_STREAM_DONE
+                                                : LR_E_NOMEM;
+    if (strspn(data, " \t\r\n") == len)
+        return LR_OK; /* an empty data: line carries nothing */
+    cJSON *root = parse_json(data, len);
+    int error_event = ev->event && strcmp(ev->event, "error") == 0;
+    const cJSON *e = find_error(root, !error_event);
+    if (!cJSON_IsObject(root))
+        rc = stream_garbage(h, ev, acc);
+    else if (e)
+        rc = fill_error(h, NULL, 0, root, e, acc);
+    else
+        rc = stream_chunk(h, st, root, acc, delta);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* --- Instance and descriptor -------------------------------------------- */
+
+/* The provider's own section holds nothing: per-target keys are read at
+   build time from the target's section. */
+static int create(const struct lr_section *section,
+                  const struct lr_host *host, void **inst, char *err,
+                  size_t errlen)
+{
+    if (!host || !inst)
+        return fail(err, errlen, LR_E_INVALID_ARG, "missing argument");
+    struct openai *self = calloc(1, sizeof *self);
+    if (!self)
+        return fail(err, errlen, LR_E_NOMEM, "out of memory");
+    self->host = host;
+    *inst = self;
+    return LR_OK;
+}
+
+static void destroy(void *inst)
+{
+    free(inst);
+}
+
+static const struct lr_provider_ops ops = {
+    .default_base_url = "https://api.openai.com/v1",
+    .target_keys = target_keys,
+    .n_target_keys = sizeof target_keys / sizeof target_keys[0],
+    .build_request = build_request,
+    .parse_response = parse_response,
+    .stream_begin = stream_begin,
+    .stream_event = stream_event,
+    .stream_end = stream_end,
+};
+
+static const struct lr_plugin_desc desc = {
+    LR_PLUGIN_HEADER,
+    .name = "openai",
+    .kind = LR_PLUGIN_PROVIDER,
+    .version = "1.0.0",
+    .create = create,
+    .destroy = destroy,
+    .ops = &ops,
+    .ops_size = (uint32_t)sizeof ops,
+};
+
+LR_PLUGIN_EXPORT const struct lr_plugin_desc *lr_plugin_entry(void);
+
+LR_PLUGIN_EXPORT const struct lr_plugin_desc *lr_plugin_entry(void)
+{
+    return &desc;
+}
