@@ -247,7 +247,8 @@ static int run_client(const struct opts *o, int mode, size_t level,
 {
     char t[16], rq[24], wu[24], tl[32], port[16], cpu[16], line[512];
     snprintf(t, sizeof t, "%d", o->threads[level]);
-    snprintf(rq, sizeof rq, "%ld", o->requests[level] / o->rounds);
+    snprintf(rq, sizeof rq, "%ld",
+             (o->requests[level] + o->rounds - 1) / o->rounds);
     snprintf(wu, sizeof wu, "%ld", o->warmup);
     snprintf(tl, sizeof tl, "%g", o->time_limit);
     snprintf(port, sizeof port, "%d", o->port);
@@ -543,13 +544,23 @@ static void pin_self(int cpu)
                 strerror(errno));
 }
 
+static void cpu_name(int cpu, char *out, size_t len)
+{
+    if (cpu < 0)
+        snprintf(out, len, "any CPU");
+    else
+        snprintf(out, len, "CPU %d", cpu);
+}
+
 static void banner(const struct opts *o, int in_process)
 {
+    char mc[16], bc[16];
+    cpu_name(o->mock_cpu, mc, sizeof mc);
+    cpu_name(o->bench_cpu, bc, sizeof bc);
     printf("llmroute %s request overhead [%s]: %s mock on 127.0.0.1:%d "
-           "(CPU %d), clients on CPU %d, %ld CPUs online, libcurl %s\n",
+           "(%s), clients on %s, %ld CPUs online, libcurl %s\n",
            LR_VERSION, o->label, in_process ? "in-process" : "external",
-           o->port, o->mock_cpu, o->bench_cpu,
-           sysconf(_SC_NPROCESSORS_ONLN),
+           o->port, mc, bc, sysconf(_SC_NPROCESSORS_ONLN),
            curl_version_info(CURLVERSION_NOW)->version);
     printf("raw: libcurl, prebuilt body, answer not parsed; raw+json: "
            "cJSON build and parse per call; llmroute: lr_complete().\n"
