@@ -228,13 +228,18 @@ uint64_t lr_engine_submit(struct lr_engine *e, const struct lr_request *req,
         lr_job_discard(job);
         return 0;
     }
+    /* A non-empty inbox already has a wakeup on its way: whoever made it
+       non-empty sends one after unlocking, and the drain that follows
+       takes the whole list, this job included. */
+    int was_empty = !e->inbox_head;
     if (e->inbox_tail)
         e->inbox_tail->next = job;
     else
         e->inbox_head = job;
     e->inbox_tail = job;
     pthread_mutex_unlock(&e->mu);
-    curl_multi_wakeup(e->multi);
+    if (was_empty)
+        curl_multi_wakeup(e->multi);
     return id;
 }
 
