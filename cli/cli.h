@@ -20,6 +20,11 @@ int cmd_plugins(int argc, char **argv);
 /* Print "llmroute: <msg>" to stderr and return EXIT_USAGE. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Fill req from an OpenAI-style messages file (or "-"); 0 or an exit
+   code after printing the error. */
+struct lr_request;
+int load_messages(struct lr_request *req, const char *path);
+
 /* Read all of fp into a malloc'd NUL-terminated string, or NULL. */
 char *read_all(FILE *fp);
 

@@ -17,7 +17,7 @@
 #include "llmroute.h"
 
 struct chat_opts {
-    const char *conf, *user, *system, *target, *prompt_arg;
+    const char *conf, *user, *system, *target, *prompt_arg, *messages;
     int json, stream;
     int64_t max_tokens, timeout_ms;
     double temperature;
@@ -47,6 +47,7 @@ static int parse_opts(int argc, char **argv, struct chat_opts *o)
         {"temperature", required_argument, NULL, 't'},
         {"target", required_argument, NULL, 'T'},
         {"timeout-ms", required_argument, NULL, 'o'},
+        {"messages", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
@@ -59,6 +60,7 @@ static int parse_opts(int argc, char **argv, struct chat_opts *o)
         case 'u': o->user = optarg; break;
         case 'S': o->system = optarg; break;
         case 'T': o->target = optarg; break;
+        case 'M': o->messages = optarg; break;
         case 'm':
             if (parse_i64(optarg, &o->max_tokens) || o->max_tokens == 0)
                 return usage_error("--max-tokens wants a positive whole "
@@ -84,6 +86,8 @@ static int parse_opts(int argc, char **argv, struct chat_opts *o)
         return usage_error("chat: -c CONF is required");
     if (optind + 1 < argc)
         return usage_error("chat: one PROMPT at most (quote it)");
+    if (o->messages && optind < argc)
+        return usage_error("chat: give PROMPT or --messages, not both");
     o->prompt_arg = optind < argc ? argv[optind] : "-";
     return 0;
 }
@@ -91,7 +95,7 @@ static int parse_opts(int argc, char **argv, struct chat_opts *o)
 static int build_request(const struct chat_opts *o, const char *prompt,
                          struct lr_request *req)
 {
-    int rc = lr_request_set_prompt(req, prompt);
+    int rc = prompt ? lr_request_set_prompt(req, prompt) : 0;
     if (!rc && o->system)
         rc = lr_request_set_system(req, o->system);
     if (!rc && o->user)
@@ -197,13 +201,17 @@ int cmd_chat(int argc, char **argv)
     int rc = parse_opts(argc, argv, &o);
     if (rc)
         return rc;
-    char *prompt = load_prompt(o.prompt_arg);
-    if (!prompt || !*prompt) {
+    char *prompt = o.messages ? NULL : load_prompt(o.prompt_arg);
+    if (!o.messages && (!prompt || !*prompt)) {
         free(prompt);
         return usage_error("chat: empty prompt");
     }
     struct lr_request *req = lr_request_new();
-    rc = req ? build_request(&o, prompt, req) : EXIT_USAGE;
+    rc = req ? 0 : EXIT_USAGE;
+    if (!rc && o.messages)
+        rc = load_messages(req, o.messages);
+    if (!rc)
+        rc = build_request(&o, prompt, req);
     free(prompt);
     char err[1024];
     struct lr_router *r = rc ? NULL : lr_open(o.conf, err, sizeof err);

@@ -35,6 +35,8 @@ void lr_request_free(struct lr_request *req)
     free(req->stop);
     free(req->user);
     free(req->target);
+    free(req->tools_json);
+    free(req->tool_choice_json);
     free(req);
 }
 
@@ -76,7 +78,8 @@ static int push_msg(struct lr_request *req, enum lr_role role,
 int lr_request_add_message(struct lr_request *req, enum lr_msg_role role,
                            const char *text)
 {
-    if (!req || !text || role < LR_MSG_SYSTEM || role > LR_MSG_TOOL)
+    /* A tool turn needs the call it answers: lr_request_add_tool_result. */
+    if (!req || !text || role < LR_MSG_SYSTEM || role >= LR_MSG_TOOL)
         return LR_E_INVALID_ARG;
     /* System turns are folded into the one system prompt every provider
        understands. */
@@ -176,7 +179,10 @@ struct lr_request *lr_request_clone(const struct lr_request *req)
     c->timeout_ms = req->timeout_ms;
     int bad = set_str(&c->system, req->system) ||
               set_str(&c->user, req->user) ||
-              set_str(&c->target, req->target) || clone_msgs(c, req);
+              set_str(&c->target, req->target) ||
+              set_str(&c->tools_json, req->tools_json) ||
+              set_str(&c->tool_choice_json, req->tool_choice_json) ||
+              clone_msgs(c, req);
     for (size_t i = 0; !bad && i < req->n_stop; i++)
         bad = lr_request_add_stop(c, req->stop[i]) != LR_OK;
     if (bad) {
@@ -198,6 +204,8 @@ void lr_request_chat(const struct lr_request *req, struct lr_chat *chat)
     chat->stop = (const char *const *)req->stop;
     chat->n_stop = req->n_stop;
     chat->user = req->user;
+    chat->tools_json = req->tools_json;
+    chat->tool_choice_json = req->tool_choice_json;
 }
 
 const char *lr_request_last_user(const struct lr_request *req)

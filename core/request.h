@@ -20,6 +20,8 @@ struct lr_request {
     char *user;
     int64_t timeout_ms;          /* 0: router default */
     char *target;                /* forced target or NULL */
+    char *tools_json;
+    char *tool_choice_json;
 };
 
 /* Deep copy; NULL on out-of-memory. */

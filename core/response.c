@@ -138,6 +138,11 @@ int64_t lr_response_latency_ms(const struct lr_response *r)
     return r ? r->latency_ms : 0;
 }
 
+const char *lr_response_tool_calls_json(const struct lr_response *r)
+{
+    return r && r->tool_calls_json.len ? r->tool_calls_json.data : NULL;
+}
+
 const char *lr_response_error_message(const struct lr_response *r)
 {
     return r ? lr_buf_str(&r->error_message) : "";

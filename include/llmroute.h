@@ -131,7 +131,9 @@ LR_API struct lr_request *lr_request_new(void);
 LR_API void lr_request_free(struct lr_request *req);
 
 /* Setters copy their string arguments.  Each returns LR_OK or
-   LR_E_INVALID_ARG / LR_E_NOMEM. */
+   LR_E_INVALID_ARG / LR_E_NOMEM.  lr_request_add_message takes system,
+   user and assistant turns (a system turn sets the system prompt); tool
+   turns go through lr_request_add_tool_result. */
 LR_API int lr_request_set_system(struct lr_request *req, const char *text);
 LR_API int lr_request_add_message(struct lr_request *req,
                                   enum lr_msg_role role, const char *text);
@@ -146,6 +148,32 @@ LR_API int lr_request_set_user(struct lr_request *req, const char *user);
 LR_API int lr_request_set_timeout_ms(struct lr_request *req, int64_t ms);
 /* Try only this target (bypasses routing). */
 LR_API int lr_request_set_target(struct lr_request *req, const char *name);
+
+/*
+ * Tool calling, written once in OpenAI's shape and translated by each
+ * provider.  Setters check that the text is JSON of the right kind and
+ * return LR_E_INVALID_ARG otherwise.
+ *   tools:       [{"type":"function","function":{"name","description",
+ *                  "parameters":<JSON Schema>}}, ...]
+ *   tool_choice: "auto", "none", "required", or
+ *                {"type":"function","function":{"name":"..."}}
+ *   tool_calls:  [{"id","type":"function","function":{"name",
+ *                  "arguments":"<JSON text>"}}, ...]
+ */
+LR_API int lr_request_set_tools_json(struct lr_request *req,
+                                     const char *tools_json);
+LR_API int lr_request_set_tool_choice_json(struct lr_request *req,
+                                           const char *choice_json);
+/* An assistant turn that called tools (text may be NULL). */
+LR_API int lr_request_add_tool_calls(struct lr_request *req,
+                                     const char *text,
+                                     const char *tool_calls_json);
+/* The result of one tool call, answering tool_call_id; name is the
+   function's name (some providers need it; may be NULL). */
+LR_API int lr_request_add_tool_result(struct lr_request *req,
+                                      const char *tool_call_id,
+                                      const char *name,
+                                      const char *content);
 
 /* --- Responses --------------------------------------------------------- */
 
@@ -184,6 +212,9 @@ LR_API int64_t lr_response_completion_tokens(
     const struct lr_response *resp);
 LR_API double lr_response_cost_usd(const struct lr_response *resp);
 LR_API int64_t lr_response_latency_ms(const struct lr_response *resp);
+/* Tool calls the model made, as an OpenAI-shaped JSON array (see
+   lr_request_set_tools_json), or NULL when it made none. */
+LR_API const char *lr_response_tool_calls_json(const struct lr_response *r);
 /* Error message (the provider's own words when it gave some), "" on
    success. */
 LR_API const char *lr_response_error_message(const struct lr_response *r);

@@ -806,6 +806,48 @@ static void usage_and_version(void **state)
     assert_int_equal(mock_requests(f->mock, NULL), 0);
 }
 
+/* --messages: a whole conversation with tools, in OpenAI's shape. */
+static void chat_messages_file(void **state)
+{
+    struct fx *f = *state;
+    char ini[512];
+    struct run r;
+    conf(f, "c.ini", ROUTER TARGET("a", "m-echo"), ini);
+    const char *conv = tenv_write(&f->env, "conv.json",
+        "{\"messages\":["
+        "{\"role\":\"system\",\"content\":\"Be brief.\"},"
+        "{\"role\":\"user\",\"content\":\"weather?\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":"
+        "\"call_9\",\"type\":\"function\",\"function\":{\"name\":\"w\","
+        "\"arguments\":\"{}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_9\",\"content\":\"3C\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+        "\"and now\"},{\"type\":\"text\",\"text\":\"?\"}]}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"w\","
+        "\"parameters\":{\"type\":\"object\"}}}],\"tool_choice\":\"auto\"}");
+    char path[512];
+    snprintf(path, sizeof path, "%s", conv);
+    run(f, &r, NULL, "chat", "-c", ini, "--messages", path, NULL);
+    assert_int_equal(r.code, 0);
+    assert_string_equal(r.out, "echo: and now?\n");
+    run_free(&r);
+    char *body = mock_last_body(f->mock, "echo");
+    assert_non_null(strstr(body, "\"tool_call_id\":\"call_9\""));
+    assert_non_null(strstr(body, "\"content\":\"Be brief.\""));
+    assert_non_null(strstr(body, "\"tools\":[{"));
+    free(body);
+
+    tenv_write(&f->env, "bad.json", "[{\"role\":\"robot\",\"content\":\"x\"}]");
+    run(f, &r, NULL, "chat", "-c", ini, "--messages",
+        tenv_file(&f->env, "bad.json"), NULL);
+    assert_int_equal(r.code, 2);
+    assert_non_null(strstr(r.err, "messages[0]: needs a role"));
+    run_free(&r);
+    run(f, &r, NULL, "chat", "-c", ini, "--messages", path, "extra", NULL);
+    assert_int_equal(r.code, 2);
+    run_free(&r);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -825,6 +867,7 @@ int main(void)
         T(chat_plain),
         T(chat_plain_failure),
         T(chat_stream),
+        T(chat_messages_file),
         T(chat_broken_config),
         T(plugins_good_dir),
         T(plugins_broken_dir),

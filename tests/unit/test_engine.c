@@ -585,6 +585,63 @@ static void metrics_and_request_log(void **s)
     teardown(&f);
 }
 
+static const char *TOOL_ANSWER =
+    "{\"status\":200,\"raw\":\"{\\\"id\\\":\\\"c1\\\",\\\"object\\\":"
+    "\\\"chat.completion\\\",\\\"model\\\":\\\"model-a\\\",\\\"choices\\\":"
+    "[{\\\"index\\\":0,\\\"finish_reason\\\":\\\"tool_calls\\\","
+    "\\\"message\\\":{\\\"role\\\":\\\"assistant\\\",\\\"content\\\":null,"
+    "\\\"tool_calls\\\":[{\\\"id\\\":\\\"call_1\\\",\\\"type\\\":"
+    "\\\"function\\\",\\\"function\\\":{\\\"name\\\":\\\"weather\\\","
+    "\\\"arguments\\\":\\\"{\\\\\\\"city\\\\\\\":\\\\\\\"Oslo\\\\\\\"}"
+    "\\\"}}]}}],\\\"usage\\\":{\\\"prompt_tokens\\\":5,"
+    "\\\"completion_tokens\\\":7}}\"}";
+
+static void tool_calls_round_trip(void **s)
+{
+    (void)s;
+    struct fx f;
+    setup(&f, TOOL_ANSWER, NULL, NULL);
+    struct lr_request *q = lr_request_new();
+    const char *tools = "[{\"type\":\"function\",\"function\":{\"name\":"
+                        "\"weather\",\"parameters\":{\"type\":\"object\"}}}]";
+    assert_int_equal(lr_request_set_tools_json(q, "{\"not\":\"array\"}"),
+                     LR_E_INVALID_ARG);
+    assert_int_equal(lr_request_set_tools_json(q, tools), LR_OK);
+    assert_int_equal(lr_request_set_tool_choice_json(q, "maybe"),
+                     LR_E_INVALID_ARG);
+    assert_int_equal(lr_request_set_tool_choice_json(q, "auto"), LR_OK);
+    assert_int_equal(lr_request_add_message(q, LR_MSG_TOOL, "x"),
+                     LR_E_INVALID_ARG);
+    lr_request_set_prompt(q, "weather in Oslo?");
+    struct lr_response *r = NULL;
+    assert_int_equal(lr_complete(f.r, q, &r), LR_OK);
+    assert_string_equal(lr_response_finish_reason(r), "tool_calls");
+    const char *calls = lr_response_tool_calls_json(r);
+    assert_non_null(calls);
+    assert_non_null(strstr(calls, "\"name\":\"weather\""));
+    assert_non_null(strstr(calls, "call_1"));
+    char *body = mock_last_body(f.mock, "a");
+    assert_non_null(strstr(body, "\"tools\":[{"));
+    assert_non_null(strstr(body, "\"tool_choice\":\"auto\""));
+    free(body);
+    /* Second turn: the call and its result go back in the history. */
+    assert_int_equal(lr_request_add_tool_calls(q, NULL, calls), LR_OK);
+    assert_int_equal(lr_request_add_tool_result(q, "call_1", "weather",
+                                                "{\"temp_c\":3}"), LR_OK);
+    assert_int_equal(lr_request_add_tool_result(q, "", NULL, "x"),
+                     LR_E_INVALID_ARG);
+    lr_response_free(r);
+    assert_int_equal(lr_complete(f.r, q, &r), LR_OK);
+    body = mock_last_body(f.mock, "a");
+    assert_non_null(strstr(body, "\"role\":\"tool\""));
+    assert_non_null(strstr(body, "\"tool_call_id\":\"call_1\""));
+    assert_non_null(strstr(body, "\"tool_calls\":[{"));
+    free(body);
+    lr_response_free(r);
+    lr_request_free(q);
+    teardown(&f);
+}
+
 static void bad_requests(void **s)
 {
     (void)s;
@@ -628,6 +685,7 @@ int main(void)
         cmocka_unit_test(policy_retries_same_target),
         cmocka_unit_test(sixty_four_threads),
         cmocka_unit_test(metrics_and_request_log),
+        cmocka_unit_test(tool_calls_round_trip),
         cmocka_unit_test(bad_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

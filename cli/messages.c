@@ -1,0 +1,141 @@
+/*
+ * messages.c - `llmroute chat --messages FILE.json`: a whole conversation
+ * in OpenAI's shape, either a bare messages array or an object
+ * {"messages":[...], "tools":[...], "tool_choice":...}.  Content may be a
+ * string or an array of {"type":"text","text":...} parts (joined).
+ * Errors name the message index and what is wrong.
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "llmroute.h"
+
+/* Content as one string (malloc'd), "" when null/absent; NULL if bad. */
+static char *content_text(const cJSON *c)
+{
+    if (!c || cJSON_IsNull(c))
+        return strdup("");
+    if (cJSON_IsString(c))
+        return strdup(c->valuestring);
+    if (!cJSON_IsArray(c))
+        return NULL;
+    size_t len = 0;
+    const cJSON *part;
+    cJSON_ArrayForEach(part, c) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "text");
+        if (!cJSON_IsString(t))
+            return NULL;
+        len += strlen(t->valuestring);
+    }
+    char *out = calloc(1, len + 1);
+    cJSON_ArrayForEach(part, c)
+        if (out)
+            strcat(out, cJSON_GetObjectItemCaseSensitive(part, "text")
+                            ->valuestring);
+    return out;
+}
+
+static const char *str_of(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int add_one(struct lr_request *req, const cJSON *m, const char *text)
+{
+    const char *role = str_of(m, "role");
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+    if (!role)
+        return -1;
+    if (!strcmp(role, "system") || !strcmp(role, "developer"))
+        return lr_request_set_system(req, text);
+    if (!strcmp(role, "user"))
+        return lr_request_add_message(req, LR_MSG_USER, text);
+    if (!strcmp(role, "assistant") && cJSON_IsArray(calls)) {
+        char *j = cJSON_PrintUnformatted(calls);
+        int rc = j ? lr_request_add_tool_calls(req, *text ? text : NULL, j)
+                   : LR_E_NOMEM;
+        free(j);
+        return rc;
+    }
+    if (!strcmp(role, "assistant"))
+        return lr_request_add_message(req, LR_MSG_ASSISTANT, text);
+    if (!strcmp(role, "tool"))
+        return lr_request_add_tool_result(req, str_of(m, "tool_call_id"),
+                                          str_of(m, "name"), text);
+    return -1;
+}
+
+static int add_messages(struct lr_request *req, const cJSON *msgs,
+                        const char *path)
+{
+    int i = 0;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, msgs) {
+        char *text = content_text(cJSON_GetObjectItemCaseSensitive(m,
+                                                                   "content"));
+        int rc = text ? add_one(req, m, text) : -1;
+        free(text);
+        if (rc)
+            return usage_error("%s: messages[%d]: needs a role (system, "
+                               "user, assistant, tool), string or text-part "
+                               "content, tool_call_id on tool turns and "
+                               "well-formed tool_calls", path, i);
+        i++;
+    }
+    return i ? 0 : usage_error("%s: no messages", path);
+}
+
+static int add_tools(struct lr_request *req, const cJSON *root,
+                     const char *path)
+{
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
+    const cJSON *choice = cJSON_GetObjectItemCaseSensitive(root,
+                                                           "tool_choice");
+    char *j;
+    int rc = 0;
+    if (tools) {
+        j = cJSON_PrintUnformatted(tools);
+        rc = j && lr_request_set_tools_json(req, j) == LR_OK ? 0 : -1;
+        free(j);
+        if (rc)
+            return usage_error("%s: tools must be an array of tool "
+                               "definitions", path);
+    }
+    if (choice) {
+        j = cJSON_PrintUnformatted(choice);
+        rc = j && lr_request_set_tool_choice_json(req, j) == LR_OK ? 0 : -1;
+        free(j);
+        if (rc)
+            return usage_error("%s: tool_choice must be \"auto\", \"none\", "
+                               "\"required\" or a function object", path);
+    }
+    return 0;
+}
+
+int load_messages(struct lr_request *req, const char *path)
+{
+    FILE *fp = strcmp(path, "-") ? fopen(path, "r") : stdin;
+    if (!fp)
+        return usage_error("%s: cannot open", path);
+    char *text = read_all(fp);
+    if (fp != stdin)
+        fclose(fp);
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (!root)
+        return usage_error("%s: not valid JSON", path);
+    const cJSON *msgs = cJSON_IsArray(root)
+        ? root : cJSON_GetObjectItemCaseSensitive(root, "messages");
+    int rc = cJSON_IsArray(msgs)
+        ? add_messages(req, msgs, path)
+        : usage_error("%s: expected a messages array or an object with "
+                      "\"messages\"", path);
+    if (!rc && cJSON_IsObject(root))
+        rc = add_tools(req, root, path);
+    cJSON_Delete(root);
+    return rc;
+}
