@@ -251,10 +251,10 @@ static int add_tool_uses(cJSON *blocks, const char *calls_json, size_t i,
     int k = 0, ok = 1;
 
     if (!cJSON_IsArray(calls)) {
+        why = calls ? "not a JSON array" : "invalid JSON";
         cJSON_Delete(calls);
         return fail(err, errlen, LR_E_INVALID_ARG,
-                    "messages[%zu].tool_calls_json: %s", i,
-                    calls_json ? "not a JSON array" : "invalid JSON");
+                    "messages[%zu].tool_calls_json: %s", i, why);
     }
     cJSON_ArrayForEach(c, calls)
     {
@@ -313,26 +313,35 @@ static int is_type(const cJSON *block, const char *type)
     return t && strcmp(t, type) == 0;
 }
 
-/* Moves the blocks of src to the end of dst, tool_result blocks before
-   every other block (Anthropic refuses a tool_result after text). */
-static void merge_blocks(cJSON *dst, cJSON *src)
+/* Moves the blocks of src that are (want 1) or are not (want 0)
+   tool_result blocks to the end of dst, in order. */
+static void move_blocks(cJSON *dst, cJSON *src, int want)
 {
+    int i = 0;
     cJSON *b;
-    while ((b = cJSON_DetachItemFromArray(src, 0)) != NULL) {
-        int at = 0;
-        const cJSON *d;
-        if (!is_type(b, "tool_result")) {
-            cJSON_AddItemToArray(dst, b);
-            continue;
-        }
-        cJSON_ArrayForEach(d, dst)
-        {
-            if (!is_type(d, "tool_result"))
-                break;
-            at++;
-        }
-        cJSON_InsertItemInArray(dst, at, b);
+    while ((b = cJSON_GetArrayItem(src, i)) != NULL) {
+        if (is_type(b, "tool_result") == want)
+            cJSON_AddItemToArray(dst, cJSON_DetachItemFromArray(src, i));
+        else
+            i++;
     }
+}
+
+/* Appends the blocks of src to dst, tool_result blocks before every
+   other block, since Anthropic refuses a tool_result after text.
+   (Debian 12's cJSON_InsertItemInArray fails for any index but 0, so
+   the order is rebuilt by moving blocks instead.) */
+static int merge_blocks(cJSON *dst, cJSON *src)
+{
+    cJSON *rest = cJSON_CreateArray();
+    if (!rest)
+        return LR_E_NOMEM;
+    move_blocks(rest, dst, 0);
+    move_blocks(dst, src, 1);
+    move_blocks(dst, rest, 0);
+    move_blocks(dst, src, 0);
+    cJSON_Delete(rest);
+    return LR_OK;
 }
 
 /* Adds turn i, merged into the last message when the role is the same. */
@@ -354,10 +363,11 @@ static int add_turn(cJSON *msgs, const struct lr_message *m, size_t i,
     cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
     const char *last_role = get_str(last, "role");
     if (rc == LR_OK && last_role && strcmp(last_role, role) == 0) {
-        merge_blocks(cJSON_GetObjectItemCaseSensitive(last, "content"),
-                     blocks);
+        rc = merge_blocks(cJSON_GetObjectItemCaseSensitive(last, "content"),
+                          blocks);
         cJSON_Delete(blocks);
-        return LR_OK;
+        return rc == LR_OK ? LR_OK
+                           : fail(err, errlen, rc, "out of memory");
     }
     if (rc != LR_OK) {
         cJSON_Delete(blocks);
@@ -798,9 +808,9 @@ static enum lr_status by_status(long status)
 static enum lr_status classify(long status, const char *type,
                                const char *msg)
 {
-    int plain = !status || status == 400 || status == 413;
     if (status < 400 || status > 599)
         status = 0;
+    int plain = !status || status == 400 || status == 413;
     if (plain && (strcasestr(msg, "prompt is too long") ||
                   strcasestr(msg, "exceed context limit")))
         return LR_E_CONTEXT_LENGTH;
