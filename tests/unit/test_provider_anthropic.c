@@ -169,8 +169,9 @@ static void test_build_minimal(void **state)
                         "x-api-key: " KEY "\n"
                         "anthropic-version: 2023-06-01\n"
                         "content-type: application/json");
-    assert_json(b.body, "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":4096,"
-                        "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
+    assert_json(b.body, "{\"model\":\"claude-sonnet-4-5\","
+                        "\"max_tokens\":4096,\"messages\":[{\"role\":"
+                        "\"user\",\"content\":\"Hi\"}]}");
     built_free(&b);
     assert_null(strstr(fake_host_log(t->fh), KEY));
 }
