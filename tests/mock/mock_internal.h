@@ -124,6 +124,7 @@ struct mock_format {
                   const struct mock_answer *a, struct mock_reply *out);
 };
 
+extern const struct mock_format mock_format_anthropic; /* mock_anthropic.c */
 extern const struct mock_format mock_format_openai;
 
 /* The format called name, or NULL. */
