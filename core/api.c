@@ -150,7 +150,10 @@ static void describe_targets(cJSON *root, const struct lr_router *r)
         cJSON_AddStringToObject(o, "provider", t->plugin->desc->name);
         cJSON_AddStringToObject(o, "model", t->model);
         cJSON_AddStringToObject(o, "base_url", t->base_url);
-        cJSON_AddBoolToObject(o, "api_key_set", t->api_key[0] != '\0');
+        cJSON_AddBoolToObject(o, "api_key_set", t->n_keys > 0);
+        cJSON *keys = cJSON_AddArrayToObject(o, "api_key_vars");
+        for (size_t k = 0; keys && k < t->n_keys; k++)
+            cJSON_AddItemToArray(keys, cJSON_CreateString(t->keys[k].var));
         cJSON_AddNumberToObject(o, "input_usd_per_mtok", t->in_usd_per_mtok);
         cJSON_AddNumberToObject(o, "output_usd_per_mtok",
                                 t->out_usd_per_mtok);

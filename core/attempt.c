@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "key_pool.h"
 #include "log.h"
 #include "router.h"
 #include "status.h"
@@ -94,6 +95,9 @@ static enum lr_attempt_state gate(struct lr_job *job)
                  cls[0] ? cls : "an error", left);
         return skip(job, "core", why);
     }
+    struct lr_target *t = lr_router_target(job->rt, cur_target(job));
+    if (lr_key_pick(job->rt, t, &job->key_idx, why, sizeof why) != LR_OK)
+        return skip(job, "core", why);
     struct lr_policy_attempt pa;
     fill_policy_attempt(job, &pa);
     for (size_t i = 0; i < job->rt->n_policies; i++) {
@@ -125,7 +129,9 @@ static enum lr_attempt_state gate(struct lr_job *job)
 static int build(struct lr_job *job, struct lr_target *t, char *err,
                  size_t errlen)
 {
-    struct lr_target_info ti = {t->name, t->model, t->base_url, t->api_key,
+    const char *key = job->key_idx == LR_NO_KEY ? ""
+                                                : t->keys[job->key_idx].value;
+    struct lr_target_info ti = {t->name, t->model, t->base_url, key,
                                 t->sec};
     struct lr_chat chat = job->chat;
     chat.stream = job->on_delta && t->ops->stream_event;
@@ -178,11 +184,15 @@ static enum lr_attempt_state send_attempt(struct lr_job *job)
         lr_job_abort(job, LR_E_NOMEM, err);
         return LR_ATTEMPT_FINISHED;
     }
-    if (!record_attempt(job)) {
+    struct lr_attempt_rec *rec = record_attempt(job);
+    if (!rec) {
         lr_attempt_cancel(job);
         lr_job_abort(job, LR_E_NOMEM, NULL);
         return LR_ATTEMPT_FINISHED;
     }
+    if (t->n_keys > 1)
+        rec->key_var = strdup(t->keys[job->key_idx].var);
+    lr_key_used(job->rt, t, job->key_idx);
     job->in_flight = 1;
     job->sent_at = now(job);
     job->attempts++;

@@ -78,6 +78,7 @@ struct lr_job *lr_job_new(struct lr_engine *e, uint64_t id,
     job->deadline_timer.fire = on_deadline;
     job->wait_timer.fire = on_wait_done;
     job->cands.router = e->rt;
+    job->key_idx = (size_t)-1;
     job->last_error = LR_E_NO_TARGET;
     return job;
 }

@@ -43,6 +43,7 @@ struct lr_job {
 
     struct lr_transfer xfer;
     int in_flight;                /* xfer.easy is in the multi handle */
+    size_t key_idx;               /* key of the attempt, LR_NO_KEY */
     int64_t sent_at;
     enum lr_status last_error;
     long last_http;

@@ -17,6 +17,7 @@
 
 #include "attempt.h"
 #include "buf.h"
+#include "key_pool.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
@@ -104,8 +105,10 @@ static void parse_whole(struct lr_job *job, struct outcome *o)
                                                           : "", t->body.len);
         return;
     }
-    struct lr_target_info ti = {tg->name, tg->model, tg->base_url,
-                                tg->api_key, tg->sec};
+    const char *key = job->key_idx == LR_NO_KEY
+                          ? "" : tg->keys[job->key_idx].value;
+    struct lr_target_info ti = {tg->name, tg->model, tg->base_url, key,
+                                tg->sec};
     const struct lr_header *h = lr_transfer_headers(t);
     struct lr_http_response in = {o->http, h, h ? t->n_headers : 0,
                                   lr_buf_str(&t->body), t->body.len};
@@ -197,6 +200,10 @@ static void set_cooldown(struct lr_job *job, const struct outcome *o)
                           o->st == LR_E_OVERLOADED ||
                           o->st == LR_E_QUOTA_EXHAUSTED))
         return;
+    /* With a pool, rate and quota limits belong to the key: the key pool
+       excludes that key and the target stays in use. */
+    if (job->xfer.target->n_keys > 1 && o->st != LR_E_OVERLOADED)
+        return;
     char key[300], val[96];
     snprintf(key, sizeof key, "cooldown/%s", job->xfer.target->name);
     int n = snprintf(val, sizeof val, "%" PRId64 " %s",
@@ -253,9 +260,21 @@ static void after_failure(struct lr_job *job, const struct outcome *o,
                           struct lr_attempt_rec *a)
 {
     size_t delivered = job->xfer.delivered;
+    const struct lr_target *tg = job->xfer.target;
     job->last_error = o->st;
     set_cooldown(job, o);
     fail_job(job, o);
+    if (lr_key_outcome(job->rt, tg, job->key_idx, o->st, o->hint) &&
+        tg->n_keys > 1 && !delivered) {
+        /* That key is out of use; the next key of the same target goes
+           at once (bounded: each key can be taken out only once). */
+        char why[160];
+        snprintf(why, sizeof why, "core: next API key of %s after %s",
+                 tg->name, lr_status_name(o->st));
+        lr_engine_give_easy(job->eng, lr_transfer_reset(&job->xfer));
+        if (lr_job_wait(job, 0, why) == LR_OK)
+            return;
+    }
     int64_t delay = 0;
     char why[256];
     enum lr_next n = decide(job, o, a, &delay, why, sizeof why);

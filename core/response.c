@@ -57,6 +57,7 @@ void lr_response_free(struct lr_response *r)
         free(r->attempts[i].skipped);
         free(r->attempts[i].wait_reason);
         free(r->attempts[i].fallback_reason);
+        free(r->attempts[i].key_var);
     }
     free(r->attempts);
     lr_buf_free(&r->text);
@@ -208,6 +209,8 @@ static cJSON *attempt_json(const struct lr_attempt_rec *a)
         cJSON_AddStringToObject(o, "wait_reason", a->wait_reason);
     if (a->fallback_reason)
         cJSON_AddStringToObject(o, "fallback_reason", a->fallback_reason);
+    if (a->key_var)
+        cJSON_AddStringToObject(o, "key", a->key_var);
     return o;
 }
 

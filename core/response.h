@@ -19,6 +19,7 @@ struct lr_attempt_rec {
     char *skipped;          /* "policy: reason" or NULL */
     char *wait_reason;      /* or NULL */
     char *fallback_reason;  /* why the next target was tried, or NULL */
+    char *key_var;          /* pooled key's variable name, or NULL */
 };
 
 struct lr_response {

@@ -20,6 +20,13 @@
 struct lr_metrics;
 struct lr_engine;
 
+/* One API key of a target: the variable's name may be logged, the value
+   never. */
+struct lr_key {
+    char *var;
+    char *value;
+};
+
 struct lr_target {
     char *name;
     struct lr_section *sec;
@@ -29,7 +36,10 @@ struct lr_target {
     struct lr_host_impl *host;
     const char *model;                 /* point into sec */
     char *base_url;                    /* trailing '/' removed */
-    char *api_key;                     /* secret; "" when none */
+    struct lr_key *keys;               /* api_key_env or api_keys_env */
+    size_t n_keys;                     /* 0: keyless (local servers) */
+    size_t key_rr;                     /* round-robin start (engine) */
+    int64_t key_cooloff_ms;            /* quota_exhausted, no hint */
     double in_usd_per_mtok, out_usd_per_mtok;
     int64_t timeout_ms;                /* per attempt; 0: none */
     int64_t connect_timeout_ms;

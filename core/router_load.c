@@ -41,6 +41,10 @@ static const struct lr_cfg_key target_keys[] = {
     {"model", LR_CFG_STRING, NULL, "model name sent upstream"},
     {"base_url", LR_CFG_STRING, NULL, "endpoint (default: provider's)"},
     {"api_key_env", LR_CFG_STRING, NULL, "environment variable of the key"},
+    {"api_keys_env", LR_CFG_LIST, NULL,
+     "environment variables of a pool of keys"},
+    {"key_cooloff_ms", LR_CFG_INT, "3600000",
+     "how long a key out of quota rests when the provider gives no hint"},
     {"input_usd_per_mtok", LR_CFG_DOUBLE, "0", "price of 1M prompt tokens"},
     {"output_usd_per_mtok", LR_CFG_DOUBLE, "0",
      "price of 1M completion tokens"},
@@ -139,20 +143,49 @@ static int create_instance(struct lr_router *r, const struct lr_section *s,
                    p->desc->name, why[0] ? why : "create failed");
 }
 
-static int resolve_key(struct lr_target *t, char *err, size_t errlen)
+static int add_key(struct lr_target *t, const char *key,
+                   const char *env_name, char *err, size_t errlen)
 {
-    const char *env_name;
-    if (lr_cfg_str(t->sec, "api_key_env", &env_name) != LR_OK) {
-        t->api_key = strdup("");
-        return t->api_key ? LR_OK : LR_E_NOMEM;
-    }
+    for (size_t i = 0; i < t->n_keys; i++)
+        if (strcmp(t->keys[i].var, env_name) == 0)
+            return fail_at(t->sec, key, err, errlen, "%s listed twice",
+                           env_name);
     const char *v = getenv(env_name);
     if (!v || !*v)
-        return fail_at(t->sec, "api_key_env", err, errlen, "environment "
-                       "variable %s is not set (API key of target %s)",
-                       env_name, t->name);
-    t->api_key = strdup(v);
-    return t->api_key ? LR_OK : LR_E_NOMEM;
+        return fail_at(t->sec, key, err, errlen, "environment variable %s "
+                       "is not set (API key of target %s)", env_name,
+                       t->name);
+    struct lr_key *k = &t->keys[t->n_keys];
+    if (!(k->var = strdup(env_name)) || !(k->value = strdup(v)))
+        return LR_E_NOMEM;
+    t->n_keys++;
+    return LR_OK;
+}
+
+static int resolve_keys(struct lr_target *t, char *err, size_t errlen)
+{
+    const char *one;
+    const char *const *many;
+    size_t n = 0;
+    int has_one = lr_cfg_str(t->sec, "api_key_env", &one) == LR_OK;
+    int has_many = lr_cfg_list(t->sec, "api_keys_env", &many, &n) == LR_OK;
+    if (has_one && has_many)
+        return fail_at(t->sec, "api_keys_env", err, errlen, "use either "
+                       "api_key_env or api_keys_env, not both");
+    if (has_one) {
+        many = &one;
+        n = 1;
+    }
+    lr_cfg_int(t->sec, "key_cooloff_ms", &t->key_cooloff_ms);
+    if (n && !(t->keys = calloc(n, sizeof *t->keys)))
+        return LR_E_NOMEM;
+    const char *key = has_one ? "api_key_env" : "api_keys_env";
+    for (size_t i = 0; i < n; i++) {
+        int rc = add_key(t, key, many[i], err, errlen);
+        if (rc != LR_OK)
+            return rc;
+    }
+    return LR_OK;
 }
 
 static int target_settings(struct lr_target *t, char *err, size_t errlen)
@@ -180,7 +213,7 @@ static int target_settings(struct lr_target *t, char *err, size_t errlen)
         return fail_at(t->sec, NULL, err, errlen, "[target %s]: prices, "
                        "timeouts and max_tokens may not be negative",
                        t->name);
-    return resolve_key(t, err, errlen);
+    return resolve_keys(t, err, errlen);
 }
 
 static int build_target(struct lr_router *r, struct lr_section *s,
@@ -454,13 +487,15 @@ static void free_target(struct lr_target *t)
     lr_host_free(t->host);
     free(t->name);
     free(t->base_url);
-    if (t->api_key) {
+    for (size_t i = 0; i < t->n_keys; i++) {
         /* Do not leave the secret in freed memory. */
-        volatile char *p = t->api_key;
-        while (*p)
+        volatile char *p = t->keys[i].value;
+        while (p && *p)
             *p++ = '\0';
+        free(t->keys[i].value);
+        free(t->keys[i].var);
     }
-    free(t->api_key);
+    free(t->keys);
 }
 
 void lr_router_free(struct lr_router *r)

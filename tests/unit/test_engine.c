@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <cjson/cJSON.h>
 
 #include "llmroute.h"
 #include "mock_upstream.h"
@@ -642,6 +643,93 @@ static void tool_calls_round_trip(void **s)
     teardown(&f);
 }
 
+/* The "key" field of attempt i in the response JSON ("" when absent). */
+static const char *key_of(const struct lr_response *r, size_t i)
+{
+    static char out[64];
+    char *j = lr_response_json(r);
+    cJSON *o = cJSON_Parse(j);
+    const cJSON *a = cJSON_GetArrayItem(
+        cJSON_GetObjectItemCaseSensitive(o, "attempts"), (int)i);
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(a, "key");
+    snprintf(out, sizeof out, "%s", cJSON_IsString(k) ? k->valuestring : "");
+    cJSON_Delete(o);
+    lr_free(j);
+    return out;
+}
+
+static void key_pool(void **s)
+{
+    (void)s;
+    struct fx f;
+    setenv("LRK1", "sk-one-AAAAAAAAAAAA", 1);
+    setenv("LRK2", "sk-two-BBBBBBBBBBBB", 1);
+    setenv("LRK3", "sk-three-CCCCCCCCCC", 1);
+    setup(&f, "{\"status\":401,\"error\":{\"message\":\"bad key\","
+              "\"type\":\"invalid_request_error\",\"code\":"
+              "\"invalid_api_key\"}},"
+              "{\"status\":429,\"headers\":{\"retry-after-ms\":\"60000\"},"
+              "\"error\":{\"message\":\"slow\",\"type\":\"requests\"}},"
+              "{\"status\":200,\"text\":\"pooled\"}", NULL,
+          "api_keys_env = LRK1, LRK2, LRK3\n");
+    /* K1 refused (disabled), K2 rate limited (excluded), K3 answers: all
+       on target a, no fallback to b. */
+    struct lr_response *r = ask(&f, "x", 0);
+    assert_int_equal(lr_response_status(r), LR_OK);
+    assert_string_equal(lr_response_target(r), "a");
+    assert_int_equal(lr_response_attempt_count(r), 3);
+    assert_string_equal(key_of(r, 0), "LRK1");
+    assert_string_equal(key_of(r, 1), "LRK2");
+    assert_string_equal(key_of(r, 2), "LRK3");
+    assert_int_equal(attempt(r, 0).error, LR_E_AUTH);
+    assert_int_equal(attempt(r, 1).error, LR_E_RATE_LIMITED);
+    char *auth = mock_last_header(f.mock, "a", "authorization");
+    assert_string_equal(auth, "Bearer sk-three-CCCCCCCCCC");
+    free(auth);
+    char *j = lr_response_json(r);
+    assert_null(strstr(j, "sk-"));
+    lr_free(j);
+    lr_response_free(r);
+    /* Only K3 is usable now. */
+    r = ask(&f, "y", 0);
+    assert_int_equal(lr_response_attempt_count(r), 1);
+    assert_string_equal(key_of(r, 0), "LRK3");
+    lr_response_free(r);
+    /* K3 rate limited too: the pool is exhausted, b takes over. */
+    char err[256];
+    char script[512];
+    snprintf(script, sizeof script, "{\"routes\":[{\"name\":\"a\","
+             "\"model\":\"model-a\",\"responses\":[{\"status\":429,"
+             "\"headers\":{\"retry-after-ms\":\"60000\"},\"error\":"
+             "{\"message\":\"slow\",\"type\":\"requests\"}}]},"
+             "{\"name\":\"b\",\"model\":\"model-b\",\"responses\":"
+             "[{\"status\":200,\"echo\":true}]}]}");
+    assert_int_equal(mock_set_script(f.mock, script, err, sizeof err), 0);
+    r = ask(&f, "z", 0);
+    assert_int_equal(lr_response_status(r), LR_OK);
+    assert_string_equal(lr_response_target(r), "b");
+    assert_non_null(strstr(attempt(r, 1).skipped, "keys_exhausted"));
+    lr_response_free(r);
+    teardown(&f);
+}
+
+static void key_pool_takes_turns(void **s)
+{
+    (void)s;
+    struct fx f;
+    setenv("LRK1", "sk-one-AAAAAAAAAAAA", 1);
+    setenv("LRK2", "sk-two-BBBBBBBBBBBB", 1);
+    setenv("LRK3", "sk-three-CCCCCCCCCC", 1);
+    setup(&f, A_OK, NULL, "api_keys_env = LRK1, LRK2, LRK3\n");
+    const char *want[] = {"LRK1", "LRK2", "LRK3", "LRK1", "LRK2", "LRK3"};
+    for (int i = 0; i < 6; i++) {
+        struct lr_response *r = ask(&f, "x", 0);
+        assert_string_equal(key_of(r, 0), want[i]);
+        lr_response_free(r);
+    }
+    teardown(&f);
+}
+
 static void bad_requests(void **s)
 {
     (void)s;
@@ -686,6 +774,8 @@ int main(void)
         cmocka_unit_test(sixty_four_threads),
         cmocka_unit_test(metrics_and_request_log),
         cmocka_unit_test(tool_calls_round_trip),
+        cmocka_unit_test(key_pool),
+        cmocka_unit_test(key_pool_takes_turns),
         cmocka_unit_test(bad_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
