@@ -12,6 +12,7 @@
 /* Every format the mock speaks; the first answers unknown paths. */
 static const struct mock_format *const formats[] = {
     &mock_format_openai,
+    &mock_format_gemini,
 };
 
 #define NFORMATS (sizeof formats / sizeof formats[0])
