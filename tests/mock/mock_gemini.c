@@ -47,8 +47,8 @@ static size_t path_len(const char *url)
 static int gemini_owns_path(const char *url)
 {
     size_t n = path_len(url);
-    return strstr(url, "/models/") &&
-           (ends_with(url, n, STREAM_METHOD) || ends_with(url, n, PLAIN_METHOD));
+    return strstr(url, "/models/") && (ends_with(url, n, STREAM_METHOD) ||
+                                       ends_with(url, n, PLAIN_METHOD));
 }
 
 /* Model from ".../models/<model>:method" into req->model_buf. */
