@@ -74,7 +74,8 @@ struct mock_script {
 struct mock_request {
     const char *url;
     const cJSON *json;  /* the parsed body */
-    const char *model;  /* borrowed from json; NULL if absent */
+    const char *model;  /* borrowed from json or model_buf; NULL if absent */
+    char model_buf[128]; /* for formats that name the model in the URL */
     int stream;
     int include_usage;
     char *last_user;    /* text of the last user message, malloc'd */
@@ -126,6 +127,7 @@ struct mock_format {
 
 extern const struct mock_format mock_format_anthropic; /* mock_anthropic.c */
 extern const struct mock_format mock_format_openai;
+extern const struct mock_format mock_format_gemini;
 
 /* The format called name, or NULL. */
 const struct mock_format *mock_format_find(const char *name);

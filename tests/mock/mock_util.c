@@ -13,6 +13,7 @@
 static const struct mock_format *const formats[] = {
     &mock_format_openai,
     &mock_format_anthropic,
+    &mock_format_gemini,
 };
 
 #define NFORMATS (sizeof formats / sizeof formats[0])

@@ -674,7 +674,9 @@ static void plugins_good_dir(void **state)
     run(f, &r, NULL, "plugins", "--dir", dir, NULL);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.err, "");
+    /* Sorted by name. */
     assert_true(starts_with(r.out, "anthropic    provider  ABI 1.0  v"));
+    assert_non_null(strstr(r.out, "\ngemini       provider  ABI 1.0  v"));
     assert_non_null(strstr(r.out, "\nopenai       provider  ABI 1.0  v"));
     assert_non_null(strstr(r.out, "\nprompt_guard policy    ABI 1.0  v1.0"));
     assert_null(strstr(r.out, "BROKEN"));
