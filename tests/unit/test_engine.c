@@ -21,7 +21,9 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
+#include "clock.h"
 #include "llmroute.h"
+#include "router.h"
 #include "mock_upstream.h"
 #include "testenv.h"
 
@@ -730,6 +732,41 @@ static void key_pool_takes_turns(void **s)
     teardown(&f);
 }
 
+/* Exclusions end when the injected clock says so: a router on a fake
+   clock sees a rate-limited key come back only after the clock moves
+   past its hint. */
+static void key_pool_fake_clock(void **s)
+{
+    (void)s;
+    struct fx f;
+    setenv("LRK1", "sk-one-AAAAAAAAAAAA", 1);
+    setenv("LRK2", "sk-two-BBBBBBBBBBBB", 1);
+    setup(&f, "{\"status\":429,\"headers\":{\"retry-after-ms\":\"60000\"},"
+              "\"error\":{\"message\":\"slow\",\"type\":\"requests\"}},"
+              "{\"status\":200,\"text\":\"ok\"}", NULL,
+          "api_keys_env = LRK1, LRK2\n");
+    lr_close(f.r);
+    struct lr_fake_clock *fc = lr_fake_clock_new(1000, 1700000000000);
+    char err[512];
+    f.r = lr_router_open_clock(tenv_file(&f.env, "e.ini"),
+                               lr_fake_clock_get(fc), err, sizeof err);
+    assert_non_null(f.r);
+    struct lr_response *r = ask(&f, "x", 0);       /* K1 429, K2 ok */
+    assert_string_equal(key_of(r, 1), "LRK2");
+    lr_response_free(r);
+    for (int i = 0; i < 2; i++) {                  /* K1 still out */
+        r = ask(&f, "y", 0);
+        assert_string_equal(key_of(r, 0), "LRK2");
+        lr_response_free(r);
+    }
+    lr_fake_clock_advance(fc, 60001);
+    r = ask(&f, "z", 0);                           /* K1 is back */
+    assert_string_equal(key_of(r, 0), "LRK1");
+    lr_response_free(r);
+    teardown(&f);
+    lr_fake_clock_free(fc);
+}
+
 static void bad_requests(void **s)
 {
     (void)s;
@@ -776,6 +813,7 @@ int main(void)
         cmocka_unit_test(tool_calls_round_trip),
         cmocka_unit_test(key_pool),
         cmocka_unit_test(key_pool_takes_turns),
+        cmocka_unit_test(key_pool_fake_clock),
         cmocka_unit_test(bad_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
