@@ -254,7 +254,7 @@ static int parse_route(const cJSON *o, struct mock_route *r,
         return fail(w, "\"model\" (a non-empty string, or \"*\") is required");
     r->format = mock_format_find(format);
     if (!r->format)
-        return fail(w, "unknown format \"%s\" (known: openai)", format);
+        return fail(w, "unknown format \"%s\" (known: openai, anthropic, gemini)", format);
     if (strcmp(repeat, "last") != 0 && strcmp(repeat, "cycle") != 0)
         return fail(w, "\"repeat\" must be \"last\" or \"cycle\"");
     r->cycle = strcmp(repeat, "cycle") == 0;

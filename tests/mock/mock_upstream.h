@@ -6,8 +6,12 @@
  * answers chat requests from a JSON script instead of a model.  Tests link
  * it in-process and drive it through this header; the program
  * build/mock-upstream (tests/mock/mock_main.c) wraps it for scripts and
- * benchmarks.  Only the OpenAI Chat Completions wire format is spoken for
- * now; every route names its format so that others can be added.
+ * benchmarks.  It speaks three wire formats, chosen per route by
+ * "format": "openai" (Chat Completions, POST .../chat/completions),
+ * "anthropic" (Messages, POST .../v1/messages) and "gemini"
+ * (generateContent and streamGenerateContent?alt=sse, the model taken
+ * from the URL), each non-streamed and streamed, errors in the
+ * provider's own shape.
  *
  * Script:
  *
