@@ -188,6 +188,9 @@ static void take_answer(struct lr_job *job, struct lr_attempt_rec *a)
     r->prompt_tokens = res->prompt_tokens > 0 ? res->prompt_tokens : 0;
     r->completion_tokens = res->completion_tokens > 0
                                ? res->completion_tokens : 0;
+    r->cached_tokens = res->cached_tokens > 0 ? res->cached_tokens : 0;
+    r->reasoning_tokens = res->reasoning_tokens > 0 ? res->reasoning_tokens
+                                                    : 0;
     r->cost_usd = ((double)r->prompt_tokens * tg->in_usd_per_mtok +
                    (double)r->completion_tokens * tg->out_usd_per_mtok) /
                   1e6;

@@ -129,6 +129,16 @@ int64_t lr_response_completion_tokens(const struct lr_response *r)
     return r ? r->completion_tokens : 0;
 }
 
+int64_t lr_response_cached_tokens(const struct lr_response *r)
+{
+    return r ? r->cached_tokens : 0;
+}
+
+int64_t lr_response_reasoning_tokens(const struct lr_response *r)
+{
+    return r ? r->reasoning_tokens : 0;
+}
+
 double lr_response_cost_usd(const struct lr_response *r)
 {
     return r ? r->cost_usd : 0;
@@ -234,6 +244,9 @@ static void add_success(cJSON *o, const struct lr_response *r,
         cJSON_AddNumberToObject(u, "prompt_tokens", (double)r->prompt_tokens);
         cJSON_AddNumberToObject(u, "completion_tokens",
                                 (double)r->completion_tokens);
+        cJSON_AddNumberToObject(u, "cached_tokens", (double)r->cached_tokens);
+        cJSON_AddNumberToObject(u, "reasoning_tokens",
+                                (double)r->reasoning_tokens);
     }
     cJSON_AddNumberToObject(o, "cost_usd", r->cost_usd);
     cJSON_AddNumberToObject(o, "latency_ms", (double)r->latency_ms);

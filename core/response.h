@@ -30,6 +30,7 @@ struct lr_response {
     enum lr_finish finish;
     char *target, *provider, *model, *tier;
     int64_t prompt_tokens, completion_tokens;
+    int64_t cached_tokens, reasoning_tokens;
     double cost_usd;
     int64_t latency_ms;
     struct lr_buf error_message;

@@ -210,6 +210,11 @@ LR_API const char *lr_response_tier(const struct lr_response *resp);
 LR_API int64_t lr_response_prompt_tokens(const struct lr_response *resp);
 LR_API int64_t lr_response_completion_tokens(
     const struct lr_response *resp);
+/* Prompt tokens served from the provider's cache (included in the prompt
+   count), and reasoning tokens (included in the completion count). */
+LR_API int64_t lr_response_cached_tokens(const struct lr_response *resp);
+LR_API int64_t lr_response_reasoning_tokens(
+    const struct lr_response *resp);
 LR_API double lr_response_cost_usd(const struct lr_response *resp);
 LR_API int64_t lr_response_latency_ms(const struct lr_response *resp);
 /* Tool calls the model made, as an OpenAI-shaped JSON array (see

@@ -767,6 +767,29 @@ static void key_pool_fake_clock(void **s)
     lr_fake_clock_free(fc);
 }
 
+static void cached_and_reasoning_tokens(void **s)
+{
+    (void)s;
+    struct fx f;
+    setup(&f, "{\"status\":200,\"raw\":\"{\\\"id\\\":\\\"c\\\",\\\"choices\\\":"
+              "[{\\\"index\\\":0,\\\"finish_reason\\\":\\\"stop\\\","
+              "\\\"message\\\":{\\\"role\\\":\\\"assistant\\\",\\\"content\\\":"
+              "\\\"hi\\\"}}],\\\"usage\\\":{\\\"prompt_tokens\\\":10,"
+              "\\\"completion_tokens\\\":6,\\\"prompt_tokens_details\\\":"
+              "{\\\"cached_tokens\\\":4},\\\"completion_tokens_details\\\":"
+              "{\\\"reasoning_tokens\\\":2}}}\"}", NULL, NULL);
+    struct lr_response *r = ask(&f, "x", 0);
+    assert_int_equal(lr_response_status(r), LR_OK);
+    assert_int_equal(lr_response_prompt_tokens(r), 10);
+    assert_int_equal(lr_response_cached_tokens(r), 4);
+    assert_int_equal(lr_response_reasoning_tokens(r), 2);
+    char *j = lr_response_json(r);
+    assert_non_null(strstr(j, "\"cached_tokens\":4"));
+    lr_free(j);
+    lr_response_free(r);
+    teardown(&f);
+}
+
 static void bad_requests(void **s)
 {
     (void)s;
@@ -814,6 +837,7 @@ int main(void)
         cmocka_unit_test(key_pool),
         cmocka_unit_test(key_pool_takes_turns),
         cmocka_unit_test(key_pool_fake_clock),
+        cmocka_unit_test(cached_and_reasoning_tokens),
         cmocka_unit_test(bad_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
