@@ -9,6 +9,7 @@
 #include "support/fake_host.h"
 
 #include "buf.h"
+#include "store.h"
 #include "timeparse.h"
 
 #include <dlfcn.h>
@@ -36,6 +37,8 @@ struct fake_host {
     int64_t now_ms, wall_ms;
     struct counter counters[MAX_COUNTERS];
     size_t n_counters;
+    struct lr_store *store;   /* NULL: inert store */
+    struct lr_clock clock;    /* the fake times, for the store's TTLs */
 };
 
 struct kv {
@@ -133,23 +136,33 @@ static void fake_counter_add(const struct lr_host *h, const char *name,
     c->sum = v;
 }
 
-/* --- Inert store --------------------------------------------------------- */
+/* --- Store: inert, or a real memory store on the fake clock ----------- */
+
+static struct lr_store *real(const struct lr_host *h)
+{
+    return ((const struct fake_host *)h)->store;
+}
 
 static int store_get(const struct lr_host *h, const char *key,
                      struct lr_buf *out)
 {
-    return LR_E_NOT_FOUND;
+    struct lr_store *s = real(h);
+    return s ? s->ops->get(s, key, out) : LR_E_NOT_FOUND;
 }
 
 static int store_set(const struct lr_host *h, const char *key,
                      const void *val, size_t len, int64_t ttl_ms)
 {
-    return LR_OK;
+    struct lr_store *s = real(h);
+    return s ? s->ops->set(s, key, val, len, ttl_ms) : LR_OK;
 }
 
 static int store_incr(const struct lr_host *h, const char *key,
                       int64_t delta, int64_t ttl_ms, int64_t *out)
 {
+    struct lr_store *s = real(h);
+    if (s)
+        return s->ops->incr(s, key, delta, ttl_ms, out);
     if (out)
         *out = delta;
     return LR_OK;
@@ -159,12 +172,42 @@ static int store_cas(const struct lr_host *h, const char *key,
                      const void *expect, size_t expect_len,
                      const void *val, size_t len, int64_t ttl_ms)
 {
+    struct lr_store *s = real(h);
+    if (s)
+        return s->ops->cas(s, key, expect, expect_len, val, len, ttl_ms);
     return expect ? LR_STORE_CAS_MISMATCH : LR_OK;
 }
 
 static int store_del(const struct lr_host *h, const char *key)
 {
-    return LR_OK;
+    struct lr_store *s = real(h);
+    return s ? s->ops->del(s, key) : LR_OK;
+}
+
+static int64_t clock_now(void *ctx)
+{
+    return ((struct fake_host *)ctx)->now_ms;
+}
+
+static int64_t clock_wall(void *ctx)
+{
+    return ((struct fake_host *)ctx)->wall_ms;
+}
+
+int fake_host_use_memory_store(struct fake_host *fh)
+{
+    if (fh->store)
+        return 0;
+    fh->clock.now_ms = clock_now;
+    fh->clock.wall_ms = clock_wall;
+    fh->clock.ctx = fh;
+    fh->store = lr_store_memory_new(&fh->clock);
+    return fh->store ? 0 : -1;
+}
+
+struct lr_store *fake_host_store(struct fake_host *fh)
+{
+    return fh->store;
 }
 
 /* --- Config getters ------------------------------------------------ */
@@ -408,6 +451,8 @@ void fake_host_free(struct fake_host *fh)
         free(fh->counters[i].label);
     }
     lr_buf_free(&fh->log);
+    if (fh->store)
+        lr_store_close(fh->store);
     free(fh);
 }
 

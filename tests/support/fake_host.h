@@ -17,7 +17,10 @@
  *                  at load, before any plugin sees it).  A NULL section
  *                  behaves as an empty one.
  *   buf_*          the core's own buffer functions (core/buf.c).
- *   store_*        INERT: get finds nothing (LR_E_NOT_FOUND), set/del
+ *   store_*        INERT unless fake_host_use_memory_store() was called
+ *                  (then a real memory store whose TTLs follow the fake
+ *                  wall time, unnamespaced): get finds nothing
+ *                  (LR_E_NOT_FOUND), set/del
  *                  succeed and keep nothing, incr answers delta as if the
  *                  key were new, cas succeeds only for expect == NULL.
  *                  Policy tests that need a real store should build on
@@ -47,6 +50,13 @@ struct fake_host *fake_host_new(void);
 void fake_host_free(struct fake_host *fh);
 /* The table to hand a plugin; valid until fake_host_free(). */
 const struct lr_host *fake_host_table(struct fake_host *fh);
+
+/* Back store_* with a real memory store on this host's fake clock (for
+   policy tests that need state); 0 or -1.  The store is freed with the
+   host. */
+struct lr_store;
+int fake_host_use_memory_store(struct fake_host *fh);
+struct lr_store *fake_host_store(struct fake_host *fh);
 
 void fake_host_set_time(struct fake_host *fh, int64_t now_ms,
                         int64_t wall_ms);

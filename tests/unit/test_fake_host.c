@@ -134,12 +134,35 @@ static void test_store_parse_cands(void **state)
     fake_host_free(fh);
 }
 
+/* With a real store, values persist and TTLs follow the fake clock. */
+static void test_real_store(void **state)
+{
+    (void)state;
+    struct fake_host *fh = fake_host_new();
+    const struct lr_host *h = fake_host_table(fh);
+    fake_host_set_time(fh, 0, 1000000);
+    assert_int_equal(fake_host_use_memory_store(fh), 0);
+    int64_t v = 0;
+    assert_int_equal(h->store_incr(h, "n", 2, 500, &v), LR_OK);
+    assert_int_equal(h->store_incr(h, "n", 3, 500, &v), LR_OK);
+    assert_int_equal(v, 5);
+    fake_host_advance(fh, 499);
+    struct lr_buf b = {0};
+    assert_int_equal(h->store_get(h, "n", &b), LR_OK);
+    fake_host_advance(fh, 2);
+    h->buf_reset(&b);
+    assert_int_equal(h->store_get(h, "n", &b), LR_E_NOT_FOUND);
+    h->buf_free(&b);
+    fake_host_free(fh);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cfg),
         cmocka_unit_test(test_log_clock_counters),
         cmocka_unit_test(test_store_parse_cands),
+        cmocka_unit_test(test_real_store),
     };
     return cmocka_run_group_tests_name("fake_host", tests, NULL, NULL);
 }
