@@ -110,7 +110,7 @@ $(LIB_A): $(CORE_OBJ)
 	ar rcs $@ $(CORE_OBJ)
 
 define plugin_rule
-$(call plugin_so,$(1)): $(1) include/llmroute_plugin.h
+$(call plugin_so,$(1)): $(1) include/llmroute_plugin.h $(wildcard plugins/*.h)
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_ALL) -Iinclude $$(shell pkg-config --cflags libcjson) \
 	  -shared $(PLUGIN_LDFLAGS) -o $$@ $$< $$(shell pkg-config --libs libcjson) -lm

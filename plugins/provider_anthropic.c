@@ -27,6 +27,7 @@
  * Only lr_plugin_entry is exported; libcjson is the one library linked.
  */
 #include "llmroute_plugin.h"
+#include "provider_util.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -35,11 +36,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define EXCERPT_MAX 200       /* bytes of a body we could not parse */
-#define MESSAGE_MAX 1000      /* bytes of a provider's error message */
 #define MAX_TOOL_BLOCKS 1024  /* tool_use blocks in one stream */
 #define MAX_JSON (16u << 20)  /* input_json_delta bytes in one stream */
-#define REDACT_MIN 8          /* shorter "keys" are dummies, not secrets */
 #define API_VERSION "2023-06-01"
 
 struct anthropic {
@@ -54,98 +52,6 @@ static const struct lr_cfg_key target_keys[] = {
     {"default_max_tokens", LR_CFG_INT, "4096",
      "max_tokens when neither the request nor max_tokens sets one"},
 };
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    LR_PRINTF(4, 5);
-
-/* Writes the reason into the caller's err and returns rc. */
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || !errlen)
-        return rc;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-/* --- JSON helpers -------------------------------------------------------- */
-
-static const cJSON *get(const cJSON *obj, const char *key)
-{
-    return cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key)
-                               : NULL;
-}
-
-/* The string at obj.key, or NULL when absent or not a string. */
-static const char *get_str(const cJSON *obj, const char *key)
-{
-    const cJSON *v = get(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* A token count: a finite, non-negative number up to 2^53, else dflt. */
-static int64_t get_count(const cJSON *obj, const char *key, int64_t dflt)
-{
-    const cJSON *v = get(obj, key);
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) ||
-        v->valuedouble > 9007199254740992.0)
-        return dflt;
-    return (int64_t)v->valuedouble;
-}
-
-/* Whole-text JSON: trailing bytes other than whitespace reject it. */
-static cJSON *parse_json(const char *text, size_t len)
-{
-    const char *end = NULL;
-    if (!text || !len)
-        return NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (!root)
-        return NULL;
-    while (end && end < text + len &&
-           (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-        end++;
-    if (end != text + len) {
-        cJSON_Delete(root);
-        return NULL;
-    }
-    return root;
-}
-
-/* Adds item under key (obj an object) or at the end (obj an array);
-   clears *ok and frees item on failure, so callers check once. */
-static void put(cJSON *obj, const char *key, cJSON *item, int *ok)
-{
-    int added = 0;
-    if (item && obj)
-        added = key ? cJSON_AddItemToObject(obj, key, item)
-                    : cJSON_AddItemToArray(obj, item);
-    if (!added) {
-        cJSON_Delete(item);
-        *ok = 0;
-    }
-}
-
-/* Appends the compact text of root to out. */
-static int print_into(const struct lr_host *h, const cJSON *root,
-                      struct lr_buf *out)
-{
-    char *s = cJSON_PrintUnformatted(root);
-    if (!s)
-        return LR_E_NOMEM;
-    int rc = h->buf_append(out, s, strlen(s));
-    cJSON_free(s);
-    return rc;
-}
-
-/* JSON text the caller embeds, parsed as a whole; NULL if invalid. */
-static cJSON *parse_embedded(const char *text)
-{
-    const char *end = NULL;
-    return text ? cJSON_ParseWithOpts(text, &end, 1) : NULL;
-}
 
 /* --- Target options --------------------------------------------------- */
 
@@ -691,60 +597,6 @@ static int build_request(void *inst, const struct lr_target_info *t,
         build_headers(self->host, key, c, &o, &out->headers) != LR_OK)
         return fail(err, errlen, LR_E_NOMEM, "out of memory");
     return LR_OK;
-}
-
-/* --- Error text ------------------------------------------------------- */
-
-/*
- * Appends at most max bytes of text (cut on a UTF-8 boundary, "..."
- * marking the cut) with control characters folded into single spaces
- * and every occurrence of key replaced, so no secret ends up in a
- * message.
- */
-static int append_clean(const struct lr_host *h, struct lr_buf *out,
-                        const char *text, size_t len, size_t max,
-                        const char *key)
-{
-    char tmp[MESSAGE_MAX + 16];
-    size_t n = 0, klen = key ? strlen(key) : 0;
-
-    if (klen < REDACT_MIN)
-        klen = 0;
-    if (max > MESSAGE_MAX)
-        max = MESSAGE_MAX;
-    for (size_t i = 0; i < len && n < sizeof tmp - 4; i++) {
-        unsigned char ch = (unsigned char)text[i];
-        if (klen && len - i >= klen && memcmp(text + i, key, klen) == 0) {
-            if (n + 10 > max)
-                break;
-            memcpy(tmp + n, "[redacted]", 10);
-            n += 10;
-            i += klen - 1;
-            continue;
-        }
-        if (n >= max && (ch & 0xc0) != 0x80) {
-            memcpy(tmp + n, "...", 3);
-            n += 3;
-            break;
-        }
-        if (ch < 0x20 || ch == 0x7f)
-            ch = ' ';
-        if (ch != ' ' || (n && tmp[n - 1] != ' '))
-            tmp[n++] = (char)ch;
-    }
-    return h->buf_append(out, tmp, n);
-}
-
-/* The value of response header name (lower-case), or NULL. */
-static const char *header(const struct lr_http_response *in,
-                          const char *name)
-{
-    for (size_t i = 0; in->headers && i < in->n_headers; i++) {
-        const struct lr_header *hd = &in->headers[i];
-        if (hd->name && hd->value && strcasecmp(hd->name, name) == 0)
-            return hd->value;
-    }
-    return NULL;
 }
 
 /* --- Error classification -------------------------------------------- */

@@ -26,6 +26,7 @@
  * Only lr_plugin_entry is exported; libcjson is the one library linked.
  */
 #include "llmroute_plugin.h"
+#include "provider_util.h"
 
 #include <cJSON.h>
 #include <math.h>
@@ -34,11 +35,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define EXCERPT_MAX 200   /* bytes of a body we could not parse */
-#define MESSAGE_MAX 1000  /* bytes of a provider's error message */
 #define MAX_STOP 5        /* Gemini's limit on stopSequences */
 #define MAX_CALLS 1024    /* function calls accumulated over one stream */
-#define REDACT_MIN 8      /* shorter "keys" are dummies, not secrets */
 #define DAY_MS 86400000LL
 #define HOUR_MS 3600000LL
 
@@ -50,111 +48,6 @@ static const struct lr_cfg_key target_keys[] = {
     {"api_version", LR_CFG_STRING, "v1beta",
      "API version in the URL path: v1beta (default), v1 or v1alpha"},
 };
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    LR_PRINTF(4, 5);
-
-/* Writes the reason into the caller's err and returns rc. */
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || !errlen)
-        return rc;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-/* --- JSON helpers -------------------------------------------------------- */
-
-static const cJSON *get(const cJSON *obj, const char *key)
-{
-    return cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key)
-                               : NULL;
-}
-
-/* The string at obj.key, or NULL when absent or not a string. */
-static const char *get_str(const cJSON *obj, const char *key)
-{
-    const cJSON *v = get(obj, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* A token count: a finite, non-negative number up to 2^53, else 0.
-   Proto-JSON may print an int64 as a string: accept digits too. */
-static int64_t get_count(const cJSON *obj, const char *key)
-{
-    const cJSON *v = get(obj, key);
-    double d = -1;
-    if (cJSON_IsNumber(v))
-        d = v->valuedouble;
-    else if (cJSON_IsString(v) && *v->valuestring &&
-             strspn(v->valuestring, "0123456789") ==
-                 strlen(v->valuestring) && strlen(v->valuestring) < 16)
-        d = strtod(v->valuestring, NULL);
-    if (!(d >= 0) || d > 9007199254740992.0)
-        return 0;
-    return (int64_t)d;
-}
-
-/* Whole-text JSON: trailing bytes other than whitespace reject it. */
-static cJSON *parse_json(const char *text, size_t len)
-{
-    const char *end = NULL;
-    if (!text || !len)
-        return NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (!root)
-        return NULL;
-    while (end && end < text + len &&
-           (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-        end++;
-    if (end != text + len) {
-        cJSON_Delete(root);
-        return NULL;
-    }
-    return root;
-}
-
-/* Adds item under key (obj an object) or at the end (obj an array);
-   clears *ok and frees item on failure, so callers check once. */
-static void put(cJSON *obj, const char *key, cJSON *item, int *ok)
-{
-    int added = 0;
-    if (item && obj)
-        added = key ? cJSON_AddItemToObject(obj, key, item)
-                    : cJSON_AddItemToArray(obj, item);
-    if (!added) {
-        cJSON_Delete(item);
-        *ok = 0;
-    }
-}
-
-/* Appends the compact text of root to out. */
-static int print_into(const struct lr_host *h, const cJSON *root,
-                      struct lr_buf *out)
-{
-    char *s = cJSON_PrintUnformatted(root);
-    if (!s)
-        return LR_E_NOMEM;
-    int rc = h->buf_append(out, s, strlen(s));
-    cJSON_free(s);
-    return rc;
-}
-
-/* JSON text the caller embeds (tools, tool calls) parsed as a whole. */
-static cJSON *parse_embedded(const char *text)
-{
-    const char *end = NULL;
-    return text ? cJSON_ParseWithOpts(text, &end, 1) : NULL;
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
 
 /* --- Building the request: contents ------------------------------------ */
 
@@ -640,48 +533,6 @@ static int build_request(void *inst, const struct lr_target_info *t,
                        : fail(err, errlen, LR_E_NOMEM, "out of memory");
 }
 
-/* --- Error text ------------------------------------------------------- */
-
-/*
- * Appends at most max bytes of text (cut on a UTF-8 boundary, "..."
- * marking the cut) with control characters folded into single spaces
- * and every occurrence of key replaced, so no secret ends up in a
- * message.
- */
-static int append_clean(const struct lr_host *h, struct lr_buf *out,
-                        const char *text, size_t len, size_t max,
-                        const char *key)
-{
-    char tmp[MESSAGE_MAX + 16];
-    size_t n = 0, klen = key ? strlen(key) : 0;
-
-    if (klen < REDACT_MIN)
-        klen = 0;
-    if (max > MESSAGE_MAX)
-        max = MESSAGE_MAX;
-    for (size_t i = 0; i < len && n < sizeof tmp - 4; i++) {
-        unsigned char ch = (unsigned char)text[i];
-        if (klen && len - i >= klen && memcmp(text + i, key, klen) == 0) {
-            if (n + 10 > max)
-                break;
-            memcpy(tmp + n, "[redacted]", 10);
-            n += 10;
-            i += klen - 1;
-            continue;
-        }
-        if (n >= max && (ch & 0xc0) != 0x80) {
-            memcpy(tmp + n, "...", 3);
-            n += 3;
-            break;
-        }
-        if (ch < 0x20 || ch == 0x7f)
-            ch = ' ';
-        if (ch != ' ' || (n && tmp[n - 1] != ' '))
-            tmp[n++] = (char)ch;
-    }
-    return h->buf_append(out, tmp, n);
-}
-
 /* --- Midnight in America/Los_Angeles ------------------------------------ */
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
@@ -961,11 +812,11 @@ static void read_usage(const cJSON *u, struct lr_result *out)
 {
     if (!cJSON_IsObject(u))
         return;
-    int64_t thoughts = get_count(u, "thoughtsTokenCount");
-    out->prompt_tokens = get_count(u, "promptTokenCount") +
-                         get_count(u, "toolUsePromptTokenCount");
-    out->cached_tokens = get_count(u, "cachedContentTokenCount");
-    out->completion_tokens = get_count(u, "candidatesTokenCount") + thoughts;
+    int64_t thoughts = get_count_proto(u, "thoughtsTokenCount");
+    out->prompt_tokens = get_count_proto(u, "promptTokenCount") +
+                         get_count_proto(u, "toolUsePromptTokenCount");
+    out->cached_tokens = get_count_proto(u, "cachedContentTokenCount");
+    out->completion_tokens = get_count_proto(u, "candidatesTokenCount") + thoughts;
     out->reasoning_tokens = thoughts;
 }
 
