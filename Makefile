@@ -66,7 +66,7 @@ CLI    := $(B)/llmroute
 MOCK   := $(B)/mock-upstream
 
 .PHONY: all lib plugins cli tests check test test-run deps demo bench \
-        valgrind install uninstall clean format-check headers-check \
+        valgrind install uninstall clean headers-check \
         exports-check install-check FORCE
 .SUFFIXES:
 # Keep object files make would otherwise delete as intermediates.
@@ -171,9 +171,6 @@ bench: deps all $(BENCH_BIN)
 
 valgrind: deps tests
 	@sh scripts/run-tests.sh $(B) valgrind
-
-format-check:
-	clang-format --dry-run --Werror core/*.[ch] plugins/*.c cli/*.[ch] include/*.h
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib \

@@ -89,7 +89,11 @@ static enum lr_attempt_state gate(struct lr_job *job)
     char cls[48], why[256];
     int64_t left = lr_attempt_cooldown_left(job, cur_target(job), cls,
                                             sizeof cls);
-    if (left > 0 && job->deferred[job->cand_idx] != -1) {
+    /* A retry a policy asked for waited out the hint already: the
+       cooldown that same hint set must not turn it into a skip. */
+    int asked = job->retry_asked;
+    job->retry_asked = 0;
+    if (left > 0 && !asked && job->deferred[job->cand_idx] != -1) {
         job->deferred[job->cand_idx] = 1;
         snprintf(why, sizeof why, "cooldown after %s, %" PRId64 " ms left",
                  cls[0] ? cls : "an error", left);

@@ -30,6 +30,7 @@ struct lr_job {
     int64_t start_ms, deadline_ms;
     struct lr_timer deadline_timer, wait_timer;
     int waiting;                  /* wait_timer armed */
+    int retry_asked;              /* a policy asked to retry this target */
     int64_t wait_from;            /* when the current wait began */
     char *wait_reason;            /* for the next attempt's record */
 

@@ -283,6 +283,7 @@ static void after_failure(struct lr_job *job, const struct outcome *o,
     enum lr_next n = decide(job, o, a, &delay, why, sizeof why);
     if (n == LR_NEXT_RETRY && !delivered && delay >= 0 && now_ms(job) + delay < job->deadline_ms) {
         lr_engine_give_easy(job->eng, lr_transfer_reset(&job->xfer));
+        job->retry_asked = 1;
         if (lr_job_wait(job, delay, why) == LR_OK)
             return;
         n = LR_NEXT_STOP;
