@@ -27,7 +27,8 @@
  * used by two threads at once.  Between processes SQLite's file locks
  * serialise writers; busy_timeout makes a writer wait (up to
  * BUSY_TIMEOUT_MS) instead of failing.  WAL journal mode lets readers
- * proceed while one process writes.
+ * proceed while one process writes.  As with any SQLite connection, a
+ * store must not be used across fork(): each process opens its own.
  *
  * Durability.  synchronous=NORMAL in WAL mode: a committed transaction
  * survives a crash of the process (it is in the WAL file), but a power

@@ -667,6 +667,39 @@ static void test_sqlite_expiry_across_reopen(void **state)
     assert_int_equal(count(f), 1);
 }
 
+/* One integer (or -1 for NULL) that sql answers on the file. */
+static int64_t sql_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = INT64_MIN;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
+                                     NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_type(st, 0) == SQLITE_NULL
+                ? -1 : sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* The file is what design.md says: schema version 1, WAL, expiry as
+   wall ms of the injected clock, NULL for none. */
+static void test_sqlite_schema(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(set(f, "t", "v", 1500), LR_OK);
+    assert_int_equal(set(f, "n", "v", 0), LR_OK);
+    assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 1);
+    assert_int_equal(sql_int(f->path, "SELECT journal_mode = 'wal' FROM "
+                             "pragma_journal_mode"), 1);
+    assert_true(sql_int(f->path, "SELECT expires_at FROM kv WHERE key = "
+                        "'t'") == T0 + 1500);
+    assert_int_equal(sql_int(f->path, "SELECT expires_at FROM kv WHERE "
+                             "key = 'n'"), -1);
+}
+
 static void write_file(const char *path, const char *text)
 {
     FILE *fp = fopen(path, "w");
@@ -806,6 +839,7 @@ int main(void)
     };
     const struct CMUnitTest sqlite[] = {
         TESTS(setup_sqlite),
+        SQ(test_sqlite_schema),
         SQ(test_sqlite_persist),
         SQ(test_sqlite_expiry_across_reopen),
         SQ(test_sqlite_bad_files),
