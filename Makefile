@@ -17,7 +17,7 @@ CC       ?= cc
 SAN      ?=
 B        := $(BUILD)
 
-PKGS      := libcurl libcjson inih
+PKGS      := libcurl libcjson inih sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)

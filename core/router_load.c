@@ -409,6 +409,21 @@ static char *plugin_dir_of(const struct lr_config *c,
     return strdup(v && *v ? v : LR_DEFAULT_PLUGIN_DIR);
 }
 
+/* The store spec with a relative sqlite:PATH made relative to the INI
+   file's folder, like every other path in it. */
+static char *store_spec_of(const struct lr_config *c, const char *v)
+{
+    char *path, *out = NULL;
+    if (strncmp(v, "sqlite:", 7) != 0 || v[7] == '\0' || v[7] == '/')
+        return strdup(v);
+    if (!(path = resolve_path(c, v + 7)))
+        return NULL;
+    if (asprintf(&out, "sqlite:%s", path) < 0)
+        out = NULL;
+    free(path);
+    return out;
+}
+
 static int router_settings(struct lr_router *r, struct lr_section *rs,
                            char *err, size_t errlen)
 {
@@ -431,11 +446,11 @@ static int router_settings(struct lr_router *r, struct lr_section *rs,
     lr_cfg_bool(rs, "log_content", &r->log_content);
     lr_cfg_str(rs, "store", &v);
     char why[512];
-    r->store = lr_store_open(v, r->clock, why, sizeof why);
+    if (!(r->store_spec = store_spec_of(r->cfg, v)))
+        return LR_E_NOMEM;
+    r->store = lr_store_open(r->store_spec, r->clock, why, sizeof why);
     if (!r->store)
         return fail_at(rs, "store", err, errlen, "store: %s", why);
-    if (!(r->store_spec = strdup(v)))
-        return LR_E_NOMEM;
     if (lr_cfg_str(rs, "request_log", &v) != LR_OK)
         return LR_OK;
     char *path = resolve_path(r->cfg, v);

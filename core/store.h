@@ -2,8 +2,8 @@
  * store.h - the key/value store behind every piece of state that may need
  * to outlive a request: cooldowns, spend counters, rate windows, breaker
  * state, cached responses.  A backend implements struct lr_store_ops;
- * `memory` lives in store_memory.c (sqlite and redis come later, behind
- * the same interface).
+ * `memory` lives in store_memory.c, `sqlite` in store_sqlite.c (redis
+ * comes later, behind the same interface).
  *
  * Semantics every backend keeps:
  *  - TTLs are read against the store's injected clock (wall time, so a
@@ -59,8 +59,9 @@ struct lr_store {
 
 /*
  * Open a store from its INI spec: "memory", "sqlite:PATH" or
- * "redis://HOST:PORT" (the last two not implemented yet: they fail with
- * "store backend 'sqlite' is not available yet").  clk is borrowed and
+ * "redis://HOST:PORT" (the last not implemented yet: it fails with
+ * "store backend 'redis' is not available yet").  PATH is used as given
+ * (the caller resolves a relative one).  clk is borrowed and
  * must outlive the store; NULL means lr_clock_real().  Returns NULL on
  * failure with the reason in err (err may be NULL).  Close with
  * lr_store_close().
@@ -73,6 +74,20 @@ struct lr_store *lr_store_memory_new(const struct lr_clock *clk);
 /* Entries a memory store holds, expired ones not yet reclaimed included:
    for tests and metrics.  s must come from lr_store_memory_new(). */
 size_t lr_store_memory_count(struct lr_store *s);
+/*
+ * The SQLite backend directly: opens or creates the database file at path
+ * (same clk rules).  Returns NULL with "sqlite:PATH: cannot open: WHY" in
+ * err when the file cannot be opened or created, is not an SQLite
+ * database, or holds a schema newer than this build knows.
+ */
+struct lr_store *lr_store_sqlite_open(const char *path,
+                                      const struct lr_clock *clk, char *err,
+                                      size_t errlen);
+/* For backends: parse a decimal integer as store.h defines it (the len
+   bytes at s, no NUL needed); LR_E_INVALID_ARG if it is not one. */
+int lr_store_parse_int(const char *s, size_t len, int64_t *out);
+/* For backends: *out = a + b, or LR_E_INVALID_ARG on overflow. */
+int lr_store_add(int64_t a, int64_t b, int64_t *out);
 /* Close any backend and free everything it holds; NULL is fine. */
 void lr_store_close(struct lr_store *s);
 

@@ -402,37 +402,6 @@ static int mem_set(struct lr_store *s, const char *key, const void *val,
     return op_end(&o, put(&o, val, len, ttl_ms));
 }
 
-/* Optional '-' then digits, fitting in int64_t; nothing else. */
-static int parse_int(const char *s, size_t len, int64_t *out)
-{
-    size_t i = len && s[0] == '-' ? 1 : 0;
-    int neg = i == 1;
-    int64_t v = 0;
-    if (i == len)
-        return LR_E_INVALID_ARG;
-    for (; i < len; i++) {
-        int d = s[i] - '0';
-        if (d < 0 || d > 9)
-            return LR_E_INVALID_ARG;
-        /* Accumulate negatively: INT64_MIN has no positive twin. */
-        if (v < (INT64_MIN + d) / 10)
-            return LR_E_INVALID_ARG;
-        v = v * 10 - d;
-    }
-    if (!neg && v == INT64_MIN)
-        return LR_E_INVALID_ARG;
-    *out = neg ? v : -v;
-    return LR_OK;
-}
-
-static int add_checked(int64_t a, int64_t b, int64_t *out)
-{
-    if ((b > 0 && a > INT64_MAX - b) || (b < 0 && a < INT64_MIN - b))
-        return LR_E_INVALID_ARG;
-    *out = a + b;
-    return LR_OK;
-}
-
 static int do_incr(struct op *o, int64_t delta, int64_t ttl_ms,
                    int64_t *out)
 {
@@ -440,9 +409,9 @@ static int do_incr(struct op *o, int64_t delta, int64_t ttl_ms,
     int64_t v = 0;
     size_t i = lookup(o->ms, o->key, o->klen, o->hash, o->now);
     struct entry *e = i == NOT_FOUND ? NULL : o->ms->slots[i].e;
-    if (e && parse_int(e->val, e->len, &v) != LR_OK)
+    if (e && lr_store_parse_int(e->val, e->len, &v) != LR_OK)
         return LR_E_INVALID_ARG;
-    if (add_checked(v, delta, &v) != LR_OK)
+    if (lr_store_add(v, delta, &v) != LR_OK)
         return LR_E_INVALID_ARG;
     size_t n = (size_t)snprintf(num, sizeof num, "%" PRId64, v);
     int rc = e ? entry_set_value(e, num, n)

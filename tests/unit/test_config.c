@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -206,6 +207,35 @@ static void plugin_dir_lookup(void **s)
     tenv_free(&e);
 }
 
+/* A relative sqlite:PATH is relative to the INI file, like every path
+   in it; a folder that does not exist is an error at the store line. */
+static void sqlite_store_path(void **s)
+{
+    (void)s;
+    struct tenv e;
+    assert_int_equal(tenv_init(&e), 0);
+    const char *path = tenv_write(&e, "s.ini", "[router]\n"
+                                  "store = sqlite:state.db\n" TARGET_A);
+    char err[512] = "", want[512];
+    struct lr_router *r = lr_open(path, err, sizeof err);
+    if (!r)
+        fail_msg("load failed: %s", err);
+    char *d = lr_router_describe_json(r);
+    assert_non_null(d);
+    snprintf(want, sizeof want, "\"sqlite:%s/state.db\"", e.dir);
+    assert_non_null(strstr(d, want));
+    lr_free(d);
+    lr_close(r);
+    assert_int_equal(access(tenv_file(&e, "state.db"), F_OK), 0);
+    path = tenv_write(&e, "n.ini", "[router]\nstore = sqlite:no/x.db\n"
+                      TARGET_A);
+    assert_null(lr_open(path, err, sizeof err));
+    snprintf(want, sizeof want, "%s:2: store: sqlite:%s/no/x.db: cannot "
+             "open: unable to open database file", path, e.dir);
+    assert_string_equal(err, want);
+    tenv_free(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +251,7 @@ int main(void)
         cmocka_unit_test(good_config_loads),
         cmocka_unit_test(open_bad_args),
         cmocka_unit_test(plugin_dir_lookup),
+        cmocka_unit_test(sqlite_store_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,9 +1,13 @@
 /*
- * test_store.c - the store front (core/store.c) and the memory backend
- * (core/store_memory.c), on a fake clock so every TTL boundary is hit
- * exactly.  Covers the semantics store.h promises for every backend,
- * then the memory backend's own duties: growth to many keys, reclaiming
- * expired entries nobody reads again, and atomic incr under threads.
+ * test_store.c - the store front (core/store.c) and its backends
+ * (core/store_memory.c, core/store_sqlite.c), on a fake clock so every
+ * TTL boundary is hit exactly.  The semantic tests take a factory and run
+ * once per backend (memory, then sqlite on a file in a fresh mkdtemp
+ * folder): the semantics store.h promises, growth to many keys,
+ * reclaiming expired entries nobody reads again, and atomic incr under
+ * threads.  Then the sqlite backend's own duties: persistence and expiry
+ * across a reopen, refusing a file that is not its database, and incr /
+ * cas counters shared by two processes that never lose an update.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,9 +16,12 @@
 #include <cmocka.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "store.h"
@@ -25,17 +32,67 @@ struct fx {
     struct lr_fake_clock *fc;
     struct lr_store *s;
     struct lr_buf buf;
+    int sqlite;                 /* which backend the factory made */
+    char dir[64];               /* sqlite: the mkdtemp folder */
+    char path[96];              /* sqlite: the database file in it */
 };
 
-static int setup(void **state)
+/* The factory: a fresh store of the fixture's backend on its clock. */
+static struct lr_store *open_store(struct fx *f)
+{
+    char err[256];
+    const struct lr_clock *clk = lr_fake_clock_get(f->fc);
+    if (!f->sqlite)
+        return lr_store_memory_new(clk);
+    struct lr_store *s = lr_store_sqlite_open(f->path, clk, err, sizeof err);
+    if (!s)
+        fprintf(stderr, "%s\n", err);
+    return s;
+}
+
+static void reopen(struct fx *f)
+{
+    lr_store_close(f->s);
+    f->s = open_store(f);
+    assert_non_null(f->s);
+}
+
+static int setup_with(void **state, int sqlite)
 {
     struct fx *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
-    f->fc = lr_fake_clock_new(0, T0);
-    f->s = f->fc ? lr_store_memory_new(lr_fake_clock_get(f->fc)) : NULL;
     *state = f;
+    f->sqlite = sqlite;
+    snprintf(f->dir, sizeof f->dir, "/tmp/lr-store-XXXXXX");
+    if (sqlite && !mkdtemp(f->dir))
+        return -1;
+    snprintf(f->path, sizeof f->path, "%s/state.db", f->dir);
+    f->fc = lr_fake_clock_new(0, T0);
+    f->s = f->fc ? open_store(f) : NULL;
     return f->s ? 0 : -1;
+}
+
+static int setup_memory(void **state)
+{
+    return setup_with(state, 0);
+}
+
+static int setup_sqlite(void **state)
+{
+    return setup_with(state, 1);
+}
+
+/* Remove the database, its WAL and shared-memory files and the folder. */
+static void remove_db(struct fx *f)
+{
+    static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+    char p[128];
+    for (size_t i = 0; i < sizeof suffix / sizeof *suffix; i++) {
+        snprintf(p, sizeof p, "%s%s", f->path, suffix[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
 }
 
 static int teardown(void **state)
@@ -44,8 +101,33 @@ static int teardown(void **state)
     lr_store_close(f->s);
     lr_fake_clock_free(f->fc);
     lr_buf_free(&f->buf);
+    if (f->sqlite)
+        remove_db(f);
     free(f);
     return 0;
+}
+
+/* Rows the sqlite file holds, read through a connection of our own. */
+static size_t sqlite_rows(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    size_t n = SIZE_MAX;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+            SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM kv", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = (size_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Entries the store holds, expired ones not yet reclaimed included. */
+static size_t count(struct fx *f)
+{
+    return f->sqlite ? sqlite_rows(f->path) : lr_store_memory_count(f->s);
 }
 
 /* The value of key as a string, or NULL when missing. */
@@ -87,7 +169,7 @@ static int del(struct fx *f, const char *key)
 static void test_get_set_del(void **state)
 {
     struct fx *f = *state;
-    assert_string_equal(f->s->ops->name, "memory");
+    assert_string_equal(f->s->ops->name, f->sqlite ? "sqlite" : "memory");
     assert_null(get(f, "a"));
     assert_int_equal(set(f, "a", "one", 0), LR_OK);
     assert_string_equal(get(f, "a"), "one");
@@ -102,7 +184,7 @@ static void test_get_set_del(void **state)
     assert_int_equal(del(f, "a"), LR_OK);
     assert_int_equal(del(f, "never-there"), LR_OK);
     assert_string_equal(get(f, "b"), "");
-    assert_int_equal(lr_store_memory_count(f->s), 2);
+    assert_int_equal(count(f), 2);
 }
 
 static void test_get_appends(void **state)
@@ -180,7 +262,7 @@ static void test_ttl_expiry(void **state)
     lr_fake_clock_advance(f->fc, INT64_C(10) * 365 * 86400 * 1000);
     assert_string_equal(get(f, "forever"), "v");
     /* The expired entry was freed by the read that found it. */
-    assert_int_equal(lr_store_memory_count(f->s), 1);
+    assert_int_equal(count(f), 1);
 }
 
 static void test_ttl_replaced_by_set(void **state)
@@ -360,7 +442,7 @@ static void test_many_keys(void **state)
         snprintf(val, sizeof val, "%d", i * 7);
         assert_int_equal(set(f, key, val, 0), LR_OK);
     }
-    assert_int_equal(lr_store_memory_count(f->s), MANY);
+    assert_int_equal(count(f), MANY);
     for (int i = 0; i < MANY; i++) {
         snprintf(key, sizeof key, "key:%d", i);
         snprintf(val, sizeof val, "%d", i * 7);
@@ -370,7 +452,7 @@ static void test_many_keys(void **state)
         snprintf(key, sizeof key, "key:%d", i);
         assert_int_equal(del(f, key), LR_OK);
     }
-    assert_int_equal(lr_store_memory_count(f->s), MANY / 2);
+    assert_int_equal(count(f), MANY / 2);
     for (int i = 0; i < MANY; i++) {
         snprintf(key, sizeof key, "key:%d", i);
         const char *v = get(f, key);
@@ -380,7 +462,7 @@ static void test_many_keys(void **state)
         snprintf(key, sizeof key, "key:%d", i);
         assert_int_equal(del(f, key), LR_OK);
     }
-    assert_int_equal(lr_store_memory_count(f->s), 0);
+    assert_int_equal(count(f), 0);
     assert_int_equal(set(f, "after", "ok", 0), LR_OK);
     assert_string_equal(get(f, "after"), "ok");
 }
@@ -402,12 +484,12 @@ static void test_sweep_on_growth(void **state)
     char key[32];
     fill_expiring(f, 10000, 1000);
     lr_fake_clock_advance(f->fc, 1000);
-    assert_int_equal(lr_store_memory_count(f->s), 10000);
+    assert_int_equal(count(f), 10000);
     for (int i = 0; i < 10000; i++) {
         snprintf(key, sizeof key, "new:%d", i);
         assert_int_equal(set(f, key, "y", 0), LR_OK);
     }
-    assert_int_equal(lr_store_memory_count(f->s), 10000);
+    assert_int_equal(count(f), 10000);
     assert_null(get(f, "old:0"));
     assert_string_equal(get(f, "new:9999"), "y");
 }
@@ -424,7 +506,7 @@ static void test_sweep_incremental(void **state)
     for (int i = 0; i < 50000; i++)
         assert_int_equal(incr(f, "hot", 1, 0, &v), LR_OK);
     assert_int_equal(v, 50000);
-    assert_int_equal(lr_store_memory_count(f->s), 2);
+    assert_int_equal(count(f), 2);
     assert_string_equal(get(f, "live"), "kept");
 }
 
@@ -473,7 +555,7 @@ static void test_concurrent_incr(void **state)
     snprintf(want, sizeof want, "%d", THREADS * INCRS);
     assert_string_equal(get(f, "total"), want);
     int kept = INCRS - (INCRS + 2) / 3;
-    assert_int_equal(lr_store_memory_count(f->s), 1 + THREADS * kept);
+    assert_int_equal(count(f), 1 + THREADS * kept);
 }
 
 /* --- lr_store_open ------------------------------------------------------ */
@@ -487,8 +569,10 @@ static void expect_open_error(const char *spec, const char *want)
 
 static void test_open_specs(void **state)
 {
-    expect_open_error("sqlite:/var/lib/llmroute/state.db",
-                      "store backend 'sqlite' is not available yet");
+    expect_open_error("sqlite:/nonexistent-lr-dir/state.db",
+                      "sqlite:/nonexistent-lr-dir/state.db: cannot open: "
+                      "unable to open database file");
+    expect_open_error("sqlite:", "sqlite:: cannot open: empty path");
     expect_open_error("redis://127.0.0.1:6379",
                       "store backend 'redis' is not available yet");
     expect_open_error("bogus", "unknown store 'bogus' (expected memory, "
@@ -532,29 +616,236 @@ static void test_open_memory(void **state)
     lr_store_close(NULL);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+/* --- sqlite only ---------------------------------------------------------- */
+
+/* Spend survives a restart: close, reopen, everything is still there. */
+static void test_sqlite_persist(void **state)
+{
+    struct fx *f = *state;
+    int64_t v = 0;
+    const char bin[] = { 'x', '\0', 'y' };
+    assert_int_equal(set(f, "a", "one", 0), LR_OK);
+    assert_int_equal(incr(f, "spent", 1234, 0, &v), LR_OK);
+    assert_int_equal(f->s->ops->set(f->s, "bin", bin, sizeof bin, 0), LR_OK);
+    assert_int_equal(set(f, "gone", "x", 0), LR_OK);
+    assert_int_equal(del(f, "gone"), LR_OK);
+    reopen(f);
+    assert_string_equal(get(f, "a"), "one");
+    assert_string_equal(get(f, "spent"), "1234");
+    assert_null(get(f, "gone"));
+    lr_buf_reset(&f->buf);
+    assert_int_equal(f->s->ops->get(f->s, "bin", &f->buf), LR_OK);
+    assert_int_equal(f->buf.len, sizeof bin);
+    assert_memory_equal(f->buf.data, bin, sizeof bin);
+    assert_int_equal(incr(f, "spent", 1, 0, &v), LR_OK);
+    assert_int_equal(v, 1235);
+    assert_int_equal(count(f), 3);
+}
+
+/* TTLs are wall times in the file: they hold across a reopen, counted
+   on the (fake) clock, not from the moment the store was opened. */
+static void test_sqlite_expiry_across_reopen(void **state)
+{
+    struct fx *f = *state;
+    int64_t v = 0;
+    assert_int_equal(set(f, "t", "v", 1000), LR_OK);
+    assert_int_equal(incr(f, "w", 1, 500, &v), LR_OK);
+    assert_int_equal(set(f, "forever", "v", 0), LR_OK);
+    lr_store_close(f->s);
+    f->s = NULL;
+    lr_fake_clock_advance(f->fc, 500);
+    reopen(f);
+    assert_null(get(f, "w"));
+    assert_string_equal(get(f, "t"), "v");
+    assert_int_equal(incr(f, "w", 1, 500, &v), LR_OK);
+    assert_int_equal(v, 1);
+    reopen(f);
+    lr_fake_clock_advance(f->fc, 500);
+    assert_null(get(f, "t"));
+    assert_null(get(f, "w"));
+    assert_string_equal(get(f, "forever"), "v");
+    assert_int_equal(count(f), 1);
+}
+
+/* One integer (or -1 for NULL) that sql answers on the file. */
+static int64_t sql_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = INT64_MIN;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
+                                     NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_type(st, 0) == SQLITE_NULL
+                ? -1 : sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* The file is what design.md says: schema version 1, WAL, expiry as
+   wall ms of the injected clock, NULL for none. */
+static void test_sqlite_schema(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(set(f, "t", "v", 1500), LR_OK);
+    assert_int_equal(set(f, "n", "v", 0), LR_OK);
+    assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 1);
+    assert_int_equal(sql_int(f->path, "SELECT journal_mode = 'wal' FROM "
+                             "pragma_journal_mode"), 1);
+    assert_true(sql_int(f->path, "SELECT expires_at FROM kv WHERE key = "
+                        "'t'") == T0 + 1500);
+    assert_int_equal(sql_int(f->path, "SELECT expires_at FROM kv WHERE "
+                             "key = 'n'"), -1);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < 100; i++)
+        fputs(text, fp);
+    fclose(fp);
+}
+
+/* A file that is not an SQLite database, or one written by a newer
+   build, is an error at open that names the file. */
+static void test_sqlite_bad_files(void **state)
+{
+    struct fx *f = *state;
+    char err[512], want[512], spec[160];
+    lr_store_close(f->s);
+    f->s = NULL;
+    write_file(f->path, "this is a text file, not a database\n");
+    snprintf(spec, sizeof spec, "sqlite:%s", f->path);
+    assert_null(lr_store_open(spec, NULL, err, sizeof err));
+    snprintf(want, sizeof want, "sqlite:%s: cannot open: file is not a "
+             "database", f->path);
+    assert_string_equal(err, want);
+    remove_db(f);
+    assert_non_null(mkdtemp(strcpy(f->dir, "/tmp/lr-store-XXXXXX")));
+    snprintf(f->path, sizeof f->path, "%s/state.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL,
+                                  NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_null(lr_store_sqlite_open(f->path, NULL, err, sizeof err));
+    snprintf(want, sizeof want, "sqlite:%s: cannot open: schema version "
+             "is newer than this build knows", f->path);
+    assert_string_equal(err, want);
+}
+
+#define PROC_OPS 500
+#define CAS_TRIES 100000        /* bound on a child's cas retries */
+
+/* One step of a cas-based counter: read, then cas from what was read. */
+static int cas_step(struct lr_store *s, struct lr_buf *b)
+{
+    char num[32];
+    lr_buf_reset(b);
+    int rc = s->ops->get(s, "cas", b);
+    if (rc != LR_OK && rc != LR_E_NOT_FOUND)
+        return rc;
+    const char *old = rc == LR_OK ? lr_buf_str(b) : NULL;
+    long n = old ? strtol(old, NULL, 10) : 0;
+    int len = snprintf(num, sizeof num, "%ld", n + 1);
+    return s->ops->cas(s, "cas", old, old ? strlen(old) : 0, num,
+                       (size_t)len, 0);
+}
+
+/* A child: PROC_OPS incr of "n", then PROC_OPS successful cas steps.
+   Exits 0 only when every operation did what it should. */
+static void child(const char *path)
+{
+    struct lr_buf b = { 0 };
+    struct lr_store *s = lr_store_sqlite_open(path, NULL, NULL, 0);
+    int bad = !s;
+    for (int i = 0; s && i < PROC_OPS; i++)
+        bad |= s->ops->incr(s, "n", 1, 0, NULL) != LR_OK;
+    int done_ops = 0;
+    for (int t = 0; s && t < CAS_TRIES && done_ops < PROC_OPS; t++) {
+        int rc = cas_step(s, &b);
+        if (rc == LR_OK)
+            done_ops++;
+        else
+            bad |= rc != LR_STORE_CAS_MISMATCH;
+    }
+    bad |= done_ops != PROC_OPS;
+    lr_store_close(s);
+    lr_buf_free(&b);
+    _exit(bad ? 1 : 0);
+}
+
+/* Two processes share one file: no incr and no cas update is lost. */
+static void test_sqlite_two_processes(void **state)
+{
+    struct fx *f = *state;
+    pid_t pid[2];
+    lr_store_close(f->s);
+    f->s = NULL;
+    for (int i = 0; i < 2; i++) {
+        pid[i] = fork();
+        assert_true(pid[i] >= 0);
+        if (pid[i] == 0)
+            child(f->path);
+    }
+    for (int i = 0; i < 2; i++) {
+        int st = -1;
+        assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+    }
+    reopen(f);
+    assert_string_equal(get(f, "n"), "1000");
+    assert_string_equal(get(f, "cas"), "1000");
+}
+
+#define TESTS(setup)                                                   \
+    cmocka_unit_test_setup_teardown(test_get_set_del, setup, teardown), \
+    cmocka_unit_test_setup_teardown(test_get_appends, setup, teardown), \
+    cmocka_unit_test_setup_teardown(test_binary_values, setup, teardown), \
+    cmocka_unit_test_setup_teardown(test_invalid_args, setup, teardown), \
+    cmocka_unit_test_setup_teardown(test_ttl_expiry, setup, teardown), \
+    cmocka_unit_test_setup_teardown(test_ttl_replaced_by_set, setup,   \
+                                    teardown),                         \
+    cmocka_unit_test_setup_teardown(test_incr_create_accumulate, setup, \
+                                    teardown),                         \
+    cmocka_unit_test_setup_teardown(test_incr_ttl_only_on_create, setup, \
+                                    teardown),                         \
+    cmocka_unit_test_setup_teardown(test_incr_not_integer, setup,      \
+                                    teardown),                         \
+    cmocka_unit_test_setup_teardown(test_incr_limits, setup, teardown), \
+    cmocka_unit_test_setup_teardown(test_cas_expect_null, setup,       \
+                                    teardown),                         \
+    cmocka_unit_test_setup_teardown(test_cas_expect_value, setup,      \
+                                    teardown),                         \
+    cmocka_unit_test_setup_teardown(test_many_keys, setup, teardown),  \
+    cmocka_unit_test_setup_teardown(test_sweep_on_growth, setup,       \
+                                    teardown),                         \
+    cmocka_unit_test_setup_teardown(test_sweep_incremental, setup,     \
+                                    teardown),                         \
+    cmocka_unit_test_setup_teardown(test_concurrent_incr, setup, teardown)
+
+#define SQ(fn) cmocka_unit_test_setup_teardown(fn, setup_sqlite, teardown)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        T(test_get_set_del),
-        T(test_get_appends),
-        T(test_binary_values),
-        T(test_invalid_args),
-        T(test_ttl_expiry),
-        T(test_ttl_replaced_by_set),
-        T(test_incr_create_accumulate),
-        T(test_incr_ttl_only_on_create),
-        T(test_incr_not_integer),
-        T(test_incr_limits),
-        T(test_cas_expect_null),
-        T(test_cas_expect_value),
-        T(test_many_keys),
-        T(test_sweep_on_growth),
-        T(test_sweep_incremental),
-        T(test_concurrent_incr),
+    const struct CMUnitTest memory[] = {
+        TESTS(setup_memory),
         cmocka_unit_test(test_open_specs),
         cmocka_unit_test(test_open_memory),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest sqlite[] = {
+        TESTS(setup_sqlite),
+        SQ(test_sqlite_schema),
+        SQ(test_sqlite_persist),
+        SQ(test_sqlite_expiry_across_reopen),
+        SQ(test_sqlite_bad_files),
+        SQ(test_sqlite_two_processes),
+    };
+    int failed = cmocka_run_group_tests_name("memory", memory, NULL, NULL);
+    failed += cmocka_run_group_tests_name("sqlite", sqlite, NULL, NULL);
+    return failed;
 }
