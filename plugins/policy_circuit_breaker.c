@@ -206,30 +206,35 @@ static int parse_classes(struct breaker *b, const struct lr_section *sec,
     return 0;
 }
 
+/* Longest period or window accepted (about 31 years): keeps wall + open
+   period and 2 * window far from overflow. */
+#define MAX_MS INT64_C(1000000000000)
+
 /* The first bad number as "KEY: ..." in err, or 0. */
 static int check_numbers(const struct breaker *b, char *err, size_t errlen)
 {
-    const char *key = NULL, *want = NULL;
-    if (b->failures < 1)
-        key = "failures", want = "at least 1";
-    else if (b->open_ms < 1)
-        key = "open_ms", want = "at least 1";
-    else if (b->max_open_ms < b->open_ms)
-        key = "max_open_ms", want = "at least open_ms";
-    else if (b->probes < 1)
-        key = "half_open_probes", want = "at least 1";
-    else if (b->window < 1)
-        key = "window", want = "at least 1 (ms)";
-    else if (b->min_requests < 1)
-        key = "min_requests", want = "at least 1";
-    if (key) {
-        snprintf(err, errlen, "%s: must be %s", key, want);
-        return -1;
-    }
-    if (!(b->ratio >= 0 && b->ratio <= 1)) {
-        snprintf(err, errlen, "failure_ratio: must be 0 (off) or a ratio "
-                 "up to 1, got %g", b->ratio);
-        return -1;
+    const struct {
+        const char *key;
+        int bad;
+        const char *want;
+    } rules[] = {
+        {"failures", b->failures < 1, "at least 1"},
+        {"open_ms", b->open_ms < 1, "at least 1 (ms)"},
+        {"max_open_ms", b->max_open_ms < b->open_ms, "at least open_ms"},
+        {"max_open_ms", b->max_open_ms > MAX_MS, "at most 1000000000000"},
+        {"half_open_probes", b->probes < 1, "at least 1"},
+        {"window", b->window < 1, "at least 1 (ms)"},
+        {"window", b->window > MAX_MS, "at most 1000000000000"},
+        {"min_requests", b->min_requests < 1, "at least 1"},
+        {"failure_ratio", !(b->ratio >= 0 && b->ratio <= 1),
+         "0 (off) or a ratio up to 1"},
+    };
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        if (rules[i].bad) {
+            snprintf(err, errlen, "%s: must be %s", rules[i].key,
+                     rules[i].want);
+            return -1;
+        }
     }
     return 0;
 }
@@ -341,11 +346,10 @@ static void announce(const struct breaker *b, const char *target,
 
 /* --- The rolling window ------------------------------------------------ */
 
-static void bucket_key(const struct breaker *b, char *out, size_t len,
-                       const char *target, int64_t bucket, char what)
+static void bucket_key(char *out, size_t len, const char *target,
+                       int64_t bucket, char what)
 {
     char sub[64];
-    (void)b;
     snprintf(sub, sizeof sub, "w/%" PRId64 "/%c", bucket, what);
     key_of(out, len, target, sub);
 }
@@ -356,11 +360,11 @@ static void window_add(const struct breaker *b, const char *target,
     const struct lr_host *h = b->host;
     char key[300];
     int64_t bucket = h->wall_ms(h) / b->window;
-    bucket_key(b, key, sizeof key, target, bucket, 'n');
+    bucket_key(key, sizeof key, target, bucket, 'n');
     h->store_incr(h, key, 1, 2 * b->window, NULL);
     if (!failed)
         return;
-    bucket_key(b, key, sizeof key, target, bucket, 'f');
+    bucket_key(key, sizeof key, target, bucket, 'f');
     h->store_incr(h, key, 1, 2 * b->window, NULL);
 }
 
@@ -372,13 +376,13 @@ static void window_read(const struct breaker *b, const char *target,
     char key[300];
     int64_t now = h->wall_ms(h), bucket = now / b->window;
     double weight = 1.0 - (double)(now % b->window) / (double)b->window;
-    bucket_key(b, key, sizeof key, target, bucket, 'n');
+    bucket_key(key, sizeof key, target, bucket, 'n');
     *n = (double)get_int(b, key);
-    bucket_key(b, key, sizeof key, target, bucket, 'f');
+    bucket_key(key, sizeof key, target, bucket, 'f');
     *f = (double)get_int(b, key);
-    bucket_key(b, key, sizeof key, target, bucket - 1, 'n');
+    bucket_key(key, sizeof key, target, bucket - 1, 'n');
     *n += weight * (double)get_int(b, key);
-    bucket_key(b, key, sizeof key, target, bucket - 1, 'f');
+    bucket_key(key, sizeof key, target, bucket - 1, 'f');
     *f += weight * (double)get_int(b, key);
 }
 
@@ -391,9 +395,9 @@ static void forget(const struct breaker *b, const char *target)
     key_of(key, sizeof key, target, "consec");
     h->store_del(h, key);
     for (int64_t i = bucket - 1; i <= bucket; i++) {
-        bucket_key(b, key, sizeof key, target, i, 'n');
+        bucket_key(key, sizeof key, target, i, 'n');
         h->store_del(h, key);
-        bucket_key(b, key, sizeof key, target, i, 'f');
+        bucket_key(key, sizeof key, target, i, 'f');
         h->store_del(h, key);
     }
 }
@@ -566,7 +570,11 @@ static int on_request(void *inst, const struct lr_policy_req *req,
                       void **req_state, char *msg, size_t msglen,
                       int64_t *retry_after_ms)
 {
-    (void)inst, (void)req, (void)msg, (void)msglen, (void)retry_after_ms;
+    (void)inst;
+    (void)req;
+    (void)msg;
+    (void)msglen;
+    (void)retry_after_ms; /* the breaker never rejects a request */
     *req_state = calloc(1, sizeof(struct req));
     return LR_OK;
 }
@@ -602,7 +610,8 @@ static enum lr_verdict before_attempt(void *inst,
     const struct breaker *b = inst;
     const struct lr_host *h = b->host;
     struct state st;
-    (void)req, (void)wait_ms;
+    (void)req;
+    (void)wait_ms; /* never waits: an open target is skipped */
     load(b, a->target, &st);
     if (st.kind == CLOSED)
         return LR_GO;
@@ -631,7 +640,10 @@ static enum lr_next after_attempt(void *inst,
                                   int64_t *delay_ms, char *reason,
                                   size_t reasonlen)
 {
-    (void)req, (void)delay_ms, (void)reason, (void)reasonlen;
+    (void)req;
+    (void)delay_ms;
+    (void)reason;
+    (void)reasonlen;
     if (a->error == LR_OK)
         on_success(inst, req_state, a->target);
     else

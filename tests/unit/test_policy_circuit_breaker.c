@@ -6,7 +6,8 @@
  * classes; a success resets), the ratio rule with its minimum volume and
  * window expiry, the open skip and its reason, half-open probe limits,
  * a probe closing or re-opening with a doubled period up to the cap,
- * transition logs and counters, and two instances on one store.
+ * transition logs and counters, a success recorded once, a late answer
+ * from before the trip, and two instances on one store.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -215,6 +216,8 @@ static void test_config_errors(void **state)
         {"min_requests", "-1", "min_requests: "},
         {"failure_ratio", "-0.5", "failure_ratio: "},
         {"failure_ratio", "1.5", "failure_ratio: must be 0 (off)"},
+        {"window", "1000000000001", "window: must be at most"},
+        {"max_open_ms", "9000000000000", "max_open_ms: must be at most"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         fake_section_set(f->sec, bad[i].key, bad[i].value);
@@ -446,6 +449,23 @@ static void test_probe_failure_doubles_to_cap(void **state)
     assert_string_equal(f->reason, "breaker_open (1000 ms left)");
 }
 
+/* A success seen by both after_attempt and on_complete (should a core
+   report successes to after_attempt too) is one attempt for the ratio. */
+static void test_success_recorded_once(void **state)
+{
+    struct fx *f = *state;
+    fake_section_set(f->sec, "failure_ratio", "0.6");
+    fake_section_set(f->sec, "min_requests", "3");
+    make_ok(f);
+    void *rs = begin(f);
+    assert_int_equal(gate(f, rs, "a"), LR_GO);
+    report(f, rs, "a", LR_OK);
+    end(f, rs, "a", LR_OK);
+    /* Counted twice it would be 2 of 4; once, 2 of 3 trips. */
+    fail_n(f, "a", LR_E_SERVER_ERROR, 2);
+    assert_int_equal(transitions(f, "a:open"), 1);
+}
+
 static void test_late_failure_does_not_reopen(void **state)
 {
     struct fx *f = *state;
@@ -500,6 +520,7 @@ int main(void)
         T(test_half_open_probe_limit),
         T(test_probe_success_closes),
         T(test_probe_failure_doubles_to_cap),
+        T(test_success_recorded_once),
         T(test_late_failure_does_not_reopen),
         T(test_shared_store_two_instances),
     };
