@@ -42,8 +42,9 @@
  * the window.  Two store counters per bucket, no per-attempt log.
  *
  * State lives in the store under this instance's namespace, keyed by
- * target: "<target>/state" ("open UNTIL MS" or "half_open UNTIL MS",
- * absent when closed; UNTIL is wall-clock ms), "<target>/consec",
+ * target: "<target>/state" ("open UNTIL MS" or "half_open UNTIL MS";
+ * when closed, absent or "closed 0 0" with a TTL; UNTIL is wall-clock
+ * ms), "<target>/consec",
  * "<target>/probes" and "<target>/w/<bucket>/{n,f}".  Per instance rather
  * than shared ('/breaker/...'), so two breakers with different
  * thresholds never fight over one state; processes sharing a store and
