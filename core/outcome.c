@@ -218,10 +218,15 @@ static void set_cooldown(struct lr_job *job, const struct outcome *o)
                            job->xfer.target->name, 1);
 }
 
-/* Policies first (first opinion wins), then the core rule. */
-static enum lr_next decide(struct lr_job *job, const struct outcome *o,
-                           struct lr_attempt_rec *a, int64_t *delay,
-                           char *why, size_t whylen)
+/*
+ * Every policy observes every attempt outcome, in pipeline order; the
+ * first one with an opinion decides (*delay and why are its), later ones
+ * are still told, so an observer such as a breaker sees everything
+ * whatever its place in the pipeline.  LR_NEXT_DEFAULT: nobody decided.
+ */
+static enum lr_next run_after(struct lr_job *job, const struct outcome *o,
+                              const struct lr_attempt_rec *a,
+                              int64_t *delay, char *why, size_t whylen)
 {
     struct lr_policy_attempt pa = {
         .target = a->target, .index = (int)job->attempts - 1,
@@ -229,20 +234,34 @@ static enum lr_next decide(struct lr_job *job, const struct outcome *o,
         .error = o->st, .retry_after_ms = o->hint,
         .should_retry = o->should_retry, .delivered = job->xfer.delivered > 0,
         .latency_ms = a->latency_ms};
+    enum lr_next decided = LR_NEXT_DEFAULT;
     for (size_t i = 0; i < job->rt->n_policies; i++) {
         const struct lr_policy_inst *p = &job->rt->policies[i];
         if (!p->ops->after_attempt)
             continue;
         char r[200] = "";
+        int64_t d = 0;
         enum lr_next n = p->ops->after_attempt(p->inst, &job->preq,
-                                               job->pstate[i], &pa, delay,
+                                               job->pstate[i], &pa, &d,
                                                r, sizeof r);
-        if (n != LR_NEXT_DEFAULT) {
-            snprintf(why, whylen, "%s: %s", p->name,
-                     r[0] ? r : lr_status_name(o->st));
-            return n;
-        }
+        if (n == LR_NEXT_DEFAULT || decided != LR_NEXT_DEFAULT)
+            continue;
+        decided = n;
+        *delay = d;
+        snprintf(why, whylen, "%s: %s", p->name,
+                 r[0] ? r : lr_status_name(o->st));
     }
+    return decided;
+}
+
+/* Policies first, then the core rule. */
+static enum lr_next decide(struct lr_job *job, const struct outcome *o,
+                           struct lr_attempt_rec *a, int64_t *delay,
+                           char *why, size_t whylen)
+{
+    enum lr_next n = run_after(job, o, a, delay, why, whylen);
+    if (n != LR_NEXT_DEFAULT)
+        return n;
     snprintf(why, whylen, "%s", lr_status_name(o->st));
     if (job->xfer.delivered)
         return LR_NEXT_STOP;   /* text reached the caller: no splicing */
@@ -267,20 +286,20 @@ static void after_failure(struct lr_job *job, const struct outcome *o,
     job->last_error = o->st;
     set_cooldown(job, o);
     fail_job(job, o);
-    if (lr_key_outcome(job->rt, tg, job->key_idx, o->st, o->hint) &&
-        tg->n_keys > 1 && !delivered) {
+    int key_out = lr_key_outcome(job->rt, tg, job->key_idx, o->st, o->hint);
+    int64_t delay = 0;
+    char why[256];
+    enum lr_next n = decide(job, o, a, &delay, why, sizeof why);
+    if (key_out && tg->n_keys > 1 && !delivered && n != LR_NEXT_STOP) {
         /* That key is out of use; the next key of the same target goes
-           at once (bounded: each key can be taken out only once). */
-        char why[160];
+           at once, unless a policy said stop (bounded: each key can be
+           taken out only once). */
         snprintf(why, sizeof why, "core: next API key of %s after %s",
                  tg->name, lr_status_name(o->st));
         lr_engine_give_easy(job->eng, lr_transfer_reset(&job->xfer));
         if (lr_job_wait(job, 0, why) == LR_OK)
             return;
     }
-    int64_t delay = 0;
-    char why[256];
-    enum lr_next n = decide(job, o, a, &delay, why, sizeof why);
     if (n == LR_NEXT_RETRY && !delivered && delay >= 0 && now_ms(job) + delay < job->deadline_ms) {
         lr_engine_give_easy(job->eng, lr_transfer_reset(&job->xfer));
         job->retry_asked = 1;
@@ -323,6 +342,9 @@ void lr_job_transfer_done(struct lr_job *job, CURLcode cc)
         return;
     }
     if (o.st == LR_OK) {
+        int64_t ignored_delay;
+        char ignored[8];
+        run_after(job, &o, a, &ignored_delay, ignored, sizeof ignored);
         take_answer(job, a);
         lr_job_complete(job);
         return;

@@ -365,6 +365,10 @@ struct lr_policy_ops {
                                       const struct lr_policy_attempt *a,
                                       int64_t *wait_ms,
                                       char *reason, size_t reasonlen);
+    /* Called for every attempt that got an outcome, successes included,
+       on every policy in pipeline order: the first answer other than
+       LR_NEXT_DEFAULT decides, later policies still observe (their
+       answer is ignored); on success the answer is ignored. */
     enum lr_next (*after_attempt)(void *inst,
                                   const struct lr_policy_req *req,
                                   void *req_state,

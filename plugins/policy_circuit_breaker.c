@@ -56,9 +56,9 @@
  * 30000 ms after 5 consecutive failures", and counted as
  * breaker_transitions{"<target>:<open|half_open|closed>"}.
  *
- * How outcomes reach the policy (ABI 1.0): the core calls after_attempt
- * for failed attempts only, so a success is taken from on_complete's
- * final attempt (an after_attempt with LR_OK is handled too, once).
+ * How outcomes reach the policy: the core calls after_attempt on every
+ * policy for every attempt, successes included; a success is also read
+ * from on_complete's final attempt, and counted once either way.
  * Probes a request took are held in its req_state and released when the
  * outcome is known, or in on_complete at the latest (cancelled request,
  * a later policy skipping the target), so no probe slot leaks; the store
@@ -66,10 +66,9 @@
  * one.  after_attempt always answers LR_NEXT_DEFAULT: the breaker only
  * observes, the core or a retry policy decides what comes next.
  *
- * Placement: the core stops at the first policy with an opinion in
- * after_attempt, so put the breaker before a retry policy or it will not
- * see the failures that policy retries.  An attempt whose key the core
- * swaps inside a key pool is not reported to policies at all.
+ * Placement does not matter: every policy observes every outcome, even
+ * when an earlier one (a retry policy) decided what comes next, and so
+ * do attempts after which the core moves to another key of a pool.
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -46,7 +46,14 @@ static void script(char *out, size_t len, const char *a_responses)
     snprintf(out, len, SCRIPT_FMT, a_responses);
 }
 
+static void setup_pipeline(struct fx *f, const char *pipeline);
+
 static void setup(struct fx *f)
+{
+    setup_pipeline(f, "breaker");
+}
+
+static void setup_pipeline(struct fx *f, const char *pipeline)
 {
     char js[2048], err[512];
     script(js, sizeof js, A_DOWN);
@@ -56,13 +63,16 @@ static void setup(struct fx *f)
     assert_int_equal(tenv_init(&f->env), 0);
     int port = mock_port(f->mock);
     const char *path = tenv_write(&f->env, "b.ini",
-        "[router]\ntimeout_ms = 10000\npipeline = breaker\n"
+        "[router]\ntimeout_ms = 10000\npipeline = %s\n"
+        "[policy retry]\nplugin = retry\nmax_attempts = 2\n"
+        "backoff_overloaded = 10\n"
         "[policy breaker]\nplugin = circuit_breaker\nfailures = 3\n"
         "open_ms = %d\n"
         "[target a]\nprovider = openai\nmodel = model-a\n"
         "base_url = http://127.0.0.1:%d/v1\n"
         "[target b]\nprovider = openai\nmodel = model-b\n"
-        "base_url = http://127.0.0.1:%d/v1\n", OPEN_MS, port, port);
+        "base_url = http://127.0.0.1:%d/v1\n", pipeline, OPEN_MS, port,
+        port);
     f->r = lr_open(path, err, sizeof err);
     if (!f->r)
         fail_msg("lr_open: %s", err);
@@ -167,10 +177,36 @@ static void breaker_opens_and_recovers(void **s)
     teardown(&f);
 }
 
+/* A retry policy placed before the breaker decides what follows each
+   failure, yet the breaker still sees every one: two requests make four
+   failed attempts on a (two each, the retry policy's max_attempts), the
+   breaker trips at the third, and the next request skips a. */
+static void breaker_after_retry_still_sees_failures(void **s)
+{
+    (void)s;
+    struct fx f;
+    setup_pipeline(&f, "retry, breaker");
+    for (int i = 0; i < 2; i++) {
+        struct lr_response *r = ask(&f, "q");
+        assert_string_equal(lr_response_target(r), "b");
+        lr_response_free(r);
+    }
+    assert_true(mock_requests(f.mock, "a") >= 3);
+    long before = mock_requests(f.mock, "a");
+    struct lr_response *r = ask(&f, "q");
+    assert_string_equal(lr_response_target(r), "b");
+    assert_non_null(attempt(r, 0).skipped);
+    assert_non_null(strstr(attempt(r, 0).skipped, "breaker_open"));
+    assert_int_equal(mock_requests(f.mock, "a"), before);
+    lr_response_free(r);
+    teardown(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(breaker_opens_and_recovers),
+        cmocka_unit_test(breaker_after_retry_still_sees_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
