@@ -25,19 +25,13 @@
 #include "llmroute_plugin.h"
 #include "sse.h"
 #include "support/fake_host.h"
+#include "support/provider_fixture.h"
 
 #define KEY "sk-ant-test-SECRET-0123456789"
 
 static void *dl;
 static const struct lr_plugin_desc *desc;
 static const struct lr_provider_ops *ops;
-
-struct t {
-    struct fake_host *fh;
-    void *inst;
-    struct lr_section *sec;
-    struct lr_target_info target;
-};
 
 static int group_setup(void **state)
 {
@@ -58,30 +52,15 @@ static int group_teardown(void **state)
 
 static int setup(void **state)
 {
-    struct t *t = calloc(1, sizeof *t);
-    char err[128] = "";
-    t->fh = fake_host_new();
-    t->sec = fake_section_new("claude");
-    fake_section_set_keys(t->sec, ops->target_keys, ops->n_target_keys);
-    t->target.name = "claude";
-    t->target.model = "claude-sonnet-4-5";
-    t->target.base_url = ops->default_base_url;
-    t->target.api_key = KEY;
-    t->target.section = t->sec;
-    if (desc->create(NULL, fake_host_table(t->fh), &t->inst, err,
-                     sizeof err) != LR_OK)
-        return -1;
+    struct provider_fx *t = provider_fx_new(desc, "claude", "claude-sonnet-4-5",
+                                            KEY);
     *state = t;
-    return 0;
+    return t ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    struct t *t = *state;
-    desc->destroy(t->inst);
-    fake_section_free(t->sec);
-    fake_host_free(t->fh);
-    free(t);
+    provider_fx_free(desc, *state);
     return 0;
 }
 
@@ -114,7 +93,7 @@ struct built {
     cJSON *body;
 };
 
-static void build(struct t *t, const struct lr_chat *c, struct built *b)
+static void build(struct provider_fx *t, const struct lr_chat *c, struct built *b)
 {
     memset(b, 0, sizeof *b);
     fake_request_init(&b->rq);
@@ -157,7 +136,7 @@ static const struct lr_message hi = {LR_ROLE_USER, "Hi", NULL, NULL, NULL};
 
 static void test_build_minimal(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_chat c = {.messages = &hi, .n_messages = 1};
     struct built b;
     build(t, &c, &b);
@@ -178,7 +157,7 @@ static void test_build_minimal(void **state)
 
 static void test_build_headers_url_keys(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_chat c = {.messages = &hi, .n_messages = 1, .stream = 1,
                         .max_tokens = 77};
     struct built b;
@@ -230,7 +209,7 @@ static void test_build_headers_url_keys(void **state)
 
 static void test_build_options(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     const char *const stop[] = {"END", NULL, "\n\nHuman:"};
     struct lr_chat c = {.system = "Be brief.", .messages = &hi,
                         .n_messages = 1, .temperature = 0.3,
@@ -265,7 +244,7 @@ static void test_build_options(void **state)
 
 static void test_build_alternation(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     const struct lr_message m[] = {
         {LR_ROLE_USER, "one", NULL, NULL, NULL},
         {LR_ROLE_USER, "two", NULL, NULL, NULL},
@@ -297,7 +276,7 @@ static void test_build_alternation(void **state)
 
 static void test_build_tool_turns(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     const struct lr_message m[] = {
         {LR_ROLE_USER, "Weather in Paris and the time?", NULL, NULL, NULL},
         {LR_ROLE_ASSISTANT, "Let me look.",
@@ -333,7 +312,7 @@ static void test_build_tool_turns(void **state)
 
 static void test_build_tool_errors(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     static const struct {
         const char *calls;
         const char *want;
@@ -370,7 +349,7 @@ static void test_build_tool_errors(void **state)
 
 static void test_build_tools(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_chat c = {
         .messages = &hi, .n_messages = 1,
         .tools_json =
@@ -437,7 +416,7 @@ static void test_build_tools(void **state)
 
 /* --- Responses ---------------------------------------------------------- */
 
-static int parse_body(struct t *t, const char *body, size_t len, long status,
+static int parse_body(struct provider_fx *t, const char *body, size_t len, long status,
                       const struct lr_header *h, size_t nh,
                       struct lr_result *r)
 {
@@ -448,7 +427,7 @@ static int parse_body(struct t *t, const char *body, size_t len, long status,
     return rc;
 }
 
-static void parse_file(struct t *t, const char *file, long status,
+static void parse_file(struct provider_fx *t, const char *file, long status,
                        const struct lr_header *h, size_t nh,
                        struct lr_result *r)
 {
@@ -463,7 +442,7 @@ static void parse_file(struct t *t, const char *file, long status,
 
 static void test_parse_plain(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     const struct lr_header h[] = {{"request-id", "req_hdr_1"}};
     struct lr_result r;
     parse_file(t, "ok_plain.json", 200, h, 1, &r);
@@ -482,7 +461,7 @@ static void test_parse_plain(void **state)
 
 static void test_parse_blocks_and_usage(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
     parse_file(t, "ok_multi_text_thinking.json", 200, NULL, 0, &r);
     assert_int_equal(r.error, LR_OK);
@@ -524,7 +503,7 @@ static void test_parse_blocks_and_usage(void **state)
 
 static void test_parse_tool_use(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
     parse_file(t, "ok_tool_use.json", 200, NULL, 0, &r);
     assert_int_equal(r.error, LR_OK);
@@ -583,7 +562,7 @@ static const struct err_row err_rows[] = {
 
 static void test_parse_error_table(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     int failures = 0;
     for (size_t i = 0; i < sizeof err_rows / sizeof err_rows[0]; i++) {
         const struct err_row *row = &err_rows[i];
@@ -605,7 +584,7 @@ static void test_parse_error_table(void **state)
 
 static void test_parse_error_details(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
     t->target.api_key = "sk-ant-test-SECRET-0123456789";
     parse_file(t, "err_401_echoed_key.json", 401, NULL, 0, &r);
@@ -634,7 +613,7 @@ static void test_parse_error_details(void **state)
 
 static void test_parse_ratelimit_hints(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
     const struct lr_header tokens[] = {
         {"anthropic-ratelimit-requests-remaining", "12"},
@@ -699,7 +678,7 @@ static void test_parse_ratelimit_hints(void **state)
 /* --- Streaming, through the core's framer ------------------------------ */
 
 struct run {
-    struct t *t;
+    struct provider_fx *t;
     void *st;
     struct lr_result acc;
     int done;
@@ -723,7 +702,7 @@ static int on_event(const struct lr_sse_event *ev, void *user)
 }
 
 /* Feeds text in two chunks cut at byte cut. */
-static void run_split(struct t *t, const char *text, size_t len, size_t cut,
+static void run_split(struct provider_fx *t, const char *text, size_t len, size_t cut,
                       struct run *r)
 {
     struct lr_sse sse;
@@ -758,7 +737,7 @@ static int same(const struct run *a, const struct run *b)
 
 /* The whole transcript into *whole, then every two-chunk split compared
    with it. */
-static void run_file(struct t *t, const char *file, struct run *whole)
+static void run_file(struct provider_fx *t, const char *file, struct run *whole)
 {
     char path[128];
     size_t len;
@@ -778,7 +757,7 @@ static void run_file(struct t *t, const char *file, struct run *whole)
 
 static void test_stream_plain(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct run r;
     run_file(t, "stream_plain.sse", &r);
     assert_true(r.done);
@@ -798,7 +777,7 @@ static void test_stream_plain(void **state)
 
 static void test_stream_tool_use(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct run r;
     run_file(t, "stream_tool_use.sse", &r);
     assert_true(r.done);
@@ -821,7 +800,7 @@ static void test_stream_tool_use(void **state)
 
 static void test_stream_error_event(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct run r;
     run_file(t, "stream_error.sse", &r);
     assert_false(r.done);
@@ -849,7 +828,7 @@ static void test_stream_error_event(void **state)
 
 static void test_stream_padded(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct run r;
     run_file(t, "stream_padded.sse", &r);
     assert_true(r.done);
@@ -862,14 +841,14 @@ static void test_stream_padded(void **state)
     fake_result_free(&r.acc);
 }
 
-static void run_text(struct t *t, const char *text, struct run *r)
+static void run_text(struct provider_fx *t, const char *text, struct run *r)
 {
     run_split(t, text, strlen(text), strlen(text), r);
 }
 
 static void test_stream_bad_input(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct run r;
     static const char *const rows[][2] = {
         {"data: not json\n\n", "unreadable stream event: not json"},
@@ -903,7 +882,7 @@ static void test_stream_bad_input(void **state)
 /* 1025 tool blocks: the 1025th is a protocol error, nothing leaks. */
 static void test_stream_many_tools(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_buf text = {0};
     struct run r;
     for (int i = 0; i <= 1024; i++)
@@ -926,7 +905,7 @@ static void test_truncated_bodies(void **state)
     static const char *const files[] = {
         "ok_plain.json", "ok_tool_use.json", "ok_multi_text_thinking.json",
         "err_400_prompt_too_long.json", "err_529_overloaded.json"};
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         char path[128];
         size_t len;
@@ -949,7 +928,7 @@ static void test_truncated_bodies(void **state)
 
 static void test_bad_arguments(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
     struct lr_http_request rq;
     char err[64];

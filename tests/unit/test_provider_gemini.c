@@ -26,6 +26,7 @@
 #include "llmroute_plugin.h"
 #include "sse.h"
 #include "support/fake_host.h"
+#include "support/provider_fixture.h"
 
 #define KEY "AIzaSyTEST-SECRET-0123456789"
 #define GL "https://generativelanguage.googleapis.com"
@@ -33,13 +34,6 @@
 static void *dl;
 static const struct lr_plugin_desc *desc;
 static const struct lr_provider_ops *ops;
-
-struct t {
-    struct fake_host *fh;
-    void *inst;
-    struct lr_section *sec;
-    struct lr_target_info target;
-};
 
 static int group_setup(void **state)
 {
@@ -60,30 +54,15 @@ static int group_teardown(void **state)
 
 static int setup(void **state)
 {
-    struct t *t = calloc(1, sizeof *t);
-    char err[128] = "";
-    t->fh = fake_host_new();
-    t->sec = fake_section_new("flash");
-    fake_section_set_keys(t->sec, ops->target_keys, ops->n_target_keys);
-    t->target.name = "flash";
-    t->target.model = "gemini-2.5-flash";
-    t->target.base_url = ops->default_base_url;
-    t->target.api_key = KEY;
-    t->target.section = t->sec;
-    if (desc->create(NULL, fake_host_table(t->fh), &t->inst, err,
-                     sizeof err) != LR_OK)
-        return -1;
+    struct provider_fx *t = provider_fx_new(desc, "flash", "gemini-2.5-flash",
+                                            KEY);
     *state = t;
-    return 0;
+    return t ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    struct t *t = *state;
-    desc->destroy(t->inst);
-    fake_section_free(t->sec);
-    fake_host_free(t->fh);
-    free(t);
+    provider_fx_free(desc, *state);
     return 0;
 }
 
@@ -111,7 +90,7 @@ struct built {
     cJSON *body;
 };
 
-static void build(struct t *t, const struct lr_chat *c, struct built *b)
+static void build(struct provider_fx *t, const struct lr_chat *c, struct built *b)
 {
     memset(b, 0, sizeof *b);
     fake_request_init(&b->rq);
@@ -156,7 +135,7 @@ static const struct lr_message hi = {LR_ROLE_USER, "Hi", NULL, NULL, NULL};
 
 static void test_build_minimal(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_chat c = {.messages = &hi, .n_messages = 1};
     struct built b;
     build(t, &c, &b);
@@ -175,7 +154,7 @@ static void test_build_minimal(void **state)
 
 static void test_build_stream_url_version(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_chat c = {.messages = &hi, .n_messages = 1, .stream = 1};
     struct built b;
     t->target.base_url = "http://127.0.0.1:9/";
@@ -216,7 +195,7 @@ static void test_build_stream_url_version(void **state)
 
 static void test_build_roles_merge_system(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     const struct lr_message m[] = {
         {LR_ROLE_USER, "A prime above 90?", NULL, NULL, NULL},
         {LR_ROLE_USER, "Be brief.", NULL, NULL, NULL},
@@ -245,7 +224,7 @@ static void test_build_roles_merge_system(void **state)
 
 static void test_build_generation_config(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     const char *const stop[] = {"###", "END", NULL, "a", "b", "c"};
     struct lr_chat c = {.messages = &hi, .n_messages = 1, .max_tokens = 256,
                         .temperature = 0, .has_temperature = 1,
@@ -285,7 +264,7 @@ static void test_build_generation_config(void **state)
 
 static void test_build_tools(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_chat c = {.messages = &hi, .n_messages = 1,
                         .tools_json = TOOLS, .tool_choice_json = "auto"};
     struct built b;
@@ -340,7 +319,7 @@ static void test_build_tools(void **state)
 
 static void test_build_function_history(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     const struct lr_message m[] = {
         {LR_ROLE_USER, "Weather in Paris, and the time?", NULL, NULL, NULL},
         {LR_ROLE_ASSISTANT, NULL, CALLS, NULL, NULL},
@@ -368,7 +347,7 @@ static void test_build_function_history(void **state)
 
 static void test_build_function_errors(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_message m[] = {
         {LR_ROLE_USER, "q", NULL, NULL, NULL},
         {LR_ROLE_ASSISTANT, NULL,
@@ -412,7 +391,7 @@ static void test_build_function_errors(void **state)
 
 /* --- Responses ---------------------------------------------------------- */
 
-static int parse_body(struct t *t, const char *body, size_t len, long status,
+static int parse_body(struct provider_fx *t, const char *body, size_t len, long status,
                       struct lr_result *r)
 {
     struct lr_http_response in = {status, NULL, 0, body, len};
@@ -422,7 +401,7 @@ static int parse_body(struct t *t, const char *body, size_t len, long status,
     return rc;
 }
 
-static void parse_file(struct t *t, const char *file, long status,
+static void parse_file(struct provider_fx *t, const char *file, long status,
                        struct lr_result *r)
 {
     char path[128];
@@ -436,7 +415,7 @@ static void parse_file(struct t *t, const char *file, long status,
 
 static void test_parse_plain(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
     parse_file(t, "ok_plain.json", 200, &r);
     assert_int_equal(r.error, LR_OK);
@@ -462,7 +441,7 @@ static void test_parse_plain(void **state)
 
 static void test_parse_thoughts_usage(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
     parse_file(t, "ok_thoughts.json", 200, &r);
     assert_int_equal(r.error, LR_OK);
@@ -486,7 +465,7 @@ static void test_parse_thoughts_usage(void **state)
 
 static void test_parse_function_call(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
     parse_file(t, "ok_function_call.json", 200, &r);
     assert_int_equal(r.error, LR_OK);
@@ -507,7 +486,7 @@ static void test_parse_function_call(void **state)
 
 static void test_parse_finish_mapping(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     static const struct {
         const char *reason;
         enum lr_finish want;
@@ -546,7 +525,7 @@ static void test_parse_finish_mapping(void **state)
 
 static void test_parse_blocked_prompt(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
     parse_file(t, "blocked_prompt.json", 200, &r);
     assert_int_equal(r.error, LR_E_CONTENT_FILTER);
@@ -573,7 +552,7 @@ struct err_row {
     const char *in_message;
 };
 
-static void check_errors(struct t *t, const struct err_row *rows, size_t n)
+static void check_errors(struct provider_fx *t, const struct err_row *rows, size_t n)
 {
     struct lr_result r;
     for (size_t i = 0; i < n; i++) {
@@ -626,7 +605,7 @@ static void test_parse_errors(void **state)
 
 static void test_parse_status_from_canonical(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
     const char *b = "{\"error\":{\"message\":\"busy\",\"status\":"
                     "\"UNAVAILABLE\"}}";
@@ -650,7 +629,7 @@ static void test_parse_status_from_canonical(void **state)
 /* Per-day quota: the hint is the next midnight in Los Angeles. */
 static void test_per_day_midnight_pacific(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     static const struct {
         int64_t wall;
         int64_t want;
@@ -685,7 +664,7 @@ static void test_per_day_midnight_pacific(void **state)
 /* --- Streams through the core's SSE framer ---------------------------- */
 
 struct drive {
-    struct t *t;
+    struct provider_fx *t;
     void *st;
     struct lr_result acc;
     struct lr_buf delta;
@@ -709,7 +688,7 @@ static int on_event(const struct lr_sse_event *ev, void *user)
 
 /* Feeds text in two chunks cut at cut, then EOF, as core/transfer.c
    does; returns a one-line summary of the outcome. */
-static char *run_cut(struct t *t, const char *text, size_t len, size_t cut)
+static char *run_cut(struct provider_fx *t, const char *text, size_t len, size_t cut)
 {
     struct drive d = {.t = t};
     struct lr_sse sse;
@@ -744,7 +723,7 @@ static char *run_cut(struct t *t, const char *text, size_t len, size_t cut)
 }
 
 /* The summary of a transcript, checked identical at every cut. */
-static char *run_all_cuts(struct t *t, const char *file)
+static char *run_all_cuts(struct provider_fx *t, const char *file)
 {
     char path[128];
     size_t len;

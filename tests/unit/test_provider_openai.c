@@ -24,19 +24,13 @@
 #include "buf.h"
 #include "llmroute_plugin.h"
 #include "support/fake_host.h"
+#include "support/provider_fixture.h"
 
 #define KEY "sk-test-SECRET-0123456789"
 
 static void *dl;
 static const struct lr_plugin_desc *desc;
 static const struct lr_provider_ops *ops;
-
-struct t {
-    struct fake_host *fh;
-    void *inst;
-    struct lr_section *sec;
-    struct lr_target_info target;
-};
 
 static int group_setup(void **state)
 {
@@ -57,30 +51,15 @@ static int group_teardown(void **state)
 
 static int setup(void **state)
 {
-    struct t *t = calloc(1, sizeof *t);
-    char err[128] = "";
-    t->fh = fake_host_new();
-    t->sec = fake_section_new("gpt-mini");
-    fake_section_set_keys(t->sec, ops->target_keys, ops->n_target_keys);
-    t->target.name = "gpt-mini";
-    t->target.model = "gpt-4.1-mini";
-    t->target.base_url = ops->default_base_url;
-    t->target.api_key = KEY;
-    t->target.section = t->sec;
-    if (desc->create(NULL, fake_host_table(t->fh), &t->inst, err,
-                     sizeof err) != LR_OK)
-        return -1;
+    struct provider_fx *t = provider_fx_new(desc, "gpt-mini", "gpt-4.1-mini",
+                                            KEY);
     *state = t;
-    return 0;
+    return t ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    struct t *t = *state;
-    desc->destroy(t->inst);
-    fake_section_free(t->sec);
-    fake_host_free(t->fh);
-    free(t);
+    provider_fx_free(desc, *state);
     return 0;
 }
 
@@ -117,7 +96,7 @@ struct built {
     cJSON *body;
 };
 
-static void build(struct t *t, const struct lr_chat *c, struct built *b)
+static void build(struct provider_fx *t, const struct lr_chat *c, struct built *b)
 {
     memset(b, 0, sizeof *b);
     fake_request_init(&b->rq);
@@ -161,7 +140,7 @@ static const struct lr_message hi = {LR_ROLE_USER, "Hi", NULL, NULL, NULL};
 
 static void test_build_minimal(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_chat c = {.messages = &hi, .n_messages = 1};
     struct built b;
     build(t, &c, &b);
@@ -182,7 +161,7 @@ static void test_build_minimal(void **state)
 
 static void test_build_system_multiturn(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     const struct lr_message m[] = {
         {LR_ROLE_USER, "A prime above 90?", NULL, NULL, NULL},
         {LR_ROLE_ASSISTANT, "97.", NULL, NULL, NULL},
@@ -205,7 +184,7 @@ static void test_build_system_multiturn(void **state)
 
 static void test_build_max_tokens_fields(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_chat c = {.messages = &hi, .n_messages = 1,
                         .max_tokens = 300};
     struct built b;
@@ -241,7 +220,7 @@ static void test_build_max_tokens_fields(void **state)
 
 static void test_build_sampling(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     const char *const stop[] = {"\n\n##", "END"};
     struct lr_chat c = {.messages = &hi, .n_messages = 1,
                         .temperature = 0.2, .has_temperature = 1,
@@ -285,7 +264,7 @@ static void test_build_sampling(void **state)
 
 static void test_build_stream(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_chat c = {.messages = &hi, .n_messages = 1, .stream = 1};
     struct built b;
 
@@ -313,7 +292,7 @@ static void test_build_stream(void **state)
 
 static void test_build_tools(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_chat c = {.messages = &hi, .n_messages = 1,
                         .tools_json = TOOLS,
                         .tool_choice_json =
@@ -349,7 +328,7 @@ static void test_build_tools(void **state)
 
 static void test_build_tool_messages(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     const char *calls = "[{\"id\":\"call_1\",\"type\":\"function\","
                         "\"function\":{\"name\":\"get_weather\","
                         "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]";
@@ -382,7 +361,7 @@ static void test_build_tool_messages(void **state)
 
 static void test_build_bad_json(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     const struct lr_message m[] = {
         {LR_ROLE_USER, "x", NULL, NULL, NULL},
         {LR_ROLE_ASSISTANT, NULL, "[{\"id\":", NULL, NULL},
@@ -432,7 +411,7 @@ static void test_build_bad_json(void **state)
 
 static void test_build_headers_and_url(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_chat c = {.messages = &hi, .n_messages = 1};
     struct built b;
 
@@ -483,7 +462,7 @@ static void test_build_headers_and_url(void **state)
 
 /* --- Responses ---------------------------------------------------------- */
 
-static int parse_body(struct t *t, const char *body, size_t len, long status,
+static int parse_body(struct provider_fx *t, const char *body, size_t len, long status,
                       const struct lr_header *h, size_t nh,
                       struct lr_result *r)
 {
@@ -494,7 +473,7 @@ static int parse_body(struct t *t, const char *body, size_t len, long status,
     return rc;
 }
 
-static void parse_file(struct t *t, const char *file, long status,
+static void parse_file(struct provider_fx *t, const char *file, long status,
                        const struct lr_header *h, size_t nh,
                        struct lr_result *r)
 {
@@ -509,7 +488,7 @@ static void parse_file(struct t *t, const char *file, long status,
 
 static void test_parse_plain(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     const struct lr_header h[] = {{"x-request-id", "req_abc123"},
                                   {"x-ratelimit-remaining-requests", "0"},
                                   {"x-ratelimit-reset-requests", "1s"}};
@@ -532,7 +511,7 @@ static void test_parse_plain(void **state)
 
 static void test_parse_tool_calls(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
     cJSON *calls;
 
@@ -577,7 +556,7 @@ static void test_parse_tool_calls(void **state)
 
 static void test_parse_finishes_and_usage(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
 
     parse_file(t, "ok_refusal.json", 200, NULL, 0, &r);
@@ -695,7 +674,7 @@ static const struct err_row err_rows[] = {
 
 static void test_parse_error_table(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     int failures = 0;
     for (size_t i = 0; i < sizeof err_rows / sizeof err_rows[0]; i++) {
         const struct err_row *row = &err_rows[i];
@@ -719,7 +698,7 @@ static void test_parse_error_table(void **state)
 
 static void test_parse_error_details(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
 
     /* an echoed key never reaches the message */
@@ -767,7 +746,7 @@ static void test_parse_error_details(void **state)
 
 static void test_parse_rate_limit_headers(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
     const struct lr_header both[] = {
         {"x-ratelimit-limit-requests", "500"},
@@ -818,7 +797,7 @@ static void test_parse_rate_limit_headers(void **state)
 /* Azure-style wording and a string status code. */
 static void test_parse_retry_words(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
     const char *azure = "{\"error\":{\"code\":\"429\",\"message\":\"Requests "
                         "have exceeded token rate limit. Please retry "
@@ -838,7 +817,7 @@ struct streamed {
 };
 
 /* Feeds one SSE event, adding the delta to acc->text as the core does. */
-static int feed(struct t *t, void *st, const char *event, const char *data,
+static int feed(struct provider_fx *t, void *st, const char *event, const char *data,
                 struct lr_result *acc)
 {
     struct lr_sse_event ev = {event, data, strlen(data)};
@@ -874,7 +853,7 @@ static int split_event(char *blk, char *event, size_t evlen,
 
 /* Minimal SSE: events split on blank lines; stops at DONE or at an
    error, as the core does. */
-static void run_stream(struct t *t, const char *text, struct lr_result *acc,
+static void run_stream(struct provider_fx *t, const char *text, struct lr_result *acc,
                        struct streamed *s)
 {
     void *st = NULL;
@@ -905,7 +884,7 @@ static void run_stream(struct t *t, const char *text, struct lr_result *acc,
     free(copy);
 }
 
-static void run_stream_file(struct t *t, const char *file,
+static void run_stream_file(struct provider_fx *t, const char *file,
                             struct lr_result *acc, struct streamed *s)
 {
     char path[128];
@@ -918,7 +897,7 @@ static void run_stream_file(struct t *t, const char *file,
 
 static void test_stream_plain(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result acc;
     struct streamed s;
     run_stream_file(t, "stream_plain.sse", &acc, &s);
@@ -938,7 +917,7 @@ static void test_stream_plain(void **state)
 
 static void test_stream_tool_calls(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result acc;
     struct streamed s;
     run_stream_file(t, "stream_tool_calls.sse", &acc, &s);
@@ -962,7 +941,7 @@ static void test_stream_tool_calls(void **state)
 
 static void test_stream_error_chunk(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result acc;
     struct streamed s;
     run_stream_file(t, "stream_error.sse", &acc, &s);
@@ -980,7 +959,7 @@ static void test_stream_error_chunk(void **state)
 
 static void test_stream_refusal_and_choices(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result acc;
     struct streamed s;
 
@@ -1040,7 +1019,7 @@ static const struct stream_err_row stream_err_rows[] = {
 
 static void test_stream_error_table(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     int failures = 0;
     for (size_t i = 0; i < sizeof stream_err_rows / sizeof stream_err_rows[0];
          i++) {
@@ -1064,7 +1043,7 @@ static void test_stream_error_table(void **state)
 
 static void test_stream_odd_but_valid(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result acc;
     void *st;
 
@@ -1117,7 +1096,7 @@ static const char *const all_files[] = {
    always LR_OK with some result. */
 static void test_truncated_bodies(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     for (size_t f = 0; f < sizeof all_files / sizeof all_files[0]; f++) {
         char path[128];
         size_t len;
@@ -1146,7 +1125,7 @@ static void test_truncated_events(void **state)
     static const char *const files[] = {
         "stream_plain.sse", "stream_tool_calls.sse", "stream_error.sse",
         "stream_refusal.sse", "stream_n2.sse"};
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         char path[128];
         snprintf(path, sizeof path, "openai/%s", files[f]);
@@ -1176,7 +1155,7 @@ static void test_truncated_events(void **state)
 
 static void test_hostile_inputs(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
 
     /* nesting far beyond cJSON's limit */
@@ -1194,7 +1173,7 @@ static void test_hostile_inputs(void **state)
 
 static void test_hostile_numbers(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
 
     /* huge and negative numbers, embedded NUL */
@@ -1224,7 +1203,7 @@ static void test_hostile_numbers(void **state)
 
 static void test_bad_arguments(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
 
     /* missing arguments */
@@ -1242,7 +1221,7 @@ static void test_bad_arguments(void **state)
 /* Many distinct tool-call indexes in a stream stay bounded. */
 static void test_many_tool_calls(void **state)
 {
-    struct t *t = *state;
+    struct provider_fx *t = *state;
     struct lr_result r;
     void *st;
 
