@@ -148,6 +148,18 @@ LR_API int lr_request_set_user(struct lr_request *req, const char *user);
 LR_API int lr_request_set_timeout_ms(struct lr_request *req, int64_t ms);
 /* Try only this target (bypasses routing). */
 LR_API int lr_request_set_target(struct lr_request *req, const char *name);
+/* Conversation id: routing policies keep a conversation's turns together
+   (the complexity router never drops a conversation to a lower tier). */
+LR_API int lr_request_set_conversation(struct lr_request *req,
+                                       const char *id);
+/* Nonzero: do not answer from a response cache (the fresh answer may
+   still be stored). */
+LR_API int lr_request_set_cache_bypass(struct lr_request *req, int bypass);
+/* A request attribute policies read, e.g. "tier_want" = "simple" |
+   "medium" | "complex" asks the routing policy for that tier (see
+   llmroute_plugin.h for the well-known names).  value NULL removes. */
+LR_API int lr_request_set_attr(struct lr_request *req, const char *key,
+                               const char *value);
 
 /*
  * Tool calling, written once in OpenAI's shape and translated by each
@@ -207,6 +219,9 @@ LR_API const char *lr_response_provider(const struct lr_response *resp);
 LR_API const char *lr_response_model(const struct lr_response *resp);
 /* Tier chosen by a routing policy, or NULL. */
 LR_API const char *lr_response_tier(const struct lr_response *resp);
+/* Name of the policy that answered without calling a target (a cache
+   hit), or NULL when a target answered or the request failed. */
+LR_API const char *lr_response_served_by(const struct lr_response *resp);
 LR_API int64_t lr_response_prompt_tokens(const struct lr_response *resp);
 LR_API int64_t lr_response_completion_tokens(
     const struct lr_response *resp);
@@ -284,6 +299,14 @@ LR_API char *lr_metrics_json(struct lr_router *r);
 /* Resolved configuration (pipeline, targets, store) as JSON, secrets
    omitted; caller frees (lr_free()). */
 LR_API char *lr_router_describe_json(struct lr_router *r);
+/* How the pipeline would classify req, without sending anything: the JSON
+   object {"tier", "score", "features": {...}} of the first policy that can
+   explain its routing (the complexity router).  NULL with a reason in err
+   when no policy can, or on bad input; caller frees (lr_free()).  Safe
+   from any thread. */
+LR_API char *lr_classify_json(struct lr_router *r,
+                              const struct lr_request *req, char *err,
+                              size_t errlen);
 
 /* One plugin file found by lr_plugin_scan(). Strings valid during the
    callback only. */

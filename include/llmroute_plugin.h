@@ -25,7 +25,10 @@
  * only append fields at the end of structs; a plugin built for a newer
  * minor than the core is refused (it might call host functions the core
  * lacks).  A core reads fields added in minor N only when the plugin's
- * abi_minor >= N.
+ * abi_minor >= N.  Fields marked "(1.1)" were added in minor 1: request
+ * attributes, request rejection and answering from a policy, the
+ * providers' rate-limit readings, policy-declared target keys and the
+ * classify op.
  *
  * Ownership, unless a declaration says otherwise: pointers passed into a
  * plugin are borrowed for the duration of the call; output goes into
@@ -47,7 +50,7 @@ extern "C" {
 #endif
 
 #define LR_PLUGIN_ABI_MAJOR 1
-#define LR_PLUGIN_ABI_MINOR 0
+#define LR_PLUGIN_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define LR_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -250,6 +253,14 @@ struct lr_result {
     int64_t completion_tokens;   /* -1: unknown */
     int64_t cached_tokens;
     int64_t reasoning_tokens;
+    /* (1.1) Rate-limit state the provider reported with this response
+       (OpenAI x-ratelimit-*, Anthropic anthropic-ratelimit-*): requests
+       and tokens left in the current window and ms until each window
+       resets.  The core sets them to -1 ("not reported"). */
+    int64_t rl_remaining_requests;
+    int64_t rl_remaining_tokens;
+    int64_t rl_reset_requests_ms;
+    int64_t rl_reset_tokens_ms;
 };
 
 /* One SSE event as framed by the core. */
@@ -304,11 +315,25 @@ struct lr_provider_ops {
 
 /* --- Policies (called on the engine thread) ------------------------- */
 
-/* A request as a policy sees it: borrowed, read-only except via host. */
+/*
+ * A request as a policy sees it: borrowed, read-only except via host.
+ * Policies talk to each other and to the core through string attributes
+ * on the request (host->req_get/req_set).  Well-known attributes:
+ *   "tier"       set by a routing policy to the tier it chose; the core
+ *                reports it as the response's tier.
+ *   "tier_want"  set by the caller (lr_request_set_attr, the gateway's
+ *                model name) to ask a routing policy for that tier.
+ *   "tier_cap"   the highest tier a routing policy may pick (e.g. set
+ *                by a budget that is running low).
+ * Names without a '.' are reserved for the core's well-known ones; a
+ * policy's private attributes are "plugin.name".
+ */
 struct lr_policy_req {
     uint64_t id;
     const struct lr_chat *chat;
     const char *user;             /* end-user id or NULL */
+    const char *conversation;     /* (1.1) conversation id or NULL */
+    int cache_bypass;             /* (1.1) caller asked for a fresh answer */
 };
 
 /* One attempt as a policy sees it. */
@@ -325,6 +350,22 @@ struct lr_policy_attempt {
     int64_t prompt_tokens, completion_tokens;
     double cost_usd;
     int64_t latency_ms;
+    /* (1.1) */
+    const char *key_id;           /* the pool key the attempt uses, as
+                                     "VAR#fingerprint" (no secret); ""
+                                     when the target has one key or none */
+    int64_t est_prompt_tokens;    /* the core's estimate of the prompt, in
+                                     tokens (about 4 bytes a token) */
+    int64_t max_tokens;           /* completion cap sent: the request's,
+                                     else the target's max_tokens; 0:
+                                     none set */
+    int candidates_left;          /* candidates after this one */
+    /* after_attempt only (else -1): the provider's rate-limit readings,
+       as in struct lr_result. */
+    int64_t rl_remaining_requests;
+    int64_t rl_remaining_tokens;
+    int64_t rl_reset_requests_ms;
+    int64_t rl_reset_tokens_ms;
 };
 
 enum lr_verdict {
@@ -378,6 +419,20 @@ struct lr_policy_ops {
     void (*on_complete)(void *inst, const struct lr_policy_req *req,
                         void *req_state,
                         const struct lr_policy_attempt *final_attempt);
+
+    /* (1.1) Keys this policy reads from [target] sections (e.g. rpm).
+       The core accepts them in every target when this policy is in the
+       pipeline, validates their types, and refuses them otherwise. */
+    const struct lr_cfg_key *target_keys;
+    size_t n_target_keys;
+    /* (1.1) Explain, with no side effect, how this policy would route
+       req: append one JSON object {"tier": "...", "score": N,
+       "features": {...}} to json.  Return LR_E_NOT_FOUND when the policy
+       has no such opinion.  Unlike the other hooks it may run on any
+       thread at the same time as them: read only the instance's
+       configuration and the store. */
+    int (*classify)(void *inst, const struct lr_policy_req *req,
+                    struct lr_buf *json);
 };
 
 /* --- The host table ---------------------------------------------------- */
@@ -458,6 +513,37 @@ struct lr_host {
     const char *(*cand_get)(const struct lr_candidates *c, size_t i);
     int (*cand_set)(struct lr_candidates *c, const char *const *targets,
                     size_t n);
+
+    /* --- (1.1) --- */
+
+    /* Request attributes (see struct lr_policy_req): req_get returns the
+       value or NULL, valid until the attribute is set again or the
+       request ends; req_set copies (value NULL removes). */
+    const char *(*req_get)(const struct lr_host *h,
+                           const struct lr_policy_req *req,
+                           const char *key);
+    int (*req_set)(const struct lr_host *h, const struct lr_policy_req *req,
+                   const char *key, const char *value);
+    /* From before_attempt or after_attempt: end the request with status
+       st (e.g. LR_E_BUDGET_EXCEEDED), message msg and a retry hint for
+       the caller (-1: none) once the hook returns; the hook's own answer
+       is then ignored.  (From on_request, return the status instead.) */
+    int (*req_reject)(const struct lr_host *h,
+                      const struct lr_policy_req *req, enum lr_status st,
+                      const char *msg, int64_t retry_after_ms);
+    /* From on_request: answer the request with res (text, tool calls,
+       model, finish, token counts are copied) as if target had answered,
+       without any attempt; e.g. a cache hit.  Later policies' on_request,
+       route and attempt hooks are not run; on_complete runs for every
+       policy whose on_request ran.  A streaming caller gets the text as
+       one delta. */
+    int (*req_respond)(const struct lr_host *h,
+                       const struct lr_policy_req *req, const char *target,
+                       const struct lr_result *res);
+    /* From on_complete: the answer the caller gets (NULL after a
+       failure); error_message and retry hint are not filled. */
+    const struct lr_result *(*req_result)(const struct lr_host *h,
+                                          const struct lr_policy_req *req);
 };
 
 /* --- The descriptor ------------------------------------------------------ */
