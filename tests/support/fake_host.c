@@ -25,6 +25,22 @@
 #define MAX_KEYS 64
 #define MAX_LIST 32
 
+#define MAX_TARGETS 16
+#define MAX_REQS 128
+#define MAX_ATTRS 8
+
+/* What the host functions of 1.1 recorded about one request. */
+struct fake_req {
+    const struct lr_policy_req *req;    /* NULL: free slot */
+    char *attr_key[MAX_ATTRS], *attr_val[MAX_ATTRS];
+    int reject_status;                   /* LR_OK: not rejected */
+    char *reject_msg;
+    int64_t reject_hint;
+    char *respond_target;                /* req_respond's target */
+    char *respond_text;
+    const struct lr_result *result;      /* what req_result returns */
+};
+
 struct counter {
     char *name;
     char *label;
@@ -39,6 +55,9 @@ struct fake_host {
     size_t n_counters;
     struct lr_store *store;   /* NULL: inert store */
     struct lr_clock clock;    /* the fake times, for the store's TTLs */
+    const struct lr_section *targets[MAX_TARGETS];
+    size_t n_targets;
+    struct fake_req reqs[MAX_REQS];
 };
 
 struct kv {
@@ -380,6 +399,165 @@ void fake_cands_free(struct lr_candidates *c)
     free(c);
 }
 
+/* --- Targets and per-request state (1.1) ------------------------------- */
+
+static const struct lr_section *host_target_section(const struct lr_host *h,
+                                                    const char *name)
+{
+    struct fake_host *fh = from_host(h);
+    for (size_t i = 0; i < fh->n_targets; i++)
+        if (strcmp(fh->targets[i]->name, name) == 0)
+            return fh->targets[i];
+    return NULL;
+}
+
+void fake_host_add_target(struct fake_host *fh, const struct lr_section *s)
+{
+    if (fh->n_targets == MAX_TARGETS) {
+        fprintf(stderr, "fake_host: too many targets\n");
+        abort();
+    }
+    fh->targets[fh->n_targets++] = s;
+}
+
+static void req_clear(struct fake_req *r)
+{
+    for (size_t i = 0; i < MAX_ATTRS; i++) {
+        free(r->attr_key[i]);
+        free(r->attr_val[i]);
+    }
+    free(r->reject_msg);
+    free(r->respond_target);
+    free(r->respond_text);
+    memset(r, 0, sizeof *r);
+}
+
+/* The slot of req; a new one when create is set (abort when full). */
+static struct fake_req *req_slot(struct fake_host *fh,
+                                 const struct lr_policy_req *req, int create)
+{
+    struct fake_req *empty = NULL;
+    for (size_t i = 0; i < MAX_REQS; i++) {
+        if (fh->reqs[i].req == req)
+            return &fh->reqs[i];
+        if (!fh->reqs[i].req && !empty)
+            empty = &fh->reqs[i];
+    }
+    if (!create)
+        return NULL;
+    if (!empty) {
+        fprintf(stderr, "fake_host: more than %d live requests; call "
+                "fake_req_forget()\n", MAX_REQS);
+        abort();
+    }
+    empty->req = req;
+    empty->reject_hint = -1;
+    return empty;
+}
+
+static const char *req_get(const struct lr_host *h,
+                           const struct lr_policy_req *req, const char *key)
+{
+    struct fake_req *r = req_slot(from_host(h), req, 0);
+    for (size_t i = 0; r && i < MAX_ATTRS; i++)
+        if (r->attr_key[i] && strcmp(r->attr_key[i], key) == 0)
+            return r->attr_val[i];
+    return NULL;
+}
+
+static int req_set(const struct lr_host *h, const struct lr_policy_req *req,
+                   const char *key, const char *value)
+{
+    struct fake_req *r = req_slot(from_host(h), req, 1);
+    size_t free_i = MAX_ATTRS;
+    for (size_t i = 0; i < MAX_ATTRS; i++) {
+        if (r->attr_key[i] && strcmp(r->attr_key[i], key) == 0) {
+            free(r->attr_val[i]);
+            r->attr_val[i] = value ? xstrdup(value) : NULL;
+            if (!value) {
+                free(r->attr_key[i]);
+                r->attr_key[i] = NULL;
+            }
+            return LR_OK;
+        }
+        if (!r->attr_key[i] && free_i == MAX_ATTRS)
+            free_i = i;
+    }
+    if (!value)
+        return LR_OK;
+    if (free_i == MAX_ATTRS)
+        return LR_E_NOMEM;
+    r->attr_key[free_i] = xstrdup(key);
+    r->attr_val[free_i] = xstrdup(value);
+    return LR_OK;
+}
+
+static int req_reject(const struct lr_host *h,
+                      const struct lr_policy_req *req, enum lr_status st,
+                      const char *msg, int64_t retry_after_ms)
+{
+    struct fake_req *r = req_slot(from_host(h), req, 1);
+    r->reject_status = (int)st;
+    free(r->reject_msg);
+    r->reject_msg = xstrdup(msg);
+    r->reject_hint = retry_after_ms;
+    return LR_OK;
+}
+
+static int req_respond(const struct lr_host *h,
+                       const struct lr_policy_req *req, const char *target,
+                       const struct lr_result *res)
+{
+    struct fake_req *r = req_slot(from_host(h), req, 1);
+    free(r->respond_target);
+    free(r->respond_text);
+    r->respond_target = xstrdup(target);
+    r->respond_text = xstrdup(res->text.data ? res->text.data : "");
+    return LR_OK;
+}
+
+static const struct lr_result *req_result(const struct lr_host *h,
+                                          const struct lr_policy_req *req)
+{
+    struct fake_req *r = req_slot(from_host(h), req, 0);
+    return r ? r->result : NULL;
+}
+
+int fake_req_rejected(struct fake_host *fh, const struct lr_policy_req *req,
+                      const char **msg, int64_t *hint)
+{
+    struct fake_req *r = req_slot(fh, req, 0);
+    if (msg)
+        *msg = r && r->reject_msg ? r->reject_msg : "";
+    if (hint)
+        *hint = r ? r->reject_hint : -1;
+    return r ? r->reject_status : LR_OK;
+}
+
+const char *fake_req_responded(struct fake_host *fh,
+                               const struct lr_policy_req *req,
+                               const char **text)
+{
+    struct fake_req *r = req_slot(fh, req, 0);
+    if (text)
+        *text = r && r->respond_text ? r->respond_text : "";
+    return r ? r->respond_target : NULL;
+}
+
+void fake_req_set_result(struct fake_host *fh,
+                         const struct lr_policy_req *req,
+                         const struct lr_result *res)
+{
+    req_slot(fh, req, 1)->result = res;
+}
+
+void fake_req_forget(struct fake_host *fh, const struct lr_policy_req *req)
+{
+    struct fake_req *r = req_slot(fh, req, 0);
+    if (r)
+        req_clear(r);
+}
+
 /* --- The host ------------------------------------------------------------- */
 
 static int host_buf_append(struct lr_buf *b, const void *data, size_t len)
@@ -432,6 +610,12 @@ static const struct lr_host host_template = {
     .cand_count = cand_count,
     .cand_get = cand_get,
     .cand_set = cand_set,
+    .target_section = host_target_section,
+    .req_get = req_get,
+    .req_set = req_set,
+    .req_reject = req_reject,
+    .req_respond = req_respond,
+    .req_result = req_result,
 };
 
 struct fake_host *fake_host_new(void)
@@ -451,6 +635,8 @@ void fake_host_free(struct fake_host *fh)
         free(fh->counters[i].label);
     }
     lr_buf_free(&fh->log);
+    for (size_t i = 0; i < MAX_REQS; i++)
+        req_clear(&fh->reqs[i]);
     if (fh->store)
         lr_store_close(fh->store);
     free(fh);
@@ -571,6 +757,8 @@ void fake_buf_free(struct lr_buf *b)
 void fake_result_init(struct lr_result *r)
 {
     memset(r, 0, sizeof *r);
+    r->rl_remaining_requests = r->rl_remaining_tokens = -1;
+    r->rl_reset_requests_ms = r->rl_reset_tokens_ms = -1;
 }
 
 void fake_result_free(struct lr_result *r)

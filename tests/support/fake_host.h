@@ -28,6 +28,12 @@
  *   counter_add    sums per (name, label); read with fake_host_counter().
  *   parse_*        the core's own parsers (core/timeparse.c).
  *   cand_*         a plain list of target names (fake_cands_*).
+ *   target_section the sections added with fake_host_add_target().
+ *   req_*          (ABI 1.1) per-request attributes, rejections and
+ *                  answers, kept per struct lr_policy_req pointer until
+ *                  fake_req_forget(); the test reads them back with
+ *                  fake_req_rejected()/fake_req_responded() and sets what
+ *                  req_result returns with fake_req_set_result().
  *
  * Also here, because every provider test needs them: initialise/free the
  * core-owned buffers of a result or request, and dlopen a built plugin
@@ -72,6 +78,25 @@ void fake_host_log_clear(struct fake_host *fh);
 double fake_host_counter(const struct fake_host *fh, const char *name,
                          const char *label);
 
+/* --- Targets and requests (ABI 1.1) ------------------------------------ */
+
+/* host->target_section(name) finds s by its section name (borrowed). */
+void fake_host_add_target(struct fake_host *fh, const struct lr_section *s);
+/* The status a hook passed to req_reject (LR_OK: none), its message and
+   retry hint. */
+int fake_req_rejected(struct fake_host *fh, const struct lr_policy_req *req,
+                      const char **msg, int64_t *hint);
+/* The target passed to req_respond (NULL: none) and the answer's text. */
+const char *fake_req_responded(struct fake_host *fh,
+                               const struct lr_policy_req *req,
+                               const char **text);
+/* What host->req_result(req) returns (borrowed; NULL: a failure). */
+void fake_req_set_result(struct fake_host *fh,
+                         const struct lr_policy_req *req,
+                         const struct lr_result *res);
+/* Drop everything recorded about req (do it before reusing the struct). */
+void fake_req_forget(struct fake_host *fh, const struct lr_policy_req *req);
+
 /* --- Sections ------------------------------------------------------- */
 
 /* An empty section called name; values are copied. */
@@ -93,8 +118,9 @@ void fake_cands_free(struct lr_candidates *c);
 
 /* --- Core-owned buffers ---------------------------------------------- */
 
-/* As the core prepares them (llmroute_plugin.h): all zero, buffers
-   empty; a provider must itself set the -1 "unknown" values. */
+/* All zero, buffers empty, except the rate-limit readings (-1) as the
+   core sets them; a provider must itself set the other -1 "unknown"
+   values. */
 void fake_result_init(struct lr_result *r);
 void fake_result_free(struct lr_result *r);
 void fake_request_init(struct lr_http_request *rq);
