@@ -116,7 +116,8 @@ struct answer {
     const char *text;
     enum lr_finish finish;
     int fail;               /* 1: the request failed (no result) */
-    int no_attempt;         /* 1: on_complete gets no final attempt */
+    int no_attempt;         /* 1: the final attempt names no target (the
+                               answer came from another policy) */
 };
 
 static const struct answer OK_ANSWER = {"Paris.", LR_FINISH_STOP, 0, 0};
@@ -139,6 +140,8 @@ static int run_full(struct fx *f, const struct lr_chat *c, int bypass,
     const char *target = fake_req_responded(f->fh, &req, &text);
     int hit = target != NULL;
     struct lr_result res;
+    struct lr_policy_attempt fin = {0};
+    fin.retry_after_ms = -1;
     fake_result_init(&res);
     if (hit) {
         assert_null(rs); /* nothing to store after a hit */
@@ -146,21 +149,19 @@ static int run_full(struct fx *f, const struct lr_chat *c, int bypass,
         snprintf(f->target, sizeof f->target, "%s", target);
         f->h->buf_append(&res.text, text, strlen(text));
         fake_req_set_result(f->fh, &req, &res);
-        f->ops->on_complete(f->inst, &req, rs, NULL);
+        /* As the core does: a summary with no target, no attempt ran. */
+        f->ops->on_complete(f->inst, &req, rs, &fin);
     }
     else {
-        struct lr_policy_attempt fin = {0};
-        fin.target = "gpt-mini";
+        fin.target = ans->no_attempt ? NULL : "gpt-mini";
         fin.error = ans->fail ? LR_E_SERVER_ERROR : LR_OK;
-        fin.retry_after_ms = -1;
         f->h->buf_append(&res.text, ans->text, strlen(ans->text));
         f->h->buf_append(&res.model, "gpt-4o-mini", 11);
         res.finish = ans->finish;
         res.prompt_tokens = 12;
         res.completion_tokens = 3;
         fake_req_set_result(f->fh, &req, ans->fail ? NULL : &res);
-        f->ops->on_complete(f->inst, &req, rs,
-                            ans->no_attempt ? NULL : &fin);
+        f->ops->on_complete(f->inst, &req, rs, &fin);
     }
     fake_req_forget(f->fh, &req);
     fake_result_free(&res);
@@ -231,7 +232,8 @@ static void test_config_errors(void **state)
         {"max_entries", "10000001", "max_entries: "},
         {"max_entry_bytes", "1023", "max_entry_bytes: must be 1024 to"},
         {"max_entry_bytes", "67108865", "max_entry_bytes: "},
-        {"max_temperature", "-0.1", "max_temperature: must be a finite number >= 0"},
+        {"max_temperature", "-0.1",
+         "max_temperature: must be a finite number >= 0"},
         {"max_temperature", "inf", "max_temperature: must be a finite"},
         {"max_temperature", "x", "max_temperature: must be a finite"},
         {"cache_unset_temperature", "maybe", "cache_unset_temperature: "},
