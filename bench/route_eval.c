@@ -73,7 +73,8 @@
 #define WEAK_MODEL "mistralai/Mixtral-8x7B-Instruct-v0.1"
 #define STRONG_MODEL "gpt-4-1106-preview"
 
-enum tier { TIER_NONE, TIER_PREMIUM, TIER_OTHER };
+/* classify's tier; anything but simple/medium/complex is TIER_OTHER. */
+enum tier { TIER_NONE, TIER_SIMPLE, TIER_MEDIUM, TIER_PREMIUM, TIER_OTHER };
 
 struct item {
     char *id;
@@ -727,8 +728,10 @@ static int take_score(struct item **byid, size_t n, const cJSON *j,
     (*hit)->score = sc->valuedouble;
     (*hit)->has_score = 1;
     if (tier)
-        (*hit)->tier = strcmp(tier, "complex") == 0 ? TIER_PREMIUM
-                                                    : TIER_OTHER;
+        (*hit)->tier = strcmp(tier, "complex") == 0  ? TIER_PREMIUM
+                       : strcmp(tier, "medium") == 0 ? TIER_MEDIUM
+                       : strcmp(tier, "simple") == 0 ? TIER_SIMPLE
+                                                     : TIER_OTHER;
     return 0;
 }
 
@@ -787,24 +790,25 @@ static void print_row(const char *name, const struct metrics *m,
 /* The router's own split: tier complex = strong, the rest = weak. */
 static void print_tiers(const struct set *s)
 {
-    size_t prem = 0, other = 0;
-    double q = 0;
+    size_t count[TIER_OTHER + 1] = {0}, prem;
+    double q = 0, share;
     for (size_t i = 0; i < s->n; i++) {
         const struct item *it = &s->v[i];
-        prem += it->tier == TIER_PREMIUM;
-        other += it->tier == TIER_OTHER;
+        count[it->tier]++;
         q += it->tier == TIER_PREMIUM ? it->strong : it->weak;
     }
-    if (prem + other == 0)
+    if (count[TIER_NONE] == s->n)
         return;
+    prem = count[TIER_PREMIUM];
+    share = (double)prem / (double)s->n;
     q /= (double)s->n;
-    printf("  own tiers: complex %zu, simple+medium %zu%s -> strong share "
-           "%.1f%%, quality %.3f, PGR %.3f (random at that share: %.3f), "
-           "cost %.1f%%\n", prem, other,
-           prem + other < s->n ? " (some lines had no tier)" : "",
-           100.0 * (double)prem / (double)s->n, q, pgr(s, q),
-           (double)prem / (double)s->n,
-           100 * cost_share((double)prem / (double)s->n));
+    printf("  own tiers: simple %zu, medium %zu, complex %zu",
+           count[TIER_SIMPLE], count[TIER_MEDIUM], prem);
+    if (count[TIER_NONE] + count[TIER_OTHER])
+        printf(", none or other %zu", count[TIER_NONE] + count[TIER_OTHER]);
+    printf(" -> strong share %.1f%%, quality %.3f, PGR %.3f (random at "
+           "that share: %.3f), cost %.1f%%\n", 100 * share, q, pgr(s, q),
+           share, 100 * cost_share(share));
 }
 
 /* One scored row; with ties, the note adds the tie-averaged APGR. */
