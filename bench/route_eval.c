@@ -47,7 +47,9 @@
  *     curve rises monotonically and undefined when it does not.
  *   - Ties: pd.qcut refuses repeated cutoffs, so RouteLLM has no rule.
  *     Here prompts are ranked by score, ties by the 64-bit FNV-1a hash of
- *     the id (then the id): fixed, and unrelated to the labels.
+ *     the id (then the id): fixed, and unrelated to the labels.  With
+ *     ties the row also shows "tie-avg APGR": each run of tied prompts
+ *     at its exact mean over every order (linear inside the run).
  *   - random: RouteLLM averages 10 seeded uniform draws; we average N.
  *   - Cost: the paper's price estimate (section 5.4, appendix D):
  *     GPT-4 $24.7 and Mixtral $0.24 per million tokens, with the same
