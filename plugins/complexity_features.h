@@ -207,8 +207,15 @@ static inline int cx_code_line(const char *p, const char *end)
         "SELECT ", "#!/", "<?php", "for (", "if (", "while (", "print(",
         "console.log", "printf(", "std::", "self."};
     char last = end[-1];
-    if (last == ';' || last == '{' || last == '}')
+    if (last == ';' || last == '{')
         return 1;
+    if (last == '}') {
+        /* LaTeX (\frac{1}{2}) ends with a brace too: that is math. */
+        for (const char *q = p; q + 1 < end; q++)
+            if (*q == '\\' && isalpha((unsigned char)q[1]))
+                return 0;
+        return 1;
+    }
     for (size_t i = 0; i < CX_NKW(starts); i++)
         if (cx_starts(p, end, starts[i]))
             return 1;
