@@ -71,8 +71,8 @@ int64_t lr_attempt_cooldown_left(struct lr_job *job, const char *target,
     return left > 0 ? left : 0;
 }
 
-static void fill_policy_attempt(const struct lr_job *job,
-                                struct lr_policy_attempt *a)
+void lr_attempt_policy_view(const struct lr_job *job,
+                            struct lr_policy_attempt *a)
 {
     memset(a, 0, sizeof *a);
     a->target = cur_target(job);
@@ -81,6 +81,24 @@ static void fill_policy_attempt(const struct lr_job *job,
     a->error = LR_OK;
     a->retry_after_ms = -1;
     a->should_retry = -1;
+    a->key_id = job->key_id;
+    a->est_prompt_tokens = job->est_prompt_tokens;
+    const struct lr_target *t = lr_router_target(job->rt, cur_target(job));
+    a->max_tokens = job->chat.max_tokens ? job->chat.max_tokens
+                    : t ? t->default_max_tokens : 0;
+    a->candidates_left = (int)(job->cands.n - job->cand_idx - 1);
+    a->rl_remaining_requests = a->rl_remaining_tokens = -1;
+    a->rl_reset_requests_ms = a->rl_reset_tokens_ms = -1;
+}
+
+/* A policy called req_reject in an attempt hook: end the request. */
+static enum lr_attempt_state rejected(struct lr_job *job)
+{
+    struct lr_req_ctx *c = &job->ctx;
+    c->phase = LR_PHASE_OTHER;
+    job->resp->retry_after_ms = c->reject_hint;
+    lr_job_abort(job, c->reject_status, c->reject_msg);
+    return LR_ATTEMPT_FINISHED;
 }
 
 /* Core cooldown, then each policy's before_attempt. */
@@ -102,16 +120,22 @@ static enum lr_attempt_state gate(struct lr_job *job)
     struct lr_target *t = lr_router_target(job->rt, cur_target(job));
     if (lr_key_pick(job->rt, t, &job->key_idx, why, sizeof why) != LR_OK)
         return skip(job, "core", why);
+    lr_key_id(t, job->key_idx, job->key_id, sizeof job->key_id);
     struct lr_policy_attempt pa;
-    fill_policy_attempt(job, &pa);
+    lr_attempt_policy_view(job, &pa);
+    job->ctx.phase = LR_PHASE_ATTEMPT;
     for (size_t i = 0; i < job->rt->n_policies; i++) {
         const struct lr_policy_inst *p = &job->rt->policies[i];
         if (!p->ops->before_attempt)
             continue;
         int64_t wait = 0;
         why[0] = '\0';
-        enum lr_verdict v = p->ops->before_attempt(p->inst, &job->preq,
+        enum lr_verdict v = p->ops->before_attempt(p->inst, &job->ctx.preq,
             job->pstate[i], &pa, &wait, why, sizeof why);
+        if (job->ctx.rejected)
+            return rejected(job);
+        if (v != LR_GO)
+            job->ctx.phase = LR_PHASE_OTHER;
         if (v == LR_SKIP)
             return skip(job, p->name, why[0] ? why : "skipped");
         if (v != LR_WAIT)
@@ -127,6 +151,7 @@ static enum lr_attempt_state gate(struct lr_job *job)
         return lr_job_wait(job, wait, reason) == LR_OK ? LR_ATTEMPT_WAITING
                                                        : LR_ATTEMPT_SKIPPED;
     }
+    job->ctx.phase = LR_PHASE_OTHER;
     return LR_ATTEMPT_SENT;
 }
 
@@ -228,6 +253,10 @@ void lr_attempt_summary(const struct lr_job *job,
     memset(out, 0, sizeof *out);
     out->retry_after_ms = -1;
     out->should_retry = -1;
+    out->key_id = job->key_id;
+    out->est_prompt_tokens = job->est_prompt_tokens;
+    out->rl_remaining_requests = out->rl_remaining_tokens = -1;
+    out->rl_reset_requests_ms = out->rl_reset_tokens_ms = -1;
     const struct lr_response *r = job->resp;
     out->error = r->status;
     out->prompt_tokens = r->prompt_tokens;

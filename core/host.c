@@ -13,6 +13,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "req_ctx.h"
 #include "router.h"
 #include "timeparse.h"
 
@@ -207,6 +208,11 @@ static const struct lr_host template = {
     .cand_count = cand_count,
     .cand_get = cand_get,
     .cand_set = cand_set,
+    .req_get = lr_host_req_get,
+    .req_set = lr_host_req_set,
+    .req_reject = lr_host_req_reject,
+    .req_respond = lr_host_req_respond,
+    .req_result = lr_host_req_result,
 };
 
 struct lr_host_impl *lr_host_new(struct lr_router *r, const char *kind_word,
@@ -217,6 +223,7 @@ struct lr_host_impl *lr_host_new(struct lr_router *r, const char *kind_word,
         return NULL;
     h->pub = template;
     h->router = r;
+    snprintf(h->name, sizeof h->name, "%s", name);
     snprintf(h->prefix, sizeof h->prefix, "[%s:%s]", kind_word, name);
     snprintf(h->ns, sizeof h->ns, "%s/%s/", kind_word, name);
     return h;

@@ -14,6 +14,7 @@ struct lr_router;
 struct lr_host_impl {
     struct lr_host pub;                /* first: plugins see only this */
     struct lr_router *router;
+    char name[96];                     /* instance name: "budget" */
     char prefix[128];                  /* "[policy:budget]" */
     char ns[128];                      /* store namespace "policy/budget/" */
 };

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "attempt.h"
+#include "attrs.h"
 #include "buf.h"
 #include "log.h"
 #include "metrics.h"
@@ -87,6 +88,7 @@ void lr_job_discard(struct lr_job *job)
 {
     if (!job)
         return;
+    lr_req_ctx_clear(&job->ctx);
     lr_request_free(job->req);
     lr_response_free(job->resp);
     lr_candidates_clear(&job->cands);
@@ -122,10 +124,11 @@ static void run_on_complete(struct lr_job *job)
 {
     struct lr_policy_attempt fin;
     lr_attempt_summary(job, &fin);
+    job->ctx.phase = LR_PHASE_COMPLETE;
     for (size_t i = job->n_started; i-- > 0;) {
         const struct lr_policy_inst *p = &job->rt->policies[i];
         if (p->ops->on_complete)
-            p->ops->on_complete(p->inst, &job->preq, job->pstate[i], &fin);
+            p->ops->on_complete(p->inst, &job->ctx.preq, job->pstate[i], &fin);
     }
 }
 
@@ -138,6 +141,9 @@ static void job_finish(struct lr_job *job)
     lr_attempt_cancel(job);
     struct lr_response *resp = job->resp;
     resp->latency_ms = now(job) - job->start_ms;
+    const char *tier = lr_attrs_get(&job->req->attrs, "tier");
+    if (tier && !resp->tier)
+        resp->tier = strdup(tier);
     run_on_complete(job);
     lr_metrics_request(job->rt->metrics, resp->target, resp->status,
                        resp->latency_ms, resp->prompt_tokens,
@@ -164,14 +170,16 @@ void lr_job_complete(struct lr_job *job)
 
 static int run_on_request(struct lr_job *job)
 {
-    for (size_t i = 0; i < job->rt->n_policies; i++) {
+    job->ctx.phase = LR_PHASE_ON_REQUEST;
+    for (size_t i = 0; i < job->rt->n_policies && !job->ctx.responded;
+         i++) {
         const struct lr_policy_inst *p = &job->rt->policies[i];
         job->n_started = i + 1;
         if (!p->ops->on_request)
             continue;
         char msg[256] = "";
         int64_t hint = -1;
-        int rc = p->ops->on_request(p->inst, &job->preq, &job->pstate[i],
+        int rc = p->ops->on_request(p->inst, &job->ctx.preq, &job->pstate[i],
                                     msg, sizeof msg, &hint);
         if (rc != LR_OK) {
             char full[320];
@@ -182,7 +190,21 @@ static int run_on_request(struct lr_job *job)
             return rc;
         }
     }
+    job->ctx.phase = LR_PHASE_OTHER;
     return LR_OK;
+}
+
+/* A policy answered in on_request (req_respond): hand a streaming caller
+   the text as one delta and finish, no attempt made. */
+static void finish_answered(struct lr_job *job)
+{
+    struct lr_response *r = job->resp;
+    lr_log(LR_LOG_DEBUG, "request %" PRIu64 ": answered by policy %s",
+           job->id, r->served_by);
+    if (job->on_delta && r->text.len &&
+        job->on_delta(r->text.data, r->text.len, job->delta_user))
+        set_error(job, LR_E_CANCELLED, "cancelled by the delta callback");
+    job_finish(job);
 }
 
 static int build_candidates(struct lr_job *job)
@@ -205,7 +227,7 @@ static int build_candidates(struct lr_job *job)
         const struct lr_policy_inst *p = &rt->policies[i];
         if (!p->ops->route)
             continue;
-        int rc = p->ops->route(p->inst, &job->preq, job->pstate[i],
+        int rc = p->ops->route(p->inst, &job->ctx.preq, job->pstate[i],
                                &job->cands);
         if (rc != LR_OK) {
             char msg[256];
@@ -218,6 +240,21 @@ static int build_candidates(struct lr_job *job)
     return LR_OK;
 }
 
+/* About 4 bytes a token, plus a few tokens of framing per message: the
+   usual rule of thumb, good enough to reserve budget and rate windows
+   before the provider reports the real count. */
+static int64_t estimate_prompt_tokens(const struct lr_chat *c)
+{
+    size_t bytes = c->system ? strlen(c->system) : 0;
+    for (size_t i = 0; i < c->n_messages; i++) {
+        const struct lr_message *m = &c->messages[i];
+        bytes += m->content ? strlen(m->content) : 0;
+        bytes += m->tool_calls_json ? strlen(m->tool_calls_json) : 0;
+    }
+    bytes += c->tools_json ? strlen(c->tools_json) : 0;
+    return (int64_t)((bytes + 3) / 4 + 4 * (c->n_messages + 1));
+}
+
 void lr_job_start(struct lr_job *job)
 {
     struct lr_router *rt = job->rt;
@@ -226,16 +263,25 @@ void lr_job_start(struct lr_job *job)
                                           : rt->timeout_ms;
     job->deadline_ms = job->start_ms + budget;
     lr_request_chat(job->req, &job->chat);
-    job->preq.id = job->id;
-    job->preq.chat = &job->chat;
-    job->preq.user = job->req->user;
+    lr_req_ctx_init(&job->ctx, rt, job->req, job->resp, job->id, &job->chat);
+    job->est_prompt_tokens = estimate_prompt_tokens(&job->chat);
     if (job->req->n_msgs == 0) {
         lr_job_abort(job, LR_E_INVALID_ARG, "request has no message");
         return;
     }
     if (lr_timer_arm(&job->eng->timers, &job->deadline_timer,
                      job->deadline_ms) != LR_OK ||
-        run_on_request(job) != LR_OK || build_candidates(job) != LR_OK) {
+        run_on_request(job) != LR_OK) {
+        if (job->resp->status == LR_OK)
+            set_error(job, LR_E_NOMEM, NULL);
+        job_finish(job);
+        return;
+    }
+    if (job->ctx.responded) {
+        finish_answered(job);
+        return;
+    }
+    if (build_candidates(job) != LR_OK) {
         if (job->resp->status == LR_OK)
             set_error(job, LR_E_NOMEM, NULL);
         job_finish(job);

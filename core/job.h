@@ -9,6 +9,7 @@
 
 #include "engine.h"
 #include "host.h"
+#include "req_ctx.h"
 #include "request.h"
 #include "response.h"
 #include "timer_heap.h"
@@ -20,7 +21,7 @@ struct lr_job {
     uint64_t id;
     struct lr_request *req;
     struct lr_chat chat;
-    struct lr_policy_req preq;
+    struct lr_req_ctx ctx;        /* the request as policies see it */
     lr_delta_fn on_delta;
     void *delta_user;
     lr_done_fn on_done;
@@ -45,6 +46,8 @@ struct lr_job {
     struct lr_transfer xfer;
     int in_flight;                /* xfer.easy is in the multi handle */
     size_t key_idx;               /* key of the attempt, LR_NO_KEY */
+    char key_id[160];             /* its id for policies (lr_key_id) */
+    int64_t est_prompt_tokens;    /* estimate, for budgets and limits */
     int64_t sent_at;
     enum lr_status last_error;
     long last_http;

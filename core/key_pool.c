@@ -32,6 +32,16 @@ static void skey(char *out, size_t n, const struct lr_target *t, size_t i,
              fingerprint(t->keys[i].value), what);
 }
 
+void lr_key_id(const struct lr_target *t, size_t idx, char *out, size_t n)
+{
+    if (t->n_keys < 2 || idx >= t->n_keys) {
+        snprintf(out, n, "%s", "");
+        return;
+    }
+    snprintf(out, n, "%s#%016" PRIx64, t->keys[idx].var,
+             fingerprint(t->keys[idx].value));
+}
+
 static int present(struct lr_store *s, const char *k)
 {
     struct lr_buf v = {0};

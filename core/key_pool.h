@@ -27,6 +27,9 @@ struct lr_target;
 
 /* LR_OK and the key index (LR_NO_KEY for a keyless target), or
    LR_E_NO_TARGET with a reason when every key is excluded. */
+/* The key's id policies see: "VAR#fingerprint" in a pool of two or more
+   keys, else "" (the fingerprint does not reveal the key). */
+void lr_key_id(const struct lr_target *t, size_t idx, char *out, size_t n);
 int lr_key_pick(struct lr_router *r, struct lr_target *t, size_t *idx,
                 char *why, size_t whylen);
 /* Count one use of key idx. */

@@ -228,12 +228,32 @@ static enum lr_next run_after(struct lr_job *job, const struct outcome *o,
                               const struct lr_attempt_rec *a,
                               int64_t *delay, char *why, size_t whylen)
 {
-    struct lr_policy_attempt pa = {
-        .target = a->target, .index = (int)job->attempts - 1,
-        .tries_on_target = job->tries[job->cand_idx], .http_status = o->http,
-        .error = o->st, .retry_after_ms = o->hint,
-        .should_retry = o->should_retry, .delivered = job->xfer.delivered > 0,
-        .latency_ms = a->latency_ms};
+    const struct lr_result *res = &job->xfer.result;
+    const struct lr_target *tg = job->xfer.target;
+    struct lr_policy_attempt pa;
+    lr_attempt_policy_view(job, &pa);
+    pa.target = a->target;
+    pa.index = (int)job->attempts - 1;
+    pa.tries_on_target = job->tries[job->cand_idx];
+    pa.http_status = o->http;
+    pa.error = o->st;
+    pa.retry_after_ms = o->hint;
+    pa.should_retry = o->should_retry;
+    pa.delivered = job->xfer.delivered > 0;
+    pa.latency_ms = a->latency_ms;
+    /* Usage and cost whenever the provider reported tokens, failures
+       included (a stream cut short may have been billed). */
+    pa.prompt_tokens = res->prompt_tokens > 0 ? res->prompt_tokens : 0;
+    pa.completion_tokens = res->completion_tokens > 0
+                               ? res->completion_tokens : 0;
+    pa.cost_usd = ((double)pa.prompt_tokens * tg->in_usd_per_mtok +
+                   (double)pa.completion_tokens * tg->out_usd_per_mtok) /
+                  1e6;
+    pa.rl_remaining_requests = res->rl_remaining_requests;
+    pa.rl_remaining_tokens = res->rl_remaining_tokens;
+    pa.rl_reset_requests_ms = res->rl_reset_requests_ms;
+    pa.rl_reset_tokens_ms = res->rl_reset_tokens_ms;
+    job->ctx.phase = LR_PHASE_ATTEMPT;
     enum lr_next decided = LR_NEXT_DEFAULT;
     for (size_t i = 0; i < job->rt->n_policies; i++) {
         const struct lr_policy_inst *p = &job->rt->policies[i];
@@ -241,7 +261,7 @@ static enum lr_next run_after(struct lr_job *job, const struct outcome *o,
             continue;
         char r[200] = "";
         int64_t d = 0;
-        enum lr_next n = p->ops->after_attempt(p->inst, &job->preq,
+        enum lr_next n = p->ops->after_attempt(p->inst, &job->ctx.preq,
                                                job->pstate[i], &pa, &d,
                                                r, sizeof r);
         if (n == LR_NEXT_DEFAULT || decided != LR_NEXT_DEFAULT)
@@ -251,6 +271,7 @@ static enum lr_next run_after(struct lr_job *job, const struct outcome *o,
         snprintf(why, whylen, "%s: %s", p->name,
                  r[0] ? r : lr_status_name(o->st));
     }
+    job->ctx.phase = LR_PHASE_OTHER;
     return decided;
 }
 
@@ -290,6 +311,12 @@ static void after_failure(struct lr_job *job, const struct outcome *o,
     int64_t delay = 0;
     char why[256];
     enum lr_next n = decide(job, o, a, &delay, why, sizeof why);
+    if (job->ctx.rejected) {
+        lr_engine_give_easy(job->eng, lr_transfer_reset(&job->xfer));
+        job->resp->retry_after_ms = job->ctx.reject_hint;
+        lr_job_abort(job, job->ctx.reject_status, job->ctx.reject_msg);
+        return;
+    }
     if (key_out && tg->n_keys > 1 && !delivered && n != LR_NEXT_STOP) {
         /* That key is out of use; the next key of the same target goes
            at once, unless a policy said stop (bounded: each key can be

@@ -94,6 +94,12 @@ static int check_policy_ops(const char *path, const struct lr_plugin_desc *d,
                  "table", path, d->name, ops->n_keys);
         return LR_E_PLUGIN;
     }
+    if (d->abi_minor >= 1 && d->ops_size >= sizeof *ops &&
+        ops->n_target_keys && !ops->target_keys) {
+        snprintf(err, errlen, "%s: policy '%s' declares %zu target keys "
+                 "but no table", path, d->name, ops->n_target_keys);
+        return LR_E_PLUGIN;
+    }
     return LR_OK;
 }
 
@@ -131,6 +137,22 @@ static int check_desc(const char *path, const struct lr_plugin_desc *d,
     if (d->kind == LR_PLUGIN_PROVIDER)
         return check_provider_ops(path, d, err, errlen);
     return check_policy_ops(path, d, err, errlen);
+}
+
+static void copy_ops(struct lr_plugin *p)
+{
+    const struct lr_plugin_desc *d = p->desc;
+    if (d->kind == LR_PLUGIN_PROVIDER) {
+        memcpy(&p->provider_ops, d->ops, sizeof p->provider_ops);
+        return;
+    }
+    size_t n = d->abi_minor >= 1 ? sizeof p->policy_ops
+                                 : LR_POLICY_OPS_V1_SIZE;
+    if (n > d->ops_size)
+        n = d->ops_size;
+    memcpy(&p->policy_ops, d->ops, n);
+    if (p->policy_ops.n_target_keys && !p->policy_ops.target_keys)
+        p->policy_ops.n_target_keys = 0;
 }
 
 int lr_plugin_open(const char *path, enum lr_plugin_kind want_kind,
@@ -180,6 +202,7 @@ int lr_plugin_open(const char *path, enum lr_plugin_kind want_kind,
     }
     p->dl = dl;
     p->desc = d;
+    copy_ops(p);
     *out = p;
     return LR_OK;
 }

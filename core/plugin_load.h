@@ -7,15 +7,25 @@
 
 #include "llmroute_plugin.h"
 
+#include <stddef.h>
+
+/*
+ * A loaded plugin.  The core reads a plugin's ops only through the copies
+ * here: the plugin's own struct, as long as its ops_size says and only the
+ * fields of its ABI minor, the rest zero.  So a 1.0 policy simply has no
+ * 1.1 hooks, and no code path needs to check sizes again.
+ */
 struct lr_plugin {
     char *path;
     void *dl;
     const struct lr_plugin_desc *desc;
+    struct lr_provider_ops provider_ops;
+    struct lr_policy_ops policy_ops;
 };
 
 /* Smallest ops structs a 1.0 plugin may hand us. */
 #define LR_PROVIDER_OPS_V1_SIZE sizeof(struct lr_provider_ops)
-#define LR_POLICY_OPS_V1_SIZE sizeof(struct lr_policy_ops)
+#define LR_POLICY_OPS_V1_SIZE offsetof(struct lr_policy_ops, target_keys)
 
 /*
  * dlopen path (RTLD_NOW | RTLD_LOCAL) and check, in this order: the entry

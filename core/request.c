@@ -37,6 +37,8 @@ void lr_request_free(struct lr_request *req)
     free(req->target);
     free(req->tools_json);
     free(req->tool_choice_json);
+    free(req->conversation);
+    lr_attrs_free(&req->attrs);
     free(req);
 }
 
@@ -142,6 +144,27 @@ int lr_request_set_target(struct lr_request *req, const char *name)
     return req ? set_str(&req->target, name) : LR_E_INVALID_ARG;
 }
 
+int lr_request_set_conversation(struct lr_request *req, const char *id)
+{
+    return req ? set_str(&req->conversation, id) : LR_E_INVALID_ARG;
+}
+
+int lr_request_set_cache_bypass(struct lr_request *req, int bypass)
+{
+    if (!req)
+        return LR_E_INVALID_ARG;
+    req->cache_bypass = bypass != 0;
+    return LR_OK;
+}
+
+int lr_request_set_attr(struct lr_request *req, const char *key,
+                        const char *value)
+{
+    if (!req || !key || !*key)
+        return LR_E_INVALID_ARG;
+    return lr_attrs_set(&req->attrs, key, value);
+}
+
 static int dup_field(const char **dst, const char *src)
 {
     *dst = NULL;
@@ -177,7 +200,10 @@ struct lr_request *lr_request_clone(const struct lr_request *req)
     c->temperature = req->temperature;
     c->has_temperature = req->has_temperature;
     c->timeout_ms = req->timeout_ms;
+    c->cache_bypass = req->cache_bypass;
     int bad = set_str(&c->system, req->system) ||
+              set_str(&c->conversation, req->conversation) ||
+              lr_attrs_copy(&c->attrs, &req->attrs) != LR_OK ||
               set_str(&c->user, req->user) ||
               set_str(&c->target, req->target) ||
               set_str(&c->tools_json, req->tools_json) ||

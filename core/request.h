@@ -8,6 +8,8 @@
 #include "llmroute.h"
 #include "llmroute_plugin.h"
 
+#include "attrs.h"
+
 struct lr_request {
     char *system;
     struct lr_message *msgs;     /* strings owned */
@@ -22,6 +24,9 @@ struct lr_request {
     char *target;                /* forced target or NULL */
     char *tools_json;
     char *tool_choice_json;
+    char *conversation;          /* conversation id or NULL */
+    int cache_bypass;
+    struct lr_attrs attrs;       /* policy-visible attributes */
 };
 
 /* Deep copy; NULL on out-of-memory. */

@@ -67,6 +67,7 @@ void lr_response_free(struct lr_response *r)
     free(r->provider);
     free(r->model);
     free(r->tier);
+    free(r->served_by);
     free(r);
 }
 
@@ -112,6 +113,11 @@ const char *lr_response_provider(const struct lr_response *r)
 const char *lr_response_model(const struct lr_response *r)
 {
     return r ? r->model : NULL;
+}
+
+const char *lr_response_served_by(const struct lr_response *r)
+{
+    return r ? r->served_by : NULL;
 }
 
 const char *lr_response_tier(const struct lr_response *r)
@@ -239,6 +245,8 @@ static void add_success(cJSON *o, const struct lr_response *r,
     add_str_or_null(o, "provider", r->provider);
     add_str_or_null(o, "model", r->model);
     add_str_or_null(o, "tier", r->tier);
+    if (r->served_by)
+        cJSON_AddStringToObject(o, "served_by", r->served_by);
     cJSON *u = cJSON_AddObjectToObject(o, "usage");
     if (u) {
         cJSON_AddNumberToObject(u, "prompt_tokens", (double)r->prompt_tokens);

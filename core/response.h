@@ -29,6 +29,7 @@ struct lr_response {
     struct lr_buf tool_calls_json;
     enum lr_finish finish;
     char *target, *provider, *model, *tier;
+    char *served_by;        /* policy that answered (cache hit) or NULL */
     int64_t prompt_tokens, completion_tokens;
     int64_t cached_tokens, reasoning_tokens;
     double cost_usd;

@@ -87,6 +87,17 @@ static int require(const struct lr_section *s, const char *key,
                    key);
 }
 
+static int check_kind(const struct lr_section *s, const char *key,
+                      const struct lr_plugin *p, enum lr_plugin_kind kind,
+                      char *err, size_t errlen)
+{
+    if (p->desc->kind == kind)
+        return LR_OK;
+    return fail_at(s, key, err, errlen, "plugin '%s' is a %s, not a %s",
+                   p->desc->name, lr_plugin_kind_name(p->desc->kind),
+                   lr_plugin_kind_name(kind));
+}
+
 static int load_plugin(struct lr_router *r, const struct lr_section *s,
                        const char *key, const char *name,
                        enum lr_plugin_kind kind, struct lr_plugin **out,
@@ -95,13 +106,8 @@ static int load_plugin(struct lr_router *r, const struct lr_section *s,
     for (size_t i = 0; i < r->n_plugins; i++) {
         if (strcmp(r->plugins[i]->desc->name, name) != 0)
             continue;
-        if (r->plugins[i]->desc->kind != kind)
-            return fail_at(s, key, err, errlen, "plugin '%s' is a %s, not "
-                           "a %s", name,
-                           lr_plugin_kind_name(r->plugins[i]->desc->kind),
-                           lr_plugin_kind_name(kind));
         *out = r->plugins[i];
-        return LR_OK;
+        return check_kind(s, key, *out, kind, err, errlen);
     }
     if (strpbrk(name, "/.") || !*name)
         return fail_at(s, key, err, errlen, "bad plugin name '%s'", name);
@@ -112,14 +118,13 @@ static int load_plugin(struct lr_router *r, const struct lr_section *s,
     if (!v)
         return fail_at(s, key, err, errlen, "out of memory");
     r->plugins = v;
-    if (lr_plugin_open(path, kind, name, out, why, sizeof why) != LR_OK)
+    if (lr_plugin_open(path, 0, name, out, why, sizeof why) != LR_OK)
         return fail_at(s, key, err, errlen, "%s plugin '%s': %s",
                        lr_plugin_kind_name(kind), name, why);
     r->plugins[r->n_plugins++] = *out;
-    return LR_OK;
+    return check_kind(s, key, *out, kind, err, errlen);
 }
 
-/* Create a plugin instance; a reason starting "KEY: " points at KEY. */
 static int create_instance(struct lr_router *r, const struct lr_section *s,
                            struct lr_plugin *p, const char *kind_word,
                            struct lr_host_impl **host, void **inst,
@@ -216,6 +221,31 @@ static int target_settings(struct lr_target *t, char *err, size_t errlen)
     return resolve_keys(t, err, errlen);
 }
 
+/* The key tables a [target] section is checked against: the core's, its
+   provider's, and the target keys of every policy in the pipeline. */
+static int target_tables(const struct lr_router *r, const struct lr_target *t,
+                         const struct lr_cfg_key ***tables, size_t **sizes,
+                         size_t *n)
+{
+    *tables = calloc(r->n_policies + 2, sizeof **tables);
+    *sizes = calloc(r->n_policies + 2, sizeof **sizes);
+    if (!*tables || !*sizes)
+        return LR_E_NOMEM;
+    (*tables)[0] = target_keys;
+    (*sizes)[0] = N(target_keys);
+    (*tables)[1] = t->ops->target_keys;
+    (*sizes)[1] = t->ops->n_target_keys;
+    *n = 2;
+    for (size_t i = 0; i < r->n_policies; i++) {
+        const struct lr_policy_ops *ops = r->policies[i].ops;
+        if (!ops->n_target_keys)
+            continue;
+        (*tables)[*n] = ops->target_keys;
+        (*sizes)[(*n)++] = ops->n_target_keys;
+    }
+    return LR_OK;
+}
+
 static int build_target(struct lr_router *r, struct lr_section *s,
                         struct lr_target *t, char *err, size_t errlen)
 {
@@ -228,14 +258,19 @@ static int build_target(struct lr_router *r, struct lr_section *s,
     if (load_plugin(r, s, "provider", prov, LR_PLUGIN_PROVIDER, &t->plugin,
                     err, errlen) != LR_OK)
         return LR_E_CONFIG;
-    t->ops = t->plugin->desc->ops;
-    const struct lr_cfg_key *tables[] = {target_keys, t->ops->target_keys};
-    size_t sizes[] = {N(target_keys), t->ops->n_target_keys};
-    if (lr_section_validate(s, tables, sizes, 2, err, errlen) != LR_OK)
-        return LR_E_CONFIG;
+    t->ops = &t->plugin->provider_ops;
+    const struct lr_cfg_key **tables = NULL;
+    size_t *sizes = NULL, n = 0;
+    int rc = target_tables(r, t, &tables, &sizes, &n);
+    if (rc == LR_OK)
+        rc = lr_section_validate(s, tables, sizes, n, err, errlen);
+    free(tables);
+    free(sizes);
+    if (rc != LR_OK)
+        return rc;
     if (require(s, "model", &t->model, err, errlen) != LR_OK)
         return LR_E_CONFIG;
-    int rc = target_settings(t, err, errlen);
+    rc = target_settings(t, err, errlen);
     if (rc != LR_OK)
         return rc;
     return create_instance(r, s, t->plugin, "target", &t->host, &t->inst,
@@ -298,9 +333,11 @@ static int build_targets(struct lr_router *r, struct lr_section *rs,
     return rc;
 }
 
-static int build_policy(struct lr_router *r, struct lr_section *rs,
-                        const char *name, struct lr_policy_inst *p,
-                        char *err, size_t errlen)
+/* Load a pipeline entry's plugin and check its section; the instance is
+   created later (create_policies), once the targets it may read exist. */
+static int load_policy(struct lr_router *r, struct lr_section *rs,
+                       const char *name, struct lr_policy_inst *p,
+                       char *err, size_t errlen)
 {
     struct lr_section *s = lr_config_find(r->cfg, LR_SEC_POLICY, name);
     if (!s)
@@ -319,17 +356,14 @@ static int build_policy(struct lr_router *r, struct lr_section *rs,
     if (load_plugin(r, s, "plugin", plugin, LR_PLUGIN_POLICY, &p->plugin,
                     err, errlen) != LR_OK)
         return LR_E_CONFIG;
-    p->ops = p->plugin->desc->ops;
+    p->ops = &p->plugin->policy_ops;
     const struct lr_cfg_key *tables[] = {policy_keys, p->ops->keys};
     size_t sizes[] = {N(policy_keys), p->ops->n_keys};
-    if (lr_section_validate(s, tables, sizes, 2, err, errlen) != LR_OK)
-        return LR_E_CONFIG;
-    return create_instance(r, s, p->plugin, "policy", &p->host, &p->inst,
-                           err, errlen);
+    return lr_section_validate(s, tables, sizes, 2, err, errlen);
 }
 
-static int build_pipeline(struct lr_router *r, struct lr_section *rs,
-                          char *err, size_t errlen)
+static int load_pipeline(struct lr_router *r, struct lr_section *rs,
+                         char *err, size_t errlen)
 {
     const char *const *names;
     size_t n = 0;
@@ -338,8 +372,8 @@ static int build_pipeline(struct lr_router *r, struct lr_section *rs,
         return LR_E_NOMEM;
     for (size_t i = 0; i < n; i++) {
         r->n_policies = i + 1;
-        int rc = build_policy(r, rs, names[i], &r->policies[i], err,
-                              errlen);
+        int rc = load_policy(r, rs, names[i], &r->policies[i], err,
+                             errlen);
         if (rc != LR_OK)
             return rc;
     }
@@ -351,6 +385,18 @@ static int build_pipeline(struct lr_router *r, struct lr_section *rs,
         if (s->kind == LR_SEC_POLICY && !used)
             lr_log(LR_LOG_WARN, "%s:%d: [policy %s] is not in the "
                    "pipeline; it is ignored", s->file, s->line, s->name);
+    }
+    return LR_OK;
+}
+
+static int create_policies(struct lr_router *r, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < r->n_policies; i++) {
+        struct lr_policy_inst *p = &r->policies[i];
+        int rc = create_instance(r, p->sec, p->plugin, "policy", &p->host,
+                                 &p->inst, err, errlen);
+        if (rc != LR_OK)
+            return rc;
     }
     return LR_OK;
 }
@@ -483,9 +529,11 @@ struct lr_router *lr_router_build(struct lr_config *cfg,
     if (rc == LR_OK)
         rc = router_settings(r, rs, err, errlen);
     if (rc == LR_OK)
+        rc = load_pipeline(r, rs, err, errlen);
+    if (rc == LR_OK)
         rc = build_targets(r, rs, err, errlen);
     if (rc == LR_OK)
-        rc = build_pipeline(r, rs, err, errlen);
+        rc = create_policies(r, err, errlen);
     if (rc != LR_OK) {
         if (!err[0])
             snprintf(err, errlen, "%s: %s", cfg->path, lr_strerror(rc));

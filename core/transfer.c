@@ -22,6 +22,8 @@ void lr_result_init(struct lr_result *r)
     r->retry_after_ms = -1;
     r->prompt_tokens = -1;
     r->completion_tokens = -1;
+    r->rl_remaining_requests = r->rl_remaining_tokens = -1;
+    r->rl_reset_requests_ms = r->rl_reset_tokens_ms = -1;
 }
 
 void lr_result_free(struct lr_result *r)

@@ -111,7 +111,7 @@ static void missing_plugin(void **s)
     expect_error("[target a]\nprovider = nosuch\nmodel = m\n",
                  "c.ini:2: provider plugin 'nosuch': ");
     expect_error("[target a]\nprovider = testpol\nmodel = m\n",
-                 "c.ini:2: provider plugin 'testpol': ");
+                 "c.ini:2: plugin 'testpol' is a policy, not a provider");
     expect_error("[router]\npipeline = p\n" TARGET_A
                  "[policy p]\nplugin = openai\n",
                  "c.ini:8: plugin 'openai' is a provider, not a policy");

@@ -89,7 +89,7 @@ static void make_fails(struct fx *f, const char *prefix)
 
 /* --- Driving the hooks -------------------------------------------------- */
 
-static const struct lr_policy_req REQ = {7, NULL, NULL};
+static const struct lr_policy_req REQ = {.id = 7};
 
 static void *begin(struct fx *f)
 {

@@ -86,7 +86,7 @@ static int ask(struct fx *f, const char *system,
     chat.system = system;
     chat.messages = msgs;
     chat.n_messages = n;
-    struct lr_policy_req req = {42, &chat, NULL};
+    struct lr_policy_req req = {.id = 42, .chat = &chat};
     void *req_state = NULL;
     f->msg[0] = '\0';
     f->hint = -1;
@@ -268,7 +268,7 @@ static void test_message_fits_small_buffer(void **state)
     struct lr_chat chat = {0};
     chat.messages = &m;
     chat.n_messages = 1;
-    struct lr_policy_req req = {1, &chat, NULL};
+    struct lr_policy_req req = {.id = 1, .chat = &chat};
     void *rs = NULL;
     char small[12];
     memset(small, 'Z', sizeof small);

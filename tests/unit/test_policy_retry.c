@@ -51,7 +51,7 @@ static int setup(void **state)
     return 0;
 }
 
-static const struct lr_policy_req REQ = {7, NULL, NULL};
+static const struct lr_policy_req REQ = {.id = 7};
 
 static void end_request(struct fx *f)
 {
