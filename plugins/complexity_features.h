@@ -416,7 +416,8 @@ static inline double cx_score(const struct cx_features *f,
     double t[CX_N], s = bias;
     cx_signals(f, t);
     for (int k = 0; k < CX_N; k++) {
-        parts[k] = (k == CX_EASY ? -1 : 1) * w[k] * t[k];
+        /* + 0.0 turns -0 into 0, which prints as "0" in JSON */
+        parts[k] = (k == CX_EASY ? -1 : 1) * w[k] * t[k] + 0.0;
         s += parts[k];
     }
     return s;
