@@ -11,9 +11,8 @@
  *   fallback_simple =                     ; optional, see "Fallback"
  *   medium_above    = 1.0                 ; score > this: at least medium
  *   complex_above   = 2.2                 ; score > this: complex
- *   w_length = 0.5  w_code = 2.0  w_error = 1.5  w_math = 1.5
- *   w_numbers = 1.5  w_multistep = 1.0  w_design = 1.5  w_questions = 0.6
- *   w_turns = 0.8  w_easy = 1.5  bias = 0 ; weights (these are the defaults)
+ *   w_code          = 2.0                 ; a weight, >= 0 (see below)
+ *   bias            = 0                   ; added to every score
  *   conversation_ttl_s = 86400            ; how long a conversation's tier
  *                                         ; is remembered
  *
@@ -28,10 +27,12 @@
  * wording, several questions, earlier turns) and what marks an easy one
  * (chit-chat, lookups, rewriting, extraction).  Each count becomes a
  * saturating or log-scaled signal; score = bias + sum of w_X * signal X,
- * minus w_easy * the easy signal.  Weights are >= 0 so the score only
- * grows with evidence of difficulty.  The defaults were fixed from
- * general knowledge before any evaluation; docs/policy-complexity.md
- * gives the reasoning.  `llmroute classify` shows features and score.
+ * minus w_easy * the easy signal.  Weights and their defaults: w_length
+ * 0.5, w_code 2.0, w_error 1.5, w_math 1.5, w_numbers 1.5, w_multistep
+ * 1.0, w_design 1.5, w_questions 0.6, w_turns 0.8, w_easy 1.5.  Weights
+ * are >= 0 so the score only grows with evidence of difficulty.  The
+ * defaults were fixed from general knowledge before any evaluation;
+ * docs/policy-complexity.md gives the reasoning.  `llmroute classify` shows features and score.
  *
  * Tier.  score > complex_above: complex; else score > medium_above:
  * medium; else simple.  `llmroute classify --calibrate SAMPLE.jsonl
@@ -62,8 +63,9 @@
  * Effects: the request attribute "tier" is set to the chosen tier (the
  * core reports it in the response), counter complexity_tier{tier} counts
  * routed requests, and a DEBUG line gives tier, score and why.  The
- * classify op explains the same decision (steps 2, without 1 and 3,
- * which come from request attributes) with no side effect.
+ * classify op explains step 2 (score and conversation tier; steps 1 and
+ * 3 come from per-request attributes) with no side effect: it reads the
+ * configuration and the store only, as it may run on any thread.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -187,8 +189,10 @@ static int add_cand(struct complexity *cx, int t, const char *name)
     if (!v)
         return -1;
     cx->cands[t] = v;
-    v[cx->n_cands[t]] = strdup(name);
-    return v[cx->n_cands[t]] ? (int)(cx->n_cands[t]++, 0) : -1;
+    if (!(v[cx->n_cands[t]] = strdup(name)))
+        return -1;
+    cx->n_cands[t]++;
+    return 0;
 }
 
 /* Every name in key's list is a target; "KEY: ..." in err otherwise. */
@@ -421,7 +425,7 @@ static enum tier tier_for_score(const struct complexity *cx, double s)
     return s > cx->medium_above ? MEDIUM : SIMPLE;
 }
 
-/* Steps 2 of the header comment: score, then the conversation floor
+/* Step 2 of the header comment: score, then the conversation floor
    (read only). */
 static void decide_by_score(const struct complexity *cx,
                             const struct lr_policy_req *req,
