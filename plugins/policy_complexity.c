@@ -32,7 +32,8 @@
  * 1.0, w_design 1.5, w_questions 0.6, w_turns 0.8, w_easy 1.5.  Weights
  * are >= 0 so the score only grows with evidence of difficulty.  The
  * defaults were fixed from general knowledge before any evaluation;
- * docs/policy-complexity.md gives the reasoning.  `llmroute classify` shows features and score.
+ * docs/policy-complexity.md gives the reasoning.  `llmroute classify`
+ * shows features and score.
  *
  * Tier.  score > complex_above: complex; else score > medium_above:
  * medium; else simple.  `llmroute classify --calibrate SAMPLE.jsonl
