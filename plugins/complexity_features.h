@@ -149,16 +149,6 @@ static inline size_t cx_match(const char *p, const char *end,
     return i;
 }
 
-/* 1 when any keyword of the table starts at p. */
-static inline int cx_any(const char *p, const char *end,
-                         const char *const *kw, size_t n)
-{
-    for (size_t k = 0; k < n; k++)
-        if (kw[k][0] == tolower((unsigned char)*p) && cx_match(p, end, kw[k]))
-            return 1;
-    return 0;
-}
-
 static inline int cx_starts(const char *p, const char *end, const char *s)
 {
     size_t n = strlen(s);
@@ -247,6 +237,8 @@ static inline int cx_math_char(const char *p, const char *end, size_t *len)
         return 1;
     if (*p == '\\' && end - p > 1 && isalpha((unsigned char)p[1]))
         return 1; /* LaTeX: \frac, \sum */
+    if ((unsigned char)*p < 0x80)
+        return 0;
     for (size_t i = 0; i < CX_NKW(utf8); i++) {
         if (cx_starts(p, end, utf8[i])) {
             *len = strlen(utf8[i]);
@@ -287,14 +279,95 @@ static inline const char *cx_number_end(const char *p, const char *end)
     return p;
 }
 
+/* The keyword tables, in the order of struct cx_index. */
+#define CX_TABLES 7
+#define CX_MAX_KW 128
+
+static const struct {
+    const char *const *kw;
+    size_t n;
+} cx_tables[CX_TABLES] = {
+    {cx_code_kw, CX_NKW(cx_code_kw)},
+    {cx_error_kw, CX_NKW(cx_error_kw)},
+    {cx_math_kw, CX_NKW(cx_math_kw)},
+    {cx_number_kw, CX_NKW(cx_number_kw)},
+    {cx_step_kw, CX_NKW(cx_step_kw)},
+    {cx_design_kw, CX_NKW(cx_design_kw)},
+    {cx_easy_kw, CX_NKW(cx_easy_kw)},
+};
+
+/* Indexes into a table fit an unsigned char. */
+_Static_assert(CX_NKW(cx_code_kw) < CX_MAX_KW &&
+               CX_NKW(cx_error_kw) < CX_MAX_KW &&
+               CX_NKW(cx_math_kw) < CX_MAX_KW &&
+               CX_NKW(cx_number_kw) < CX_MAX_KW &&
+               CX_NKW(cx_step_kw) < CX_MAX_KW &&
+               CX_NKW(cx_design_kw) < CX_MAX_KW &&
+               CX_NKW(cx_easy_kw) < CX_MAX_KW, "a keyword table is too long");
+
+/* The entries of each table by first letter (a-z, then anything else):
+   table t's entries starting with letter l are idx[t][off[t][l] ..
+   off[t][l + 1]).  Built per scan, on the stack, in a few hundred steps;
+   it saves trying every keyword at every word. */
+struct cx_index {
+    unsigned char off[CX_TABLES][28];
+    unsigned char idx[CX_TABLES][CX_MAX_KW];
+};
+
+static inline int cx_bucket(char c)
+{
+    return c >= 'a' && c <= 'z' ? c - 'a' : 26;
+}
+
+static inline void cx_index_build(struct cx_index *ix)
+{
+    memset(ix, 0, sizeof *ix);
+    for (int t = 0; t < CX_TABLES; t++) {
+        size_t n = cx_tables[t].n < CX_MAX_KW ? cx_tables[t].n : CX_MAX_KW;
+        unsigned char fill[27];
+        for (size_t k = 0; k < n; k++)
+            ix->off[t][cx_bucket(cx_tables[t].kw[k][0]) + 1]++;
+        for (int l = 1; l < 28; l++)
+            ix->off[t][l] += ix->off[t][l - 1];
+        memcpy(fill, ix->off[t], sizeof fill);
+        for (size_t k = 0; k < n; k++)
+            ix->idx[t][fill[cx_bucket(cx_tables[t].kw[k][0])]++] =
+                (unsigned char)k;
+    }
+}
+
+/* Count the tables with a keyword starting at p (a word start). */
+static inline void cx_scan_word(struct cx_features *f,
+                                const struct cx_index *ix, const char *p,
+                                const char *end)
+{
+    int *const count[CX_TABLES] = {
+        &f->code_words, &f->error_words, &f->math_words, &f->numbers,
+        &f->steps, &f->design_words, &f->easy_words};
+    int l = cx_bucket((char)tolower((unsigned char)*p));
+    for (int t = 0; t < CX_TABLES; t++) {
+        for (int i = ix->off[t][l]; i < ix->off[t][l + 1]; i++) {
+            if (cx_match(p, end, cx_tables[t].kw[ix->idx[t][i]])) {
+                cx_bump(count[t]);
+                break;
+            }
+        }
+    }
+}
+
 /* Words, numbers, symbols and questions of one prose line. */
-static inline void cx_scan_prose(struct cx_features *f, const char *p,
+static inline void cx_scan_prose(struct cx_features *f,
+                                 const struct cx_index *ix, const char *p,
                                  const char *end)
 {
     const char *start = p;
     while (p < end) {
         size_t len = 1;
         int word_start = p == start || !cx_alnum(p[-1]);
+        if (!word_start && cx_alnum(*p)) {
+            p++; /* inside a word: the common case, nothing to count */
+            continue;
+        }
         if (*p == '?' && (p + 1 == end || p[1] != '?'))
             cx_bump(&f->questions);
         else if (*p == '%' && p > start && isdigit((unsigned char)p[-1]))
@@ -306,28 +379,15 @@ static inline void cx_scan_prose(struct cx_features *f, const char *p,
             p = cx_number_end(p, end);
             continue;
         }
-        else if (word_start && isalpha((unsigned char)*p)) {
-            if (cx_any(p, end, cx_code_kw, CX_NKW(cx_code_kw)))
-                cx_bump(&f->code_words);
-            if (cx_any(p, end, cx_error_kw, CX_NKW(cx_error_kw)))
-                cx_bump(&f->error_words);
-            if (cx_any(p, end, cx_math_kw, CX_NKW(cx_math_kw)))
-                cx_bump(&f->math_words);
-            if (cx_any(p, end, cx_number_kw, CX_NKW(cx_number_kw)))
-                cx_bump(&f->numbers);
-            if (cx_any(p, end, cx_step_kw, CX_NKW(cx_step_kw)))
-                cx_bump(&f->steps);
-            if (cx_any(p, end, cx_design_kw, CX_NKW(cx_design_kw)))
-                cx_bump(&f->design_words);
-            if (cx_any(p, end, cx_easy_kw, CX_NKW(cx_easy_kw)))
-                cx_bump(&f->easy_words);
-        }
+        else if (word_start && isalpha((unsigned char)*p))
+            cx_scan_word(f, ix, p, end);
         p += len;
     }
 }
 
 /* One line [p, end) of the prompt; *fence tracks ``` blocks. */
-static inline void cx_scan_line(struct cx_features *f, const char *p,
+static inline void cx_scan_line(struct cx_features *f,
+                                const struct cx_index *ix, const char *p,
                                 const char *end, int *fence)
 {
     while (p < end && isspace((unsigned char)*p))
@@ -355,7 +415,7 @@ static inline void cx_scan_line(struct cx_features *f, const char *p,
         cx_bump(&f->steps);
         p += item;
     }
-    cx_scan_prose(f, p, end);
+    cx_scan_prose(f, ix, p, end);
 }
 
 /* Features of text (NULL: empty) after turns earlier messages. */
@@ -370,10 +430,12 @@ static inline void cx_extract(const char *text, int turns,
     f->chars = (int64_t)n;
     const char *p = text, *end = text + (n < CX_SCAN_MAX ? n : CX_SCAN_MAX);
     int fence = 0;
+    struct cx_index ix;
+    cx_index_build(&ix);
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
-        cx_scan_line(f, p, le, &fence);
+        cx_scan_line(f, &ix, p, le, &fence);
         p = nl ? nl + 1 : end;
     }
 }
