@@ -4,9 +4,10 @@
  * host, its target sections, a real memory store and the fake clock: the
  * key table, config errors (unknown targets, missing tiers, cut-offs in
  * the wrong order, negative weights), features counted on crafted
- * prompts (code blocks, stack traces, math, questions, turns), a score
- * that grows with evidence, cut-offs, candidate lists with default,
- * configured and empty fallbacks, tier_want, tier_cap, conversation
+ * prompts (code blocks, stack traces, math, questions, turns, the scan
+ * bound of a huge paste), a score that grows with evidence, cut-offs,
+ * candidate lists with default, configured and empty fallbacks,
+ * tier_want, tier_cap, conversation
  * stickiness across requests (raise-only, TTL, cap beats it), the tier
  * attribute and counter, and classify's JSON without side effects.
  */
@@ -357,6 +358,25 @@ static void test_features_math_questions_turns(void **state)
     cJSON_Delete(j);
 }
 
+/* A huge paste: its length counts whole, features only in the first
+   64 KiB (the scan is bounded). */
+static void test_long_prompt_scan_bound(void **state)
+{
+    struct fx *f = *state;
+    size_t n = 100000;
+    char *big = malloc(n + 1);
+    assert_non_null(big);
+    for (size_t i = 0; i < n; i += 2) {
+        big[i] = '?';
+        big[i + 1] = ' ';
+    }
+    big[n] = '\0';
+    make_ok(f);
+    assert_int_equal(feature(f, big, "chars"), 100000);
+    assert_int_equal(feature(f, big, "questions"), 65536 / 2);
+    free(big);
+}
+
 static void test_score_grows_with_evidence(void **state)
 {
     struct fx *f = *state;
@@ -650,6 +670,7 @@ int main(void)
         T(test_config_errors),
         T(test_features_code_and_trace),
         T(test_features_math_questions_turns),
+        T(test_long_prompt_scan_bound),
         T(test_score_grows_with_evidence),
         T(test_cutoffs),
         T(test_default_fallbacks),
