@@ -1,13 +1,12 @@
 /*
  * test_policy_complexity.c - the complexity router, loaded as the real
  * build/plugins/complexity.so and driven through its hooks with the fake
- * host, its target sections, a real memory store and the fake clock: the
- * key table, config errors (unknown targets, missing tiers, cut-offs in
- * the wrong order, negative weights), features counted on crafted
- * prompts (code blocks, stack traces, math, questions, turns, the scan
- * bound of a huge paste), a score that grows with evidence, cut-offs,
- * candidate lists with default, configured and empty fallbacks,
- * tier_want, tier_cap, conversation
+ * host, its target sections, a real memory store and the fake clock: the key
+ * table, config errors (unknown targets, missing tiers, cut-offs in the
+ * wrong order, negative weights), features counted on crafted prompts (code
+ * blocks, stack traces, math, questions, turns, the scan bound of a huge
+ * paste), a score that grows with evidence, cut-offs, candidate lists with
+ * default, configured and empty fallbacks, tier_want, tier_cap, conversation
  * stickiness across requests (raise-only, TTL, cap beats it), the tier
  * attribute and counter, and classify's JSON without side effects.
  */
