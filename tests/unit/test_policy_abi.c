@@ -269,6 +269,51 @@ static void classify_json(void **s)
     lr_request_free(q);
 }
 
+/* The cache policy through the public API: the second identical request
+   is served from the store without reaching the upstream, and counts for
+   the router but not as a call to the target. */
+static void cache_end_to_end(void **s)
+{
+    (void)s;
+    struct fx f;
+    char err[512];
+    f.mock = mock_start("{\"routes\":[{\"name\":\"a\",\"model\":"
+        "\"model-a\",\"responses\":[{\"status\":200,\"echo\":true}]}]}",
+        err, sizeof err);
+    assert_non_null(f.mock);
+    assert_int_equal(tenv_init(&f.env), 0);
+    const char *path = tenv_write(&f.env, "c.ini",
+        "[router]\npipeline = cache\n"
+        "[target a]\nprovider = openai\nmodel = model-a\n"
+        "base_url = http://127.0.0.1:%d/v1\n"
+        "[policy cache]\nplugin = cache\nttl_s = 60\n", mock_port(f.mock));
+    f.r = lr_open(path, err, sizeof err);
+    if (!f.r)
+        fail_msg("lr_open: %s", err);
+    struct lr_request *q = prompt("same question");
+    struct lr_response *r = ask(&f, q);
+    assert_int_equal(lr_response_status(r), LR_OK);
+    assert_null(lr_response_served_by(r));
+    lr_response_free(r);
+    r = ask(&f, q);
+    assert_int_equal(lr_response_status(r), LR_OK);
+    assert_string_equal(lr_response_text(r), "echo: same question");
+    assert_string_equal(lr_response_served_by(r), "cache");
+    assert_int_equal(lr_response_attempt_count(r), 0);
+    lr_response_free(r);
+    assert_int_equal(mock_requests(f.mock, "a"), 1);
+    lr_request_set_cache_bypass(q, 1);
+    r = ask(&f, q);
+    assert_null(lr_response_served_by(r));
+    lr_response_free(r);
+    assert_int_equal(mock_requests(f.mock, "a"), 2);
+    char *m = lr_metrics_json(f.r);
+    assert_non_null(strstr(m, "cache_hits"));
+    lr_free(m);
+    lr_request_free(q);
+    teardown(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +323,7 @@ int main(void)
         cmocka_unit_test(attempt_view),
         cmocka_unit_test(policy_target_keys),
         cmocka_unit_test(classify_json),
+        cmocka_unit_test(cache_end_to_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
