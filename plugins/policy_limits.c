@@ -80,6 +80,10 @@
  * target (create() does not see the target list): a bad value skips the
  * target with "bad_config: ..." and an error logged once.
  *
+ * Files: the window is limits_window.h, the in-flight leases
+ * limits_lease.h, their store reads and writes limits_store.h; the
+ * design is explained in docs/policy-limits.md.
+ *
  * Counters: limits_waits{rpm|tpm|rpd|cooldown|min_interval|max_inflight},
  * limits_skips{same labels, bad_config}, limits_rejected{per_user_rpm},
  * limits_cooldowns{429|requests|tokens}.  A cool-down beginning is
@@ -94,13 +98,12 @@
 
 #include "llmroute_plugin.h"
 #include "limits_lease.h"
+#include "limits_store.h"
 #include "limits_window.h"
 
 #define MAX_STEPS 16
 #define MAX_MS INT64_C(1000000000000)    /* about 31 years */
 #define MAX_COUNT INT64_C(1000000000000) /* rpm/tpm/rpd ceiling */
-#define CAS_TRIES 16
-#define KEY_LEN 512                     /* store keys */
 #define TK_LEN 384                      /* "target|key_id" part of them */
 
 static const struct lr_cfg_key keys[] = {
@@ -142,13 +145,13 @@ enum { T_RPM, T_TPM, T_RPD, T_INFLIGHT, T_INTERVAL };
 
 struct limits {
     const struct lr_host *host;
-    int64_t max_wait, window, day, per_user, assume, lease_ttl, poll;
+    int64_t max_wait, window, day, per_user, assume;
     int64_t cool[MAX_STEPS];
     size_t n_cool;
     struct tlim *t;
     size_t nt;
     uint64_t seed, serial;        /* lease ids */
-    int store_warned;
+    struct ls_ctx st;             /* the store side (limits_store.h) */
 };
 
 /* Per request: the attempt being gated or in flight. */
@@ -213,9 +216,9 @@ static int read_config(struct limits *l, const struct lr_section *s,
                  errlen) ||
         read_int(h, s, "assume_max_tokens", 0, MAX_COUNT, &l->assume, err,
                  errlen) ||
-        read_int(h, s, "inflight_ttl_ms", 1, MAX_MS, &l->lease_ttl, err,
+        read_int(h, s, "inflight_ttl_ms", 1, MAX_MS, &l->st.lease_ttl_ms, err,
                  errlen) ||
-        read_int(h, s, "inflight_poll_ms", 1, MAX_MS, &l->poll, err,
+        read_int(h, s, "inflight_poll_ms", 1, MAX_MS, &l->st.poll_ms, err,
                  errlen))
         return -1;
     return read_cooldowns(l, s, err, errlen);
@@ -230,6 +233,7 @@ static int create(const struct lr_section *sec, const struct lr_host *host,
         return LR_E_NOMEM;
     }
     l->host = host;
+    l->st.host = host;
     if (read_config(l, sec, err, errlen) != 0) {
         free(l);
         return LR_E_CONFIG;
@@ -291,117 +295,7 @@ static const struct tlim *target_limits(struct limits *l, const char *name)
     return t;
 }
 
-/* --- Store helpers ------------------------------------------------------ */
-
-static void store_failed(struct limits *l, const char *what)
-{
-    const struct lr_host *h = l->host;
-    h->log(h, l->store_warned ? LR_LOG_DEBUG : LR_LOG_WARN,
-           "store failed (%s): limits not applied", what);
-    l->store_warned = 1;
-}
-
-/* Current value of key into full (emptied first): LR_OK,
-   LR_E_NOT_FOUND or a store error. */
-static int get_raw(struct limits *l, const char *key, struct lr_buf *full)
-{
-    const struct lr_host *h = l->host;
-    h->buf_reset(full);
-    return h->store_get(h, key, full);
-}
-
-static const char *text_of(const struct lr_buf *b)
-{
-    return b->data ? b->data : "";
-}
-
-/* cas from what get_raw read (found: the old bytes; else "missing"). */
-static int put_raw(struct limits *l, const char *key, int found,
-                   const struct lr_buf *old, const char *val, int64_t ttl)
-{
-    const struct lr_host *h = l->host;
-    return h->store_cas(h, key, found ? text_of(old) : NULL,
-                        found ? old->len : 0, val, strlen(val), ttl);
-}
-
-/* --- Windows ------------------------------------------------------------ */
-
-/* One window check of an attempt. */
-struct win {
-    const char *dim;              /* "rpm", "tpm", "rpd", "per_user_rpm" */
-    char key[KEY_LEN];
-    int64_t len, limit, need;
-};
-
-/*
- * Room for w->need in window w at wall time now: 0 when it fits (and,
- * with commit, it was counted in now's slot), else the ms until it
- * would fit.  *used: what the window holds.  A store failure counts as
- * room (fail open).
- */
-static int64_t window_take(struct limits *l, const struct win *w,
-                           int64_t now, int commit, int64_t *used)
-{
-    char val[LW_TEXT];
-    struct lw_window lw;
-    struct lr_buf full = {0};
-    int64_t room = 0;
-    *used = 0;
-    for (int i = 0; i < CAS_TRIES; i++) {
-        lw_init(&lw, w->len);
-        int rc = get_raw(l, w->key, &full);
-        if (rc != LR_OK && rc != LR_E_NOT_FOUND)
-            break;
-        if (lw_parse(&lw, text_of(&full)) != 0)
-            lw.n = 0; /* garbage: start afresh, cas writes over it */
-        lw_prune(&lw, now);
-        *used = lw_sum(&lw);
-        room = lw_room_in(&lw, w->need, w->limit, now);
-        if (room > 0 || !commit)
-            goto done;
-        if (lw_add(&lw, lw_index(&lw, now), w->need) != 0)
-            break;
-        lw_format(&lw, val, sizeof val);
-        rc = put_raw(l, w->key, rc == LR_OK, &full, val, w->len + lw.slot);
-        if (rc == LR_OK)
-            goto done;
-        if (rc != LR_STORE_CAS_MISMATCH)
-            break;
-    }
-    store_failed(l, w->key);
-    room = 0;
-done:
-    l->host->buf_free(&full);
-    return room;
-}
-
-/* Add delta (may be negative) to the slot of wall time at. */
-static void window_adjust(struct limits *l, const struct win *w, int64_t at,
-                          int64_t delta, int64_t now)
-{
-    char val[LW_TEXT];
-    struct lw_window lw;
-    struct lr_buf full = {0};
-    for (int i = 0; i < CAS_TRIES && delta; i++) {
-        lw_init(&lw, w->len);
-        int rc = get_raw(l, w->key, &full);
-        if ((rc != LR_OK && rc != LR_E_NOT_FOUND) ||
-            lw_parse(&lw, text_of(&full)) != 0)
-            break;
-        lw_prune(&lw, now);
-        if (lw_expiry(&lw, lw_index(&lw, at)) <= now)
-            break; /* that slot no longer counts anyway */
-        if (lw_add(&lw, lw_index(&lw, at), delta) != 0)
-            break;
-        lw_format(&lw, val, sizeof val);
-        rc = put_raw(l, w->key, rc == LR_OK, &full, val, w->len + lw.slot);
-        if (rc != LR_STORE_CAS_MISMATCH)
-            break;
-    }
-    l->host->buf_free(&full);
-}
-
-/* --- In-flight leases --------------------------------------------------- */
+/* --- Lease ids ---------------------------------------------------------- */
 
 /* A lease id no other attempt, here or in another process, holds. */
 static void next_lease_id(struct limits *l, char *out)
@@ -410,108 +304,6 @@ static void next_lease_id(struct limits *l, char *out)
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u; /* splitmix64 */
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
     snprintf(out, LL_ID, "%016" PRIx64, z ^ (z >> 31));
-}
-
-/*
- * A slot on target (max slots), taken as lease id with commit: 0, else
- * the ms to wait before looking again (inflight_poll_ms, or less when a
- * lease lapses sooner); *busy: live leases.  Store failure: 0.
- */
-static int64_t lease_take(struct limits *l, const char *target, int64_t max,
-                          const char *id, int64_t now, int commit,
-                          int64_t *busy)
-{
-    char key[KEY_LEN], val[LL_TEXT];
-    struct ll_set set;
-    struct lr_buf full = {0};
-    int64_t wait = 0;
-    snprintf(key, sizeof key, "inflight/%s", target);
-    for (int i = 0; i < CAS_TRIES; i++) {
-        int rc = get_raw(l, key, &full);
-        if (rc != LR_OK && rc != LR_E_NOT_FOUND)
-            break;
-        if (ll_parse(&set, text_of(&full)) != 0)
-            set.n = 0;
-        ll_prune(&set, now);
-        *busy = (int64_t)set.n;
-        if ((int64_t)set.n >= max) {
-            int64_t lapse = ll_first_lapse(&set) - now;
-            wait = lapse < l->poll ? lapse : l->poll;
-            goto done;
-        }
-        if (!commit || ll_add(&set, id, now + l->lease_ttl) != 0)
-            goto done;
-        ll_format(&set, val, sizeof val);
-        rc = put_raw(l, key, rc == LR_OK, &full, val, l->lease_ttl);
-        if (rc == LR_OK)
-            goto done;
-        if (rc != LR_STORE_CAS_MISMATCH)
-            break;
-    }
-    store_failed(l, key);
-done:
-    l->host->buf_free(&full);
-    return wait;
-}
-
-static void lease_give(struct limits *l, const char *target, const char *id,
-                       int64_t now)
-{
-    char key[KEY_LEN], val[LL_TEXT];
-    struct ll_set set;
-    struct lr_buf full = {0};
-    snprintf(key, sizeof key, "inflight/%s", target);
-    for (int i = 0; i < CAS_TRIES; i++) {
-        if (get_raw(l, key, &full) != LR_OK ||
-            ll_parse(&set, text_of(&full)) != 0)
-            break;
-        ll_prune(&set, now);
-        if (!ll_remove(&set, id))
-            break; /* lapsed already */
-        ll_format(&set, val, sizeof val);
-        if (put_raw(l, key, 1, &full, val, l->lease_ttl) !=
-            LR_STORE_CAS_MISMATCH)
-            break;
-    }
-    l->host->buf_free(&full);
-}
-
-/* --- Spacing between sends ---------------------------------------------- */
-
-/* 0 when interval ms have passed since the last send to target (and
-   with commit, now is the last send), else the ms left; *ago: ms since
-   the last send. */
-static int64_t interval_take(struct limits *l, const char *target,
-                             int64_t interval, int64_t now, int commit,
-                             int64_t *ago)
-{
-    char key[KEY_LEN], val[32];
-    struct lr_buf full = {0};
-    int64_t left = 0;
-    snprintf(key, sizeof key, "last/%s", target);
-    for (int i = 0; i < CAS_TRIES; i++) {
-        int rc = get_raw(l, key, &full);
-        if (rc != LR_OK && rc != LR_E_NOT_FOUND)
-            break;
-        int64_t last = rc == LR_OK ? strtoll(text_of(&full), NULL, 10) : 0;
-        *ago = now > last ? now - last : 0;
-        if (rc == LR_OK && *ago < interval) {
-            left = interval - *ago;
-            goto done;
-        }
-        if (!commit)
-            goto done;
-        snprintf(val, sizeof val, "%" PRId64, now);
-        rc = put_raw(l, key, rc == LR_OK, &full, val, interval);
-        if (rc == LR_OK)
-            goto done;
-        if (rc != LR_STORE_CAS_MISMATCH)
-            break;
-    }
-    store_failed(l, key);
-done:
-    l->host->buf_free(&full);
-    return left;
 }
 
 /* --- Cool-down state ---------------------------------------------------- */
@@ -527,7 +319,7 @@ struct cool {
 
 static int cool_load(struct limits *l, const char *key, struct cool *c)
 {
-    int rc = get_raw(l, key, &c->raw);
+    int rc = get_raw(&l->st, key, &c->raw);
     long long run = 0, start = 0, until = 0;
     c->found = rc == LR_OK;
     c->run = c->start = c->until = 0;
@@ -550,7 +342,7 @@ static int cool_save(struct limits *l, const char *key,
     snprintf(val, sizeof val, "%" PRId64 " %" PRId64 " %" PRId64 " %s",
              now->run, now->start, now->until, now->why);
     int64_t ttl = (now->until > wall ? now->until - wall : 0) + l->window;
-    return put_raw(l, key, old->found, &old->raw, val, ttl);
+    return put_raw(&l->st, key, old->found, &old->raw, val, ttl);
 }
 
 static const char *ordinal(int64_t n)
@@ -678,16 +470,16 @@ static void check_all(struct limits *l, const struct gate *g,
     }
     l->host->buf_free(&c.raw);
     int64_t interval = g->t->v[T_INTERVAL];
-    int64_t left = interval > 0 ? interval_take(l, g->target, interval,
+    int64_t left = interval > 0 ? interval_take(&l->st, g->target, interval,
                                                 g->now, 0, &ago) : 0;
     note(b, left, "min_interval", "min_interval: %" PRId64 " ms since the "
          "last send to %s, %" PRId64 " ms left", ago, g->who, left);
     for (size_t i = 0; i < g->nw; i++) {
-        int64_t room = window_take(l, &g->w[i], g->now, 0, &used);
+        int64_t room = window_take(&l->st, &g->w[i], g->now, 0, &used);
         note_window(b, g, &g->w[i], room, used);
     }
     int64_t max = g->t->v[T_INFLIGHT];
-    int64_t wait = max > 0 ? lease_take(l, g->target, max, "", g->now, 0,
+    int64_t wait = max > 0 ? lease_take(&l->st, g->target, max, "", g->now, 0,
                                         &busy) : 0;
     note(b, wait, "max_inflight", "max_inflight: %" PRId64 " of %" PRId64
          " in flight on %s", busy, max, g->who);
@@ -698,7 +490,7 @@ static void untake_windows(struct limits *l, const struct gate *g,
                            size_t n, int64_t at)
 {
     for (size_t i = 0; i < n; i++)
-        window_adjust(l, &g->w[i], at, -g->w[i].need, g->now);
+        window_adjust(&l->st, &g->w[i], at, -g->w[i].need, g->now);
 }
 
 /* Count the attempt everywhere; 0, or -1 with the wait in b (a race
@@ -708,7 +500,7 @@ static int take_all(struct limits *l, const struct gate *g, char *lease,
 {
     int64_t used, busy = 0, ago = 0;
     for (size_t i = 0; i < g->nw; i++) {
-        int64_t room = window_take(l, &g->w[i], g->now, 1, &used);
+        int64_t room = window_take(&l->st, &g->w[i], g->now, 1, &used);
         if (room > 0) {
             note_window(b, g, &g->w[i], room, used);
             untake_windows(l, g, i, g->now);
@@ -719,12 +511,12 @@ static int take_all(struct limits *l, const struct gate *g, char *lease,
     lease[0] = '\0';
     if (max > 0) {
         next_lease_id(l, lease);
-        wait = lease_take(l, g->target, max, lease, g->now, 1, &busy);
+        wait = lease_take(&l->st, g->target, max, lease, g->now, 1, &busy);
     }
     int64_t interval = g->t->v[T_INTERVAL];
     /* Spacing last: a send time written cannot be taken back. */
     int64_t left = wait == 0 && interval > 0
-        ? interval_take(l, g->target, interval, g->now, 1, &ago) : 0;
+        ? interval_take(&l->st, g->target, interval, g->now, 1, &ago) : 0;
     if (wait == 0 && left == 0)
         return 0;
     note(b, wait, "max_inflight", "max_inflight: %" PRId64 " of %" PRId64
@@ -732,7 +524,7 @@ static int take_all(struct limits *l, const struct gate *g, char *lease,
     note(b, left, "min_interval", "min_interval: %" PRId64 " ms since the "
          "last send to %s, %" PRId64 " ms left", ago, g->who, left);
     if (wait == 0 && lease[0])
-        lease_give(l, g->target, lease, g->now);
+        lease_give(&l->st, g->target, lease, g->now);
     lease[0] = '\0';
     untake_windows(l, g, g->nw, g->now);
     return -1;
@@ -757,7 +549,7 @@ static void abandon(struct limits *l, struct req *q)
     gate_init(l, &g, t, q->key, q->tokens);
     untake_windows(l, &g, g.nw, q->sent_at);
     if (q->lease[0])
-        lease_give(l, q->target, q->lease, g.now);
+        lease_give(&l->st, q->target, q->lease, g.now);
     q->lease[0] = '\0';
     q->held = 0;
 }
@@ -794,7 +586,7 @@ static void correct_tokens(struct limits *l, const struct req *q,
     char tk[TK_LEN];
     tk_of(tk, sizeof tk, q->target, q->key);
     snprintf(w.key, sizeof w.key, "tpm/%s", tk);
-    window_adjust(l, &w, q->sent_at, real - q->tokens,
+    window_adjust(&l->st, &w, q->sent_at, real - q->tokens,
                   l->host->wall_ms(l->host));
 }
 
@@ -935,7 +727,7 @@ static int user_check(struct limits *l, const char *user, char *msg,
             x = (x ^ (unsigned char)*p) * 0x100000001b3u;
         snprintf(w.key, sizeof w.key, "user/#%016" PRIx64, x);
     }
-    int64_t room = window_take(l, &w, h->wall_ms(h), 1, &used);
+    int64_t room = window_take(&l->st, &w, h->wall_ms(h), 1, &used);
     if (room <= 0)
         return LR_OK;
     snprintf(msg, msglen, "per_user_rpm: %" PRId64 " requests in the last %"
@@ -1046,7 +838,7 @@ static enum lr_next after_attempt(void *inst,
     int64_t sent_at = mine ? q->sent_at : g.now;
     if (mine) {
         if (q->lease[0])
-            lease_give(l, q->target, q->lease, g.now);
+            lease_give(&l->st, q->target, q->lease, g.now);
         q->lease[0] = '\0';
         correct_tokens(l, q, a);
         q->held = 0;
@@ -1073,7 +865,7 @@ static void on_complete(void *inst, const struct lr_policy_req *req,
     if (!q)
         return;
     if (q->held && q->lease[0])
-        lease_give(l, q->target, q->lease, l->host->wall_ms(l->host));
+        lease_give(&l->st, q->target, q->lease, l->host->wall_ms(l->host));
     free(q->target);
     free(q->key);
     free(q);
