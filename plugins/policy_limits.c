@@ -51,10 +51,11 @@
  * after_attempt (every outcome): gives the slot back; corrects tpm to
  * prompt_tokens + completion_tokens when known; on rate_limited blocks
  * the target (key) for cooldown_ms[n-1], n the 429s in a row, or for
- * the provider's hint when longer; a success resets the run.  A 429 or
- * success of an attempt sent before the current cool-down began belongs
- * to the burst that caused it and changes the run not at all (four
- * concurrent 429s are one, not four, in a row).  When the provider
+ * the provider's hint when longer; a success ends the run and its
+ * block (the provider takes requests again).  A 429 or success of an
+ * attempt sent before the current cool-down began belongs to the burst
+ * that caused it and changes the run not at all (four concurrent 429s
+ * are one, not four, in a row).  When the provider
  * reports 0 requests (or tokens) left with a reset time, the target is
  * blocked until that reset.  A run is forgotten window_ms after its
  * block ends.  Never decides what comes next (LR_NEXT_DEFAULT).
@@ -104,7 +105,7 @@
 #define MAX_STEPS 16
 #define MAX_MS INT64_C(1000000000000)    /* about 31 years */
 #define MAX_COUNT INT64_C(1000000000000) /* rpm/tpm/rpd ceiling */
-#define TK_LEN 384                      /* "target|key_id" part of them */
+#define TK_LEN 384            /* "target|key_id" within store keys */
 
 static const struct lr_cfg_key keys[] = {
     {"max_wait_ms", LR_CFG_INT, "10000",
