@@ -274,6 +274,10 @@ static void sqlite_two_routers_never_double_spend(void **s)
     struct lr_router *r[2] = {open_router(&f), open_router(&f)};
     struct tally sum = {0};
     hammer(r, 2, &sum);
+    print_message("after the burst: %d answered ($%.6f), %d refused, %d "
+                  "other (%s); store settled %lld nano-USD\n", sum.ok,
+                  sum.spent, sum.refused, sum.other, sum.example,
+                  settled_in_db(f.db));
     assert_true(sum.ok <= FITS);
     top_up(r, 2, &sum);
     check_totals(&f, &sum);
