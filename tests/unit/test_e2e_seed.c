@@ -43,6 +43,12 @@
  * quick), and "learn from 429s" (gem without rpm: the mock's 429s and
  * their RetryInfo teach the router; a burst there is the requests in
  * flight when the window fills, so at most THREADS 429s per window).
+ *
+ * Also here: the shipped configurations conf/free-tier.ini (this
+ * scenario with the real providers) and conf/production.ini load with
+ * lr_open (dummy API keys in the environment, the file copied into a
+ * scratch folder so its relative sqlite store lands there), so they can
+ * never rot.  Run from the source tree (as make check does).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -317,12 +323,72 @@ static void seed_learns_from_429s(void **s)
     teardown(&f);
 }
 
+/* conf/NAME, copied into a scratch folder, opens and describes the
+   pipeline and targets it promises. */
+static void load_shipped(const char *name, const char *pipeline,
+                         const char *const *targets)
+{
+    char src[256], err[1024];
+    snprintf(src, sizeof src, "conf/%s", name);
+    char *text = tenv_slurp(src);
+    if (!text)
+        fail_msg("cannot read %s (run from the source tree)", src);
+    struct tenv env;
+    assert_int_equal(tenv_init(&env), 0);
+    const char *path = tenv_write(&env, name, "%s", text);
+    free(text);
+    setenv("LLMROUTE_PLUGIN_DIR", env.dir, 1);
+    setenv("OPENAI_API_KEY", "sk-dummy-openai", 1);
+    setenv("ANTHROPIC_API_KEY", "sk-ant-dummy", 1);
+    setenv("GEMINI_API_KEY", "dummy-gemini", 1);
+    struct lr_router *r = lr_open(path, err, sizeof err);
+    if (!r)
+        fail_msg("lr_open %s: %s", name, err);
+    char *d = lr_router_describe_json(r);
+    assert_non_null(d);
+    cJSON *j = cJSON_Parse(d);
+    char got[256] = "";
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(j, "pipeline"))
+    {
+        size_t n = strlen(got);
+        snprintf(got + n, sizeof got - n, "%s%s", n ? ", " : "",
+                 cJSON_GetStringValue(cJSON_GetObjectItem(p, "name")));
+    }
+    cJSON_Delete(j);
+    if (strcmp(got, pipeline) != 0)
+        fail_msg("%s: pipeline '%s', want '%s'", name, got, pipeline);
+    for (size_t i = 0; targets[i]; i++)
+        if (!strstr(d, targets[i]))
+            fail_msg("%s: target %s not in %s", name, targets[i], d);
+    assert_null(strstr(d, "sk-dummy"));
+    lr_free(d);
+    lr_close(r);
+    unsetenv("LLMROUTE_PLUGIN_DIR");
+    tenv_free(&env);
+}
+
+static void shipped_configs_load(void **s)
+{
+    (void)s;
+    static const char *const prod[] = {"gemini-2.5-flash", "gpt-4.1-mini",
+                                       "claude-sonnet-4-5-20250929",
+                                       "gpt-4.1", NULL};
+    static const char *const free_tier[] = {"gemini-2.5-flash-lite",
+                                            "gpt-4.1-mini", NULL};
+    load_shipped("production.ini",
+                 "cache, budget, limits, complexity, breaker, retry", prod);
+    load_shipped("free-tier.ini", "budget, limits, breaker, retry",
+                 free_tier);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(seed_waits_for_free_tier),
         cmocka_unit_test(seed_overflows_to_fallback),
         cmocka_unit_test(seed_learns_from_429s),
+        cmocka_unit_test(shipped_configs_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
