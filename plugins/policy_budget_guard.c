@@ -391,6 +391,26 @@ static int target_limits(const struct guard *g, const char *target,
     return 0;
 }
 
+/* ABI 1.1 check_target: refuse a bad per-target limit at load (FILE:LINE)
+   rather than skipping the target at run time. */
+static int check_target(void *inst, const struct lr_section *ts, char *err,
+                        size_t errlen)
+{
+    const struct lr_host *h = ((const struct guard *)inst)->host;
+    const char *names[2] = {"daily_usd", "monthly_usd"};
+    for (int i = 0; i < 2; i++) {
+        double usd = 0;
+        if (h->cfg_double(ts, names[i], &usd) != LR_OK)
+            continue;
+        if (!(usd >= 0 && usd <= MAX_USD)) {
+            snprintf(err, errlen, "%s: must be 0 (no limit) or a positive "
+                     "amount up to 1e9", names[i]);
+            return LR_E_CONFIG;
+        }
+    }
+    return LR_OK;
+}
+
 /* The limits that apply to req (and to target when not NULL). */
 static size_t scopes_of(const struct guard *g,
                         const struct lr_policy_req *req,
@@ -817,6 +837,7 @@ static const struct lr_policy_ops ops = {
     .on_complete = on_complete,
     .target_keys = target_keys,
     .n_target_keys = sizeof target_keys / sizeof target_keys[0],
+    .check_target = check_target,
 };
 
 static const struct lr_plugin_desc desc = {

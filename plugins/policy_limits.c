@@ -277,6 +277,26 @@ static void load_target(const struct limits *l, struct tlim *t)
     }
 }
 
+/* ABI 1.1 check_target: the same ranges, at load, so a bad value is a
+   FILE:LINE error instead of a skip at run time. */
+static int check_target(void *inst, const struct lr_section *s, char *err,
+                        size_t errlen)
+{
+    const struct lr_host *h = ((const struct limits *)inst)->host;
+    for (size_t k = 0; k < N_TKEYS; k++) {
+        int64_t hi = k == T_INFLIGHT ? LL_MAX
+                     : k == T_INTERVAL ? MAX_MS : MAX_COUNT;
+        int64_t v = 0;
+        int rc = h->cfg_int(s, target_keys[k].key, &v);
+        if (rc == LR_E_NOT_FOUND || (rc == LR_OK && v >= 0 && v <= hi))
+            continue;
+        snprintf(err, errlen, "%s: must be 0 (none) to %" PRId64,
+                 target_keys[k].key, hi);
+        return LR_E_CONFIG;
+    }
+    return LR_OK;
+}
+
 /* The cached limits of target name; NULL when out of memory. */
 static const struct tlim *target_limits(struct limits *l, const char *name)
 {
@@ -881,6 +901,7 @@ static const struct lr_policy_ops ops = {
     .on_complete = on_complete,
     .target_keys = target_keys,
     .n_target_keys = N_TKEYS,
+    .check_target = check_target,
 };
 
 static const struct lr_plugin_desc desc = {

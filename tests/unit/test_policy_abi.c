@@ -239,6 +239,23 @@ static void policy_target_keys(void **s)
     assert_null(lr_open(path, err, sizeof err));
     assert_non_null(strstr(err, "p.ini:9: testpol_weight: expected a "
                                 "whole number"));
+    /* A policy's range check of its target keys: FILE:LINE of the key. */
+    path = tenv_write(&f.env, "l.ini",
+        "[router]\npipeline = lim\n"
+        "[target a]\nprovider = openai\nmodel = m\n"
+        "base_url = http://127.0.0.1:9/v1\nrpm = -5\n"
+        "[policy lim]\nplugin = limits\n");
+    assert_null(lr_open(path, err, sizeof err));
+    assert_non_null(strstr(err, "l.ini:7: [target a] (read by policy lim): "
+                                "rpm: must be 0 (none) to"));
+    path = tenv_write(&f.env, "b.ini",
+        "[router]\npipeline = budget\n"
+        "[target a]\nprovider = openai\nmodel = m\n"
+        "base_url = http://127.0.0.1:9/v1\ndaily_usd = -1\n"
+        "[policy budget]\nplugin = budget_guard\n");
+    assert_null(lr_open(path, err, sizeof err));
+    assert_non_null(strstr(err, "b.ini:7: [target a] (read by policy "
+                                "budget): daily_usd: must be 0"));
     mock_stop(f.mock);
     tenv_free(&f.env);
 }
