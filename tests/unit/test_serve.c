@@ -127,6 +127,8 @@ static char *script(void)
     add_route(routes, "stream", "m-stream",
               text_entry("Hello streaming world", 0, 5));
     add_route(routes, "slow", "m-slow", text_entry("slow answer", 1500, 0));
+    add_route(routes, "slowstream", "m-slowstream",
+              text_entry("one two three four five six seven eight", 0, 300));
     add_route(routes, "simple", "m-simple", text_entry("from simple", 0, 0));
     add_route(routes, "complex", "m-complex",
               text_entry("from complex", 0, 0));
@@ -147,8 +149,9 @@ static char *script(void)
 static const char CONF[] =
     "[router]\nplugin_dir = .\ntimeout_ms = 10000\n"
     "pipeline = budget, limits, complexity\n"
-    "targets = a, s, slow, cheap, big, tool, toolstream, broke\n"
+    "targets = a, s, slow, slowstream, cheap, big, tool, toolstream, broke\n"
     TARGET("a", "m-ok") TARGET("s", "m-stream") TARGET("slow", "m-slow")
+    TARGET("slowstream", "m-slowstream")
     TARGET("cheap", "m-simple") TARGET("big", "m-complex")
     TARGET("tool", "m-tool") TARGET("toolstream", "m-toolstream")
     TARGET("broke", "m-ok")
@@ -286,7 +289,7 @@ static int setup_main(void **state)
     struct fx *f = *state;
     char text[8192];
     int p = mock_port(f->mock);
-    snprintf(text, sizeof text, CONF, p, p, p, p, p, p, p, p);
+    snprintf(text, sizeof text, CONF, p, p, p, p, p, p, p, p, p);
     write_conf(f, text);
     if (start_gateway(f) != 0) {
         char *e = tenv_slurp(f->errpath);
@@ -295,6 +298,23 @@ static int setup_main(void **state)
         return -1;
     }
     return 0;
+}
+
+/* The same with a 200 ms shutdown grace period. */
+static int setup_short(void **state)
+{
+    if (setup(state))
+        return -1;
+    struct fx *f = *state;
+    char text[8192];
+    int p = mock_port(f->mock);
+    snprintf(text, sizeof text, CONF, p, p, p, p, p, p, p, p, p);
+    char *g = strstr(text, "shutdown_timeout_ms = 10000");
+    if (!g)
+        return -1;
+    memcpy(g, "shutdown_timeout_ms =   200", 27);
+    write_conf(f, text);
+    return start_gateway(f) == 0 ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -564,10 +584,10 @@ static void test_healthz_models(void **state)
     assert_string_equal(jstr(j, "object"), "list");
     assert_string_equal(jstr(j, "data.0.id"), "a");
     assert_string_equal(jstr(j, "data.0.object"), "model");
-    assert_string_equal(jstr(j, "data.7.id"), "broke");
-    assert_string_equal(jstr(j, "data.8.id"), "simple");
-    assert_string_equal(jstr(j, "data.11.id"), "auto");
-    assert_null(jstr(j, "data.12.id"));
+    assert_string_equal(jstr(j, "data.8.id"), "broke");
+    assert_string_equal(jstr(j, "data.9.id"), "simple");
+    assert_string_equal(jstr(j, "data.12.id"), "auto");
+    assert_null(jstr(j, "data.13.id"));
     cJSON_Delete(j);
     free(h.body);
     http(f, "GET", "/nope", KEY_APP, NULL, &h);
@@ -1008,36 +1028,118 @@ static void test_graceful_sigterm(void **state)
     free(c.h.body);
 }
 
-/* Many requests in flight at once on few threads: each one suspended. */
+/* Many requests in flight at once: each is a suspended connection, not
+   a thread. */
 struct burst {
     struct fx *f;
+    const char *model;
     struct http h;
 };
 
 static void *burst_thread(void *arg)
 {
     struct burst *b = arg;
-    chat(b->f, KEY_APP, "s", ",\"stream\":true", &b->h);
+    chat(b->f, KEY_APP, b->model, ",\"stream\":true", &b->h);
     return NULL;
 }
 
-static void test_concurrent_streams(void **state)
+static int thread_count(pid_t pid)
+{
+    char path[64], line[256];
+    int n = -1;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *fp = fopen(path, "r");
+    while (fp && fgets(line, sizeof line, fp))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    if (fp)
+        fclose(fp);
+    return n;
+}
+
+static void test_no_thread_per_request(void **state)
 {
     struct fx *f = *state;
-    enum { N = 16 };
+    enum { N = 24 };
     struct burst b[N];
     pthread_t t[N];
+    long before = mock_requests(f->mock, "slow");
     for (int i = 0; i < N; i++) {
         b[i].f = f;
+        b[i].model = i % 2 ? "s" : "slow";
         assert_int_equal(pthread_create(&t[i], NULL, burst_thread, &b[i]),
                          0);
     }
+    /* All slow ones (answered after 1.5 s) are in flight together. */
+    int64_t deadline = mono_ms() + DEADLINE_MS;
+    while (mock_requests(f->mock, "slow") < before + N / 2 &&
+           mono_ms() < deadline)
+        usleep(2000);
+    int threads = thread_count(f->pid);
+    assert_true(threads > 0);
+    if (threads >= N / 2)
+        fail_msg("%d threads for %d requests in flight", threads, N / 2);
     for (int i = 0; i < N; i++) {
         pthread_join(t[i], NULL);
         assert_int_equal(b[i].h.status, 200);
         assert_non_null(strstr(b[i].h.body, "data: [DONE]"));
         free(b[i].h.body);
     }
+}
+
+/* SIGTERM past the grace period: what still runs is cancelled (503). */
+static void test_shutdown_deadline(void **state)
+{
+    struct fx *f = *state;
+    struct slow_call c = {.f = f};
+    pthread_t t;
+    long before = mock_requests(f->mock, "slow");
+    assert_int_equal(pthread_create(&t, NULL, slow_thread, &c), 0);
+    int64_t deadline = mono_ms() + DEADLINE_MS;
+    while (mock_requests(f->mock, "slow") == before && mono_ms() < deadline)
+        usleep(2000);
+    assert_int_equal(stop_gateway(f), 0);
+    pthread_join(t, NULL);
+    expect_error(&c.h, 503, "cancelled");
+    free(c.h.body);
+}
+
+/* A streaming client that hangs up: the request is cancelled and the
+   gateway goes on (its exit at teardown is clean, leak checks included
+   in the sanitizer build). */
+static size_t hang_up(char *p, size_t size, size_t n, void *user)
+{
+    (void)p;
+    (void)size;
+    (void)n;
+    (void)user;
+    return 0;
+}
+
+static void test_client_disconnect(void **state)
+{
+    struct fx *f = *state;
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions",
+             f->port);
+    CURL *c = curl_easy_init();
+    struct curl_slist *hs = curl_slist_append(NULL, "Authorization: Bearer "
+                                              KEY_APP);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{\"model\":\"slowstream\","
+                     "\"stream\":true,\"messages\":[{\"role\":\"user\","
+                     "\"content\":\"hi\"}]}");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hang_up);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)DEADLINE_MS);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    assert_int_equal(curl_easy_perform(c), CURLE_WRITE_ERROR);
+    curl_slist_free_all(hs);
+    curl_easy_cleanup(c);
+    struct http h;
+    chat(f, KEY_APP, "a", NULL, &h);
+    assert_int_equal(h.status, 200);
+    free(h.body);
 }
 
 static void test_openai_npm(void **state)
@@ -1084,7 +1186,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_graceful_sigterm, setup_main,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_streams, setup_main,
+        cmocka_unit_test_setup_teardown(test_no_thread_per_request,
+                                        setup_main, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_deadline, setup_short,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_client_disconnect, setup_main,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_openai_npm, setup_main,
                                         teardown),
