@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 #include "llmroute.h"
@@ -40,6 +41,22 @@ static int parse_opts(int argc, char **argv, const char **conf,
     if (optind < argc)
         return usage_error("serve: unexpected argument '%s'", argv[optind]);
     return 0;
+}
+
+/* Each client connection is a descriptor, and so is each upstream
+   transfer it causes: make room for both when the hard limit allows. */
+static void raise_nofile(int64_t max_connections)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)max_connections * 2 + 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+        fprintf(stderr, "llmroute: open-files limit %llu is below the %llu "
+                "that max_connections = %lld may need\n",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)want,
+                (long long)max_connections);
 }
 
 /* The host part of listen, for the "listening on" line. */
@@ -73,6 +90,7 @@ int cmd_serve(int argc, char **argv)
     }
     if (!listen)
         listen = cfg.listen;
+    raise_nofile(cfg.max_connections);
     struct serve_server *s = serve_start(r, &cfg, listen, err, sizeof err);
     if (!s) {
         serve_config_free(&cfg);

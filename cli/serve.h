@@ -34,6 +34,7 @@ struct serve_client {
 struct serve_config {
     char *listen;                /* HOST:PORT */
     int64_t max_body_bytes;
+    int64_t max_connections;
     int allow_anonymous;
     int64_t shutdown_timeout_ms;
     struct serve_client *clients;

@@ -4,6 +4,9 @@
  *   [gateway]
  *   listen              = 127.0.0.1:8080  ; HOST:PORT (--listen wins)
  *   max_body_bytes      = 1048576         ; larger request bodies: 413
+ *   max_connections     = 4096            ; open client connections, 16..
+ *                                         ; 1000000 (the open-files limit
+ *                                         ; is raised to fit when allowed)
  *   allow_anonymous     = false           ; true: no key needed, any peer
  *   shutdown_timeout_ms = 10000           ; SIGTERM: in-flight grace
  *
@@ -147,6 +150,11 @@ static void gateway_key(struct cfg_state *st, const char *k, const char *v)
         if (parse_pos(v, &c->max_body_bytes))
             fail(st, "max_body_bytes: expected a positive whole number");
     }
+    else if (!strcmp(k, "max_connections")) {
+        if (parse_pos(v, &c->max_connections) || c->max_connections < 16 ||
+            c->max_connections > 1000000)
+            fail(st, "max_connections: expected 16 to 1000000");
+    }
     else if (!strcmp(k, "shutdown_timeout_ms")) {
         if (parse_pos(v, &c->shutdown_timeout_ms))
             fail(st, "shutdown_timeout_ms: expected a positive whole "
@@ -158,7 +166,7 @@ static void gateway_key(struct cfg_state *st, const char *k, const char *v)
     }
     else
         fail(st, "[gateway] has no key '%s' (listen, max_body_bytes, "
-             "allow_anonymous, shutdown_timeout_ms)", k);
+             "max_connections, allow_anonymous, shutdown_timeout_ms)", k);
 }
 
 static void client_key(struct cfg_state *st, const char *k, const char *v)
@@ -218,6 +226,7 @@ int serve_config_load(const char *path, struct serve_config *c, char *err,
     memset(c, 0, sizeof *c);
     c->listen = strdup("127.0.0.1:8080");
     c->max_body_bytes = 1048576;
+    c->max_connections = 4096;
     c->shutdown_timeout_ms = 10000;
     FILE *fp = fopen(path, "r");
     if (!fp) {

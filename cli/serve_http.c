@@ -194,6 +194,7 @@ static enum MHD_Result start_chat(struct serve_server *s, struct exchange *x)
         rc = -1;
     }
     lr_request_free(req);
+    serve_buf_free(&x->body);   /* not needed while the request waits */
     if (rc)
         return reply_error(x->conn, &e, NULL);
     snprintf(x->id, sizeof x->id, "chatcmpl-%llu",
@@ -252,16 +253,16 @@ static enum MHD_Result open_chat(struct serve_server *s,
 
 /* --- Routing ------------------------------------------------------------ */
 
-static enum MHD_Result handler(void *cls, struct MHD_Connection *conn,
-                               const char *url, const char *method,
-                               const char *version, const char *upload,
-                               size_t *upload_size, void **con_cls)
+/* *con_cls of a request other than a chat, between its first call (the
+   headers) and its last: answering on the first call would make
+   libmicrohttpd close the connection, losing keep-alive. */
+static char other_request;
+
+static enum MHD_Result route(struct serve_server *s,
+                             struct MHD_Connection *conn, const char *url,
+                             const char *method)
 {
-    struct serve_server *s = cls;
-    (void)version;
-    if (*con_cls)
-        return chat(s, *con_cls, upload, upload_size);
-    int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+    int get = !strcmp(method, "GET");
     if (!strcmp(url, "/healthz") && get)
         return reply_json(conn, 200, strdup("{\"status\":\"ok\"}"), -1,
                           NULL);
@@ -273,13 +274,33 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn,
                                        serve_models_json(&s->models), -1,
                                        NULL);
     }
-    if (!strcmp(url, "/v1/chat/completions") && post)
-        return open_chat(s, conn, con_cls);
     if (!strcmp(url, "/healthz") || !strcmp(url, "/v1/models") ||
         !strcmp(url, "/v1/chat/completions"))
         return reply_simple(conn, 405, "method_not_allowed",
                             "Method not allowed for this path");
     return reply_simple(conn, 404, "not_found", "Unknown path");
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn,
+                               const char *url, const char *method,
+                               const char *version, const char *upload,
+                               size_t *upload_size, void **con_cls)
+{
+    struct serve_server *s = cls;
+    (void)version;
+    if (*con_cls == &other_request) {
+        if (*upload_size) {
+            *upload_size = 0;   /* a body nobody asked for: dropped */
+            return MHD_YES;
+        }
+        return route(s, conn, url, method);
+    }
+    if (*con_cls)
+        return chat(s, *con_cls, upload, upload_size);
+    if (!strcmp(url, "/v1/chat/completions") && !strcmp(method, "POST"))
+        return open_chat(s, conn, con_cls);
+    *con_cls = &other_request;
+    return MHD_YES;
 }
 
 static void completed(void *cls, struct MHD_Connection *conn,
@@ -288,7 +309,7 @@ static void completed(void *cls, struct MHD_Connection *conn,
     (void)cls;
     (void)conn;
     (void)toe;
-    if (*con_cls)
+    if (*con_cls && *con_cls != &other_request)
         exchange_closed(*con_cls);
     *con_cls = NULL;
 }
@@ -376,6 +397,7 @@ struct serve_server *serve_start(struct lr_router *r,
         MHD_OPTION_NOTIFY_COMPLETED, completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, notify_conn, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
         MHD_OPTION_END);
     const union MHD_DaemonInfo *di = s->daemon
         ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT) : NULL;

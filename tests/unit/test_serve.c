@@ -977,6 +977,10 @@ static void test_bad_config(void **state)
                        "gw.ini:8: max_body_bytes: expected a positive");
     expect_start_error(f, "[router]\nplugin_dir = .\ntargets = a\n"
                        "[target a]\nprovider = openai\nmodel = m\n"
+                       "[gateway]\nmax_connections = 3\n",
+                       "gw.ini:8: max_connections: expected 16 to 1000000");
+    expect_start_error(f, "[router]\nplugin_dir = .\ntargets = a\n"
+                       "[target a]\nprovider = openai\nmodel = m\n"
                        "[client x]\nkey_env = TEST_SERVE_UNSET_VAR\n",
                        "gw.ini:8: client x: key_env: environment variable "
                        "TEST_SERVE_UNSET_VAR is unset or empty");
