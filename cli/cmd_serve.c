@@ -79,6 +79,7 @@ int cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);   /* a client gone mid-write is not fatal */
     char err[1024];
     struct lr_router *r = lr_open(conf, err, sizeof err);
     if (!r)

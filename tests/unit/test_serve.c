@@ -108,7 +108,8 @@ static const char TOOL_JSON[] =
     "\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},\"finish_reason\":\"tool_calls\"}],"
     "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}";
 
-#define CHUNK_HEAD "data: {\"id\":\"c2\",\"object\":\"chat.completion.chunk\"," \
+#define CHUNK_HEAD                                                         \
+    "data: {\"id\":\"c2\",\"object\":\"chat.completion.chunk\","            \
     "\"model\":\"m-tool\",\"choices\":[{\"index\":0,\"delta\":"
 static const char TOOL_SSE[] =
     CHUNK_HEAD "{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":"
