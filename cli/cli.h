@@ -17,6 +17,7 @@ int cmd_chat(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Print "llmroute: <msg>" to stderr and return EXIT_USAGE. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

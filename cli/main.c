@@ -32,6 +32,8 @@ static const char usage[] =
     "cut-offs\n"
     "  plugins [-c CONF | --dir DIR] [--json]\n"
     "                      list plugins with kind and ABI version\n"
+    "  serve -c CONF [--listen HOST:PORT]\n"
+    "                      OpenAI-compatible HTTP gateway (docs/gateway.md)\n"
     "\n"
     "exit codes: 0 ok, 2 usage/config error, 3 request failed, 4 rejected "
     "by a policy\n";
@@ -90,6 +92,8 @@ int main(int argc, char **argv)
         return cmd_classify(argc - 1, argv + 1);
     if (strcmp(argv[1], "plugins") == 0)
         return cmd_plugins(argc - 1, argv + 1);
+    if (strcmp(argv[1], "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
     fputs(usage, stderr);
     return usage_error("unknown command '%s'", argv[1]);
 }
