@@ -24,6 +24,8 @@ void idset_free(struct idset *s);
 /* Add key with value line.  Returns 1 when added, 0 when already there
    (*old gets its value), -1 when out of memory. */
 int idset_add(struct idset *s, const char *key, long line, long *old);
+/* Change the value of a key already present (else nothing). */
+void idset_set(struct idset *s, const char *key, long line);
 
 /* --- batch_line.c: one input line -> a request ------------------------- */
 
@@ -106,6 +108,9 @@ void progress_tick(struct progress *p, const struct batch_stats *s,
                    int64_t now, int force);
 /* Before any other stderr output: erase the bar. */
 void progress_clear(struct progress *p);
+/* At the end: the final bar stays on screen. */
+void progress_end(struct progress *p, const struct batch_stats *s,
+                  int64_t now);
 /* How long the main loop may sleep before the next tick is due. */
 int64_t progress_wait_ms(const struct progress *p, int64_t now);
 

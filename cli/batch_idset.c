@@ -92,3 +92,10 @@ int idset_add(struct idset *s, const char *key, long line, long *old)
     s->count++;
     return 1;
 }
+
+void idset_set(struct idset *s, const char *key, long line)
+{
+    struct slot *sl = find(s->slots, s->cap, key);
+    if (sl->key)
+        sl->line = line;
+}

@@ -121,3 +121,13 @@ int64_t progress_wait_ms(const struct progress *p, int64_t now)
     int64_t left = p->last_ms + every - now;
     return left < 1 ? 1 : left;
 }
+
+void progress_end(struct progress *p, const struct batch_stats *s,
+                  int64_t now)
+{
+    if (!p->tty)
+        return;
+    draw_bar(s, now);
+    fputc('\n', stderr);
+    p->drawn = 0;
+}

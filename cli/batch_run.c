@@ -199,8 +199,12 @@ static void take_line(struct run *b)
         warn(b, "out of memory");
         b->io_err = 1;
     }
-    else if (added == 0 && first == 0)
-        b->s->already++;     /* its result is in OUT already */
+    else if (added == 0 && first == 0) {
+        /* Its result is in OUT already; from now on a repeat of this id
+           is a duplicate like any other. */
+        b->s->already++;
+        idset_set(b->ids, l.id_json, b->lineno);
+    }
     else if (added == 0) {
         warn(b, "%s:%ld: duplicate id %s (first on line %ld): skipped",
              b->o->in, b->lineno, l.id_json, first);
@@ -342,9 +346,7 @@ int batch_run(struct lr_router *r, const struct batch_opts *o, FILE *in,
     lr_close(r);
     drain(&b, 0);
     s->end_ms = batch_now_ms();
-    if (b.prog.tty)
-        progress_tick(&b.prog, s, s->end_ms, 1);
-    progress_clear(&b.prog);
+    progress_end(&b.prog, s, s->end_ms);
     set_handlers(SIG_DFL);
     free(b.line);
     free(b.slots);
