@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy_fixture.h"
@@ -42,6 +43,30 @@ void policy_fx_close(struct policy_fx *p)
     fake_host_free(p->fh);
     fake_plugin_close(p->handle);
     memset(p, 0, sizeof *p);
+}
+
+int policy_fx_setup(void **state, size_t size, const char *plugin,
+                    const char *section, unsigned flags)
+{
+    struct policy_fx *p = calloc(1, size);
+    *state = p;
+    if (!p)
+        return -1;
+    if (policy_fx_open(p, plugin, section, flags) != 0) {
+        policy_fx_teardown(state);
+        return -1;
+    }
+    return 0;
+}
+
+int policy_fx_teardown(void **state)
+{
+    struct policy_fx *p = *state;
+    if (p)
+        policy_fx_close(p);
+    free(p);
+    *state = NULL;
+    return 0;
 }
 
 struct lr_section *policy_fx_target(struct policy_fx *p, const char *name)

@@ -55,6 +55,16 @@ int policy_fx_open(struct policy_fx *p, const char *plugin,
 /* Destroy the instance (if any), free sections and host, unload. */
 void policy_fx_close(struct policy_fx *p);
 
+/*
+ * cmocka setup and teardown for a test whose state is a struct of size
+ * bytes whose first member is a struct policy_fx: calloc it and
+ * policy_fx_open() its fixture into *state (0), or free all and -1.
+ */
+int policy_fx_setup(void **state, size_t size, const char *plugin,
+                    const char *section, unsigned flags);
+/* policy_fx_close() and free the state of policy_fx_setup(); 0. */
+int policy_fx_teardown(void **state);
+
 /* A [target name] section holding the policy's target keys, known to the
    host's target_section(); owned by p.  NULL when out of room/memory. */
 struct lr_section *policy_fx_target(struct policy_fx *p, const char *name);

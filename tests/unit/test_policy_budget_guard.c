@@ -39,13 +39,10 @@ struct fx {
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
+    if (policy_fx_setup(state, sizeof(struct fx), "budget_guard", "budget",
+                        POLICY_FX_STORE) != 0)
         return -1;
-    *state = f;
-    if (policy_fx_open(&f->p, "budget_guard", "budget",
-                       POLICY_FX_STORE) != 0)
-        return -1;
+    struct fx *f = *state;
     fake_host_set_time(f->p.fh, 1000000, NOV24_15H);
     /* Prices: $10 in, $30 out per million tokens, so 1000 + 1000 tokens
        cost at most $0.04.  "free" has no prices. */
@@ -70,9 +67,7 @@ static int teardown(void **state)
     for (size_t i = 0; i < NREQ; i++)
         if (f->rs[i])
             f->p.ops->on_complete(f->p.inst, &f->reqs[i], f->rs[i], NULL);
-    policy_fx_close(&f->p);
-    free(f);
-    return 0;
+    return policy_fx_teardown(state);
 }
 
 static void make_ok(struct fx *f)

@@ -30,19 +30,8 @@ struct fx {
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    *state = f;
-    return policy_fx_open(&f->p, "cache", "cache", POLICY_FX_STORE);
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    policy_fx_close(&f->p);
-    free(f);
-    return 0;
+    return policy_fx_setup(state, sizeof(struct fx), "cache", "cache",
+                           POLICY_FX_STORE);
 }
 
 static void make_ok(struct fx *f)
@@ -596,7 +585,8 @@ static void test_shared_store_two_instances(void **state)
     f->p.desc->destroy(other);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) \
+    cmocka_unit_test_setup_teardown(fn, setup, policy_fx_teardown)
 
 int main(void)
 {

@@ -45,12 +45,10 @@ static void tier_lists(struct fx *f)
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
+    if (policy_fx_setup(state, sizeof(struct fx), "complexity", "router",
+                        POLICY_FX_STORE) != 0)
         return -1;
-    *state = f;
-    if (policy_fx_open(&f->p, "complexity", "router", POLICY_FX_STORE) != 0)
-        return -1;
+    struct fx *f = *state;
     for (size_t i = 0; i < NTARGETS; i++)
         if (!policy_fx_target(&f->p, TARGETS[i]))
             return -1;
@@ -64,10 +62,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    policy_fx_close(&f->p);
     fake_cands_free(f->cands);
-    free(f);
-    return 0;
+    return policy_fx_teardown(state);
 }
 
 static void make_ok(struct fx *f)

@@ -35,24 +35,14 @@ struct fx {
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
+    if (policy_fx_setup(state, sizeof(struct fx), "limits", "limits",
+                        POLICY_FX_STORE) != 0)
         return -1;
-    *state = f;
-    if (policy_fx_open(&f->p, "limits", "limits", POLICY_FX_STORE) != 0)
-        return -1;
+    struct fx *f = *state;
     fake_host_set_time(f->p.fh, 1000000, T0);
     f->x = policy_fx_target(&f->p, "x");
     f->y = policy_fx_target(&f->p, "y");
     return f->x && f->y ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    policy_fx_close(&f->p);
-    free(f);
-    return 0;
 }
 
 static void make_ok(struct fx *f)
@@ -700,7 +690,8 @@ static void test_shared_store_two_instances(void **state)
     f->p.desc->destroy(other);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) \
+    cmocka_unit_test_setup_teardown(fn, setup, policy_fx_teardown)
 
 int main(void)
 {

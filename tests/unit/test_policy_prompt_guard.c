@@ -30,19 +30,8 @@ struct fx {
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    *state = f;
-    return policy_fx_open(&f->p, "prompt_guard", "guard", 0);
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    policy_fx_close(&f->p);
-    free(f);
-    return 0;
+    return policy_fx_setup(state, sizeof(struct fx), "prompt_guard", "guard",
+                           0);
 }
 
 static void make_ok(struct fx *f)
@@ -251,7 +240,8 @@ static void test_message_fits_small_buffer(void **state)
     assert_int_equal(strlen(small), sizeof small - 1); /* truncated, NUL */
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) \
+    cmocka_unit_test_setup_teardown(fn, setup, policy_fx_teardown)
 
 int main(void)
 {

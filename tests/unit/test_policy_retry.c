@@ -29,12 +29,10 @@ struct fx {
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
+    if (policy_fx_setup(state, sizeof(struct fx), "retry", "retry",
+                        POLICY_FX_STORE) != 0)
         return -1;
-    *state = f;
-    if (policy_fx_open(&f->p, "retry", "retry", POLICY_FX_STORE) != 0)
-        return -1;
+    struct fx *f = *state;
     fake_section_set(f->p.sec, "jitter_seed", "12345");
     return 0;
 }
@@ -53,9 +51,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     if (f->p.inst)
         end_request(f);
-    policy_fx_close(&f->p);
-    free(f);
-    return 0;
+    return policy_fx_teardown(state);
 }
 
 static void make_ok(struct fx *f)
