@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli_run.h"
+#include "mock_upstream.h"
 #include "testenv.h"
 
 const char *cli_path(void)
@@ -194,6 +195,28 @@ void cli_run_free(struct cli_run *r)
 {
     free(r->out);
     free(r->err);
+}
+
+int cli_env_start(struct tenv *e, struct mock_upstream **mock,
+                  const char *script)
+{
+    char err[512];
+    *mock = NULL;
+    if (tenv_init(e) != 0)
+        return -1;
+    *mock = mock_start(script, err, sizeof err);
+    if (!*mock) {
+        fprintf(stderr, "mock_start: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+void cli_env_stop(struct tenv *e, struct mock_upstream *mock)
+{
+    if (mock)
+        mock_stop(mock);
+    tenv_free(e);
 }
 
 void cli_conf(struct tenv *e, const char *name, const char *tmpl, int port,

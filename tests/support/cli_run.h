@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 struct tenv;
+struct mock_upstream;
 
 #define CLI_MAX_ARGS 20
 
@@ -73,6 +74,13 @@ void cli_runv(struct cli_run *r, int timeout_ms, const char *stdin_text,
               va_list args);
 void cli_run(struct cli_run *r, int timeout_ms, const char *stdin_text, ...);
 void cli_run_free(struct cli_run *r);
+
+/* tenv_init(e), then a mock upstream running script into *mock: 0, or -1
+   (the mock's error on stderr). */
+int cli_env_start(struct tenv *e, struct mock_upstream **mock,
+                  const char *script);
+/* Stop the mock and remove the scratch folder. */
+void cli_env_stop(struct tenv *e, struct mock_upstream *mock);
 
 /*
  * Write tmpl into the scratch folder e as file name, each "@PORT@"

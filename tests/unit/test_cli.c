@@ -65,25 +65,18 @@ struct fx {
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    char err[512];
     if (!f)
         return -1;
     *state = f;
-    if (tenv_init(&f->env) != 0)
+    if (cli_env_start(&f->env, &f->mock, SCRIPT) != 0)
         return -1;
-    f->mock = mock_start(SCRIPT, err, sizeof err);
-    if (!f->mock) {
-        fprintf(stderr, "mock_start: %s\n", err);
-        return -1;
-    }
     return 0;
 }
 
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    mock_stop(f->mock);
-    tenv_free(&f->env);
+    cli_env_stop(&f->env, f->mock);
     free(f);
     return 0;
 }

@@ -66,17 +66,11 @@ struct fx {
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    char err[512];
     if (!f)
         return -1;
     *state = f;
-    if (tenv_init(&f->env) != 0)
+    if (cli_env_start(&f->env, &f->mock, SCRIPT_WITH_SLOW(300)) != 0)
         return -1;
-    f->mock = mock_start(SCRIPT_WITH_SLOW(300), err, sizeof err);
-    if (!f->mock) {
-        fprintf(stderr, "mock_start: %s\n", err);
-        return -1;
-    }
     snprintf(f->in, sizeof f->in, "%s", tenv_file(&f->env, "in.jsonl"));
     snprintf(f->out, sizeof f->out, "%s", tenv_file(&f->env, "out.jsonl"));
     return 0;
@@ -85,8 +79,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    mock_stop(f->mock);
-    tenv_free(&f->env);
+    cli_env_stop(&f->env, f->mock);
     free(f);
     return 0;
 }
