@@ -8,9 +8,9 @@
  * and failure parsed with cJSON, plain and --stream output, stdin
  * prompts, `plugins` listings with broken fixtures, and usage errors.
  *
- * Every child is bounded: its output is read with poll() against a
- * deadline, and a child still running at the deadline is killed and the
- * test fails.
+ * Every child is bounded (tests/support/cli_run): its output is read
+ * with poll() against a deadline, and a child still running at the
+ * deadline is killed and the test fails.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,24 +19,18 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "cli_run.h"
 #include "mock_upstream.h"
 #include "testenv.h"
 
 /* Generous: a sanitizer build on a loaded machine still finishes in
    well under a second per run. */
 #define RUN_TIMEOUT_MS 30000
-#define MAX_ARGS 16
 
 /* The mock's routes; targets pick one by model. */
 static const char SCRIPT[] =
@@ -66,38 +60,23 @@ static const char SCRIPT[] =
 struct fx {
     struct tenv env;
     struct mock_upstream *mock;
-    char cli[1024];
-};
-
-struct run {
-    int code;   /* exit status; -1 when the child died of a signal */
-    char *out;
-    char *err;
 };
 
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    char err[512];
     if (!f)
         return -1;
     *state = f;
-    if (tenv_init(&f->env) != 0)
+    if (cli_env_start(&f->env, &f->mock, SCRIPT) != 0)
         return -1;
-    f->mock = mock_start(SCRIPT, err, sizeof err);
-    if (!f->mock) {
-        fprintf(stderr, "mock_start: %s\n", err);
-        return -1;
-    }
-    snprintf(f->cli, sizeof f->cli, "%s/llmroute", tenv_build());
     return 0;
 }
 
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    mock_stop(f->mock);
-    tenv_free(&f->env);
+    cli_env_stop(&f->env, f->mock);
     free(f);
     return 0;
 }
@@ -107,150 +86,18 @@ static int teardown(void **state)
 static void conf(struct fx *f, const char *name, const char *tmpl,
                  char *path)
 {
-    char text[8192], port[16];
-    size_t len = 0;
-    snprintf(port, sizeof port, "%d", mock_port(f->mock));
-    for (const char *p = tmpl; *p && len + 16 < sizeof text;) {
-        if (strncmp(p, "@PORT@", 6) == 0) {
-            len += (size_t)snprintf(text + len, sizeof text - len, "%s",
-                                    port);
-            p += 6;
-        }
-        else
-            text[len++] = *p++;
-    }
-    text[len] = '\0';
-    const char *w = tenv_write(&f->env, name, "%s", text);
-    assert_non_null(w);
-    snprintf(path, 512, "%s", w);
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-struct sink {
-    char *data;
-    size_t len, cap;
-};
-
-static void sink_add(struct sink *s, const char *p, size_t n)
-{
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = (s->len + n + 1) * 2;
-        char *d = realloc(s->data, cap);
-        assert_non_null(d);
-        s->data = d;
-        s->cap = cap;
-    }
-    memcpy(s->data + s->len, p, n);
-    s->len += n;
-    s->data[s->len] = '\0';
-}
-
-static void kill_and_fail(pid_t pid, const char *why)
-{
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    fail_msg("llmroute child: %s", why);
-}
-
-/* Read the child's stdout and stderr until both close, then reap it, all
-   before the deadline. */
-static void collect(pid_t pid, int out_fd, int err_fd, struct run *r)
-{
-    struct sink s[2] = {{0}, {0}};
-    struct pollfd pf[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
-    int open_fds = 2, status = 0;
-    int64_t deadline = mono_ms() + RUN_TIMEOUT_MS;
-    sink_add(&s[0], "", 0);
-    sink_add(&s[1], "", 0);
-    while (open_fds > 0) {
-        int64_t left = deadline - mono_ms();
-        if (left <= 0)
-            kill_and_fail(pid, "still writing at the deadline");
-        int n = poll(pf, 2, (int)left);
-        if (n < 0 && errno != EINTR)
-            kill_and_fail(pid, "poll failed");
-        for (int i = 0; n > 0 && i < 2; i++) {
-            if (pf[i].fd < 0 || !pf[i].revents)
-                continue;
-            char buf[4096];
-            ssize_t got = read(pf[i].fd, buf, sizeof buf);
-            if (got > 0) {
-                sink_add(&s[i], buf, (size_t)got);
-                continue;
-            }
-            if (got < 0 && errno == EINTR)
-                continue;
-            close(pf[i].fd);
-            pf[i].fd = -1;
-            open_fds--;
-        }
-    }
-    for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid)
-            break;
-        if (w < 0 && errno != EINTR)
-            fail_msg("waitpid: %s", strerror(errno));
-        if (mono_ms() > deadline)
-            kill_and_fail(pid, "did not exit by the deadline");
-        usleep(5000);
-    }
-    r->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r->out = s[0].data;
-    r->err = s[1].data;
+    cli_conf(&f->env, name, tmpl, mock_port(f->mock), path);
 }
 
 /* Run llmroute with the NULL-terminated arguments and stdin_text (NULL:
    empty stdin). */
-static void run(struct fx *f, struct run *r, const char *stdin_text, ...)
+static void run(struct fx *f, struct cli_run *r, const char *stdin_text,
+                ...)
 {
-    char *argv[MAX_ARGS + 2];
-    int in[2], out[2], err[2], argc = 0;
     va_list ap;
-    argv[argc++] = f->cli;
     va_start(ap, stdin_text);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL;) {
-        assert_true(argc <= MAX_ARGS);
-        argv[argc++] = (char *)a;
-    }
+    cli_runv(r, RUN_TIMEOUT_MS, stdin_text ? stdin_text : "", ap);
     va_end(ap);
-    argv[argc] = NULL;
-    assert_int_equal(pipe2(in, O_CLOEXEC), 0);
-    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-    assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        /* Only async-signal-safe calls between fork and exec: the parent
-           has threads (the mock). */
-        if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
-            _exit(126);
-        execv(f->cli, argv);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    close(err[1]);
-    if (stdin_text) {
-        /* Small texts only: they fit the pipe, so this cannot block. */
-        size_t n = strlen(stdin_text);
-        assert_true(n < 4096);
-        assert_int_equal(write(in[1], stdin_text, n), (ssize_t)n);
-    }
-    close(in[1]);
-    collect(pid, out[0], err[0], r);
-}
-
-static void run_free(struct run *r)
-{
-    free(r->out);
-    free(r->err);
 }
 
 static int starts_with(const char *s, const char *prefix)
@@ -334,7 +181,7 @@ static void check_ok(void **state)
 {
     struct fx *f = *state;
     char ini[512];
-    struct run r;
+    struct cli_run r;
     conf(f, "ok.ini", ROUTER TARGET("a", "m-ok") TARGET("b", "m-echo"), ini);
     run(f, &r, NULL, "check", "-c", ini, NULL);
     assert_int_equal(r.code, 0);
@@ -343,7 +190,7 @@ static void check_ok(void **state)
     assert_non_null(strstr(r.out, ": OK\n"));
     assert_non_null(strstr(r.out, "  1. a: openai m-ok at http://127.0.0.1:"));
     assert_non_null(strstr(r.out, "  2. b: openai m-echo at "));
-    run_free(&r);
+    cli_run_free(&r);
 
     run(f, &r, NULL, "check", "--json", "-c", ini, NULL);
     assert_int_equal(r.code, 0);
@@ -353,7 +200,7 @@ static void check_ok(void **state)
     assert_int_equal(cJSON_GetArraySize(t), 2);
     assert_string_equal(str_key(cJSON_GetArrayItem(t, 1), "name"), "b");
     cJSON_Delete(j);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* Each broken config exits 2 with "llmroute: FILE:LINE: ..." and prints
@@ -380,7 +227,7 @@ static void check_broken(void **state)
     struct fx *f = *state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char ini[512], want[700];
-        struct run r;
+        struct cli_run r;
         conf(f, "bad.ini", cases[i].ini, ini);
         run(f, &r, NULL, "check", "-c", ini, NULL);
         snprintf(want, sizeof want, "llmroute: %s:%d: ", ini, cases[i].line);
@@ -389,18 +236,18 @@ static void check_broken(void **state)
             fail_msg("case %zu: exit %d, stderr: %swanted: %s...%s", i,
                      r.code, r.err, want, cases[i].says);
         assert_string_equal(r.out, "");
-        run_free(&r);
+        cli_run_free(&r);
     }
 }
 
 static void check_missing_file(void **state)
 {
     struct fx *f = *state;
-    struct run r;
+    struct cli_run r;
     run(f, &r, NULL, "check", "-c", "/nonexistent/llmroute.ini", NULL);
     assert_int_equal(r.code, 2);
     assert_true(starts_with(r.err, "llmroute: /nonexistent/llmroute.ini: "));
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* --- chat ------------------------------------------------------------- */
@@ -409,7 +256,7 @@ static void chat_json_success(void **state)
 {
     struct fx *f = *state;
     char ini[512];
-    struct run r;
+    struct cli_run r;
     conf(f, "c.ini", ROUTER TARGET("a", "m-ok")
          "input_usd_per_mtok = 1000000\noutput_usd_per_mtok = 2000000\n"
          TARGET("b", "m-echo"), ini);
@@ -433,7 +280,7 @@ static void chat_json_success(void **state)
     check_attempt(cJSON_GetArrayItem(attempts(j, 1), 0), "a", 200, NULL, -1,
                   NULL);
     cJSON_Delete(j);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* Fallback: a's 429 with a hint, then b's answer; the trail shows both. */
@@ -441,7 +288,7 @@ static void chat_json_fallback(void **state)
 {
     struct fx *f = *state;
     char ini[512];
-    struct run r;
+    struct cli_run r;
     conf(f, "c.ini", ROUTER TARGET("a", "m-429") TARGET("b", "m-echo"), ini);
     run(f, &r, NULL, "chat", "-c", ini, "--json", "tell me", NULL);
     assert_int_equal(r.code, 0);
@@ -454,7 +301,7 @@ static void chat_json_fallback(void **state)
                   1500, NULL);
     check_attempt(cJSON_GetArrayItem(arr, 1), "b", 200, NULL, -1, NULL);
     cJSON_Delete(j);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* A policy's skip shows as an attempt with "skipped" and status 0. */
@@ -462,7 +309,7 @@ static void chat_json_skipped(void **state)
 {
     struct fx *f = *state;
     char ini[512];
-    struct run r;
+    struct cli_run r;
     conf(f, "c.ini", ROUTER "pipeline = pol\n" TARGET("a", "m-ok")
          TARGET("b", "m-echo") "\n[policy pol]\nplugin = testpol\n"
          "skip_target = a\n", ini);
@@ -477,7 +324,7 @@ static void chat_json_skipped(void **state)
     check_attempt(cJSON_GetArrayItem(arr, 1), "b", 200, NULL, -1, NULL);
     assert_int_equal(mock_requests(f->mock, "ok"), 0);
     cJSON_Delete(j);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* Every target fails: exit 3, the error object, no answer keys. */
@@ -485,7 +332,7 @@ static void chat_json_failure(void **state)
 {
     struct fx *f = *state;
     char ini[512];
-    struct run r;
+    struct cli_run r;
     conf(f, "c.ini", ROUTER TARGET("a", "m-500") TARGET("b", "m-503"), ini);
     run(f, &r, NULL, "chat", "-c", ini, "--json", "x", NULL);
     assert_int_equal(r.code, 3);
@@ -503,7 +350,7 @@ static void chat_json_failure(void **state)
     check_attempt(cJSON_GetArrayItem(arr, 1), "b", 503, "overloaded", -1,
                   NULL);
     cJSON_Delete(j);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* The caller's retry hint comes through error.retry_after_ms. */
@@ -511,7 +358,7 @@ static void chat_json_failure_hint(void **state)
 {
     struct fx *f = *state;
     char ini[512];
-    struct run r;
+    struct cli_run r;
     conf(f, "c.ini", ROUTER TARGET("a", "m-429"), ini);
     run(f, &r, NULL, "chat", "-c", ini, "--json", "x", NULL);
     assert_int_equal(r.code, 3);
@@ -523,7 +370,7 @@ static void chat_json_failure_hint(void **state)
     check_attempt(cJSON_GetArrayItem(attempts(j, 1), 0), "a", 429,
                   "rate_limited", 1500, NULL);
     cJSON_Delete(j);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* A policy refusing a request before any attempt exits 4, whatever the
@@ -533,7 +380,7 @@ static void chat_policy_refusals(void **state)
 {
     struct fx *f = *state;
     char ini[512];
-    struct run r;
+    struct cli_run r;
     conf(f, "c.ini", ROUTER "pipeline = guard, pol\n" TARGET("a", "m-ok")
          "\n[policy guard]\nplugin = prompt_guard\nmax_chars = 20\n"
          "deny_words = secret, api key\n"
@@ -550,7 +397,7 @@ static void chat_policy_refusals(void **state)
     assert_int_equal((int)num_key(e, "retry_after_ms"), 1234);
     attempts(j, 0);
     cJSON_Delete(j);
-    run_free(&r);
+    cli_run_free(&r);
 
     run(f, &r, NULL, "chat", "-c", ini, "--json", "my API Key is x", NULL);
     assert_int_equal(r.code, 4);
@@ -561,7 +408,7 @@ static void chat_policy_refusals(void **state)
                         "contains the denied word 'api key' (deny_words)");
     attempts(j, 0);
     cJSON_Delete(j);
-    run_free(&r);
+    cli_run_free(&r);
 
     run(f, &r, NULL, "chat", "-c", ini, "--json",
         "twenty-one characters", NULL);
@@ -572,43 +419,43 @@ static void chat_policy_refusals(void **state)
     assert_string_equal(str_key(e, "message"), "guard: request is 21 "
                         "characters, over the limit of 20 (max_chars)");
     cJSON_Delete(j);
-    run_free(&r);
+    cli_run_free(&r);
 
     assert_int_equal(mock_requests(f->mock, NULL), 0);
     run(f, &r, NULL, "chat", "-c", ini, "fine", NULL);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, "Hello there\n");
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 static void chat_plain(void **state)
 {
     struct fx *f = *state;
     char ini[512];
-    struct run r;
+    struct cli_run r;
     conf(f, "c.ini", ROUTER TARGET("a", "m-echo"), ini);
     run(f, &r, NULL, "chat", "-c", ini, "plain words", NULL);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, "echo: plain words\n");
     assert_string_equal(r.err, "");
-    run_free(&r);
+    cli_run_free(&r);
 
     /* No PROMPT, or "-": stdin, trailing newlines dropped. */
     run(f, &r, "from stdin\n\n", "chat", "-c", ini, NULL);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, "echo: from stdin\n");
-    run_free(&r);
+    cli_run_free(&r);
     run(f, &r, "dash\n", "chat", "-c", ini, "-", NULL);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, "echo: dash\n");
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 static void chat_plain_failure(void **state)
 {
     struct fx *f = *state;
     char ini[512];
-    struct run r;
+    struct cli_run r;
     conf(f, "c.ini", ROUTER TARGET("a", "m-500"), ini);
     run(f, &r, NULL, "chat", "-c", ini, "x", NULL);
     assert_int_equal(r.code, 3);
@@ -616,20 +463,20 @@ static void chat_plain_failure(void **state)
     assert_true(starts_with(r.err, "llmroute: server_error: a: "));
     assert_non_null(strstr(r.err, "\n  attempt 1: a -> server_error "
                            "(HTTP 500, "));
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 static void chat_stream(void **state)
 {
     struct fx *f = *state;
     char ini[512];
-    struct run r;
+    struct cli_run r;
     conf(f, "c.ini", ROUTER TARGET("a", "m-stream"), ini);
     run(f, &r, NULL, "chat", "-c", ini, "--stream", "go", NULL);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, "Hello streaming world\n");
     assert_string_equal(r.err, "");
-    run_free(&r);
+    cli_run_free(&r);
 
     /* --stream --json: the call streams, one final object is printed. */
     run(f, &r, NULL, "chat", "-c", ini, "--stream", "--json", "go", NULL);
@@ -639,7 +486,7 @@ static void chat_stream(void **state)
     check_attempt(cJSON_GetArrayItem(attempts(j, 1), 0), "a", 200, NULL, -1,
                   NULL);
     cJSON_Delete(j);
-    run_free(&r);
+    cli_run_free(&r);
 
     /* The upstream request asked for a stream. */
     char *body = mock_last_body(f->mock, "stream");
@@ -654,7 +501,7 @@ static void chat_tier_conversation_cache(void **state)
 {
     struct fx *f = *state;
     char ini[512];
-    struct run r;
+    struct cli_run r;
     conf(f, "t.ini", ROUTER "pipeline = cache, cx\n"
          TARGET("a", "m-echo") TARGET("b", "m-ok")
          "[policy cache]\nplugin = cache\n"
@@ -667,25 +514,25 @@ static void chat_tier_conversation_cache(void **state)
     assert_string_equal(str_key(j, "tier"), "complex");
     assert_string_equal(str_key(j, "target"), "b");
     cJSON_Delete(j);
-    run_free(&r);
+    cli_run_free(&r);
     run(f, &r, NULL, "chat", "-c", ini, "--json", "--no-cache", "--tier",
         "complex", "hi", NULL);
     assert_int_equal(r.code, 0);
     j = parse_one(r.out);
     assert_null(cJSON_GetObjectItemCaseSensitive(j, "served_by"));
     cJSON_Delete(j);
-    run_free(&r);
+    cli_run_free(&r);
     run(f, &r, NULL, "chat", "-c", ini, "--tier", "huge", "hi", NULL);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, "--tier wants simple, medium or complex"));
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 static void chat_broken_config(void **state)
 {
     struct fx *f = *state;
     char ini[512], want[600];
-    struct run r;
+    struct cli_run r;
     conf(f, "c.ini", ROUTER "\n[target a]\nprovider = openai\n", ini);
     run(f, &r, NULL, "chat", "-c", ini, "--json", "x", NULL);
     assert_int_equal(r.code, 2);
@@ -693,7 +540,7 @@ static void chat_broken_config(void **state)
     snprintf(want, sizeof want, "llmroute: %s:5: [target a] needs model",
              ini);
     assert_true(starts_with(r.err, want));
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* --- plugins ---------------------------------------------------------- */
@@ -702,7 +549,7 @@ static void plugins_good_dir(void **state)
 {
     struct fx *f = *state;
     char dir[1024];
-    struct run r;
+    struct cli_run r;
     snprintf(dir, sizeof dir, "%s/plugins", tenv_build());
     run(f, &r, NULL, "plugins", "--dir", dir, NULL);
     assert_int_equal(r.code, 0);
@@ -713,7 +560,7 @@ static void plugins_good_dir(void **state)
     assert_non_null(strstr(r.out, "\nopenai       provider  ABI 1.1  v"));
     assert_non_null(strstr(r.out, "\nprompt_guard policy    ABI 1.1  v1.0"));
     assert_null(strstr(r.out, "BROKEN"));
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* The fixture folder holds broken plugins: each is named with its
@@ -722,7 +569,7 @@ static void plugins_broken_dir(void **state)
 {
     struct fx *f = *state;
     char dir[1024], want[1200];
-    struct run r;
+    struct cli_run r;
     snprintf(dir, sizeof dir, "%s/tests/plugins", tenv_build());
     run(f, &r, NULL, "plugins", "--dir", dir, NULL);
     assert_int_equal(r.code, 2);
@@ -732,7 +579,7 @@ static void plugins_broken_dir(void **state)
     snprintf(want, sizeof want, "BROKEN    %s/no_entry.so: ", dir);
     assert_non_null(strstr(r.out, want));
     assert_non_null(strstr(r.out, "\ntestpol      policy    ABI 1.1"));
-    run_free(&r);
+    cli_run_free(&r);
 
     run(f, &r, NULL, "plugins", "--json", "--dir", dir, NULL);
     assert_int_equal(r.code, 2);
@@ -759,7 +606,7 @@ static void plugins_broken_dir(void **state)
     assert_int_equal(good, 2);
     assert_true(broken >= 6);
     cJSON_Delete(j);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* plugins -c CONF lists the folder the config names. */
@@ -767,19 +614,19 @@ static void plugins_from_config(void **state)
 {
     struct fx *f = *state;
     char ini[512];
-    struct run r;
+    struct cli_run r;
     conf(f, "c.ini", ROUTER TARGET("a", "m-ok"), ini);
     /* The scratch folder links the good plugins and the fixtures. */
     run(f, &r, NULL, "plugins", "-c", ini, NULL);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.out, "/bad_major.so: plugin ABI 2.1"));
     assert_non_null(strstr(r.out, "prompt_guard policy"));
-    run_free(&r);
+    cli_run_free(&r);
 
     run(f, &r, NULL, "plugins", "--dir", "/nonexistent/plugins", NULL);
     assert_int_equal(r.code, 2);
     assert_true(starts_with(r.err, "llmroute: /nonexistent/plugins: "));
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* --- usage ------------------------------------------------------------ */
@@ -803,12 +650,12 @@ static void usage_errors(void **state)
     struct fx *f = *state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *const *a = cases[i];
-        struct run r;
+        struct cli_run r;
         run(f, &r, NULL, a[0], a[1], a[2], a[3], a[4], a[5], NULL);
         if (r.code != 2 || !strstr(r.err, "llmroute: ") || r.out[0])
             fail_msg("case %zu (%s %s): exit %d, stdout '%s', stderr '%s'",
                      i, a[0], a[1] ? a[1] : "", r.code, r.out, r.err);
-        run_free(&r);
+        cli_run_free(&r);
     }
 }
 
@@ -816,31 +663,31 @@ static void usage_and_version(void **state)
 {
     struct fx *f = *state;
     char ini[512];
-    struct run r;
+    struct cli_run r;
     run(f, &r, NULL, NULL);
     assert_int_equal(r.code, 2);
     assert_true(starts_with(r.err, "usage: llmroute COMMAND"));
     assert_string_equal(r.out, "");
-    run_free(&r);
+    cli_run_free(&r);
 
     run(f, &r, NULL, "--help", NULL);
     assert_int_equal(r.code, 0);
     assert_true(starts_with(r.out, "usage: llmroute COMMAND"));
     assert_non_null(strstr(r.out, "exit codes: 0 ok, 2 usage/config error, "
                            "3 request failed, 4 rejected by a policy"));
-    run_free(&r);
+    cli_run_free(&r);
 
     run(f, &r, NULL, "--version", NULL);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, "llmroute 0.1.0\n");
-    run_free(&r);
+    cli_run_free(&r);
 
     /* An empty prompt is a usage error, before any config is read. */
     conf(f, "c.ini", ROUTER TARGET("a", "m-echo"), ini);
     run(f, &r, "\n", "chat", "-c", ini, NULL);
     assert_int_equal(r.code, 2);
     assert_string_equal(r.err, "llmroute: chat: empty prompt\n");
-    run_free(&r);
+    cli_run_free(&r);
     assert_int_equal(mock_requests(f->mock, NULL), 0);
 }
 
@@ -849,7 +696,7 @@ static void chat_messages_file(void **state)
 {
     struct fx *f = *state;
     char ini[512];
-    struct run r;
+    struct cli_run r;
     conf(f, "c.ini", ROUTER TARGET("a", "m-echo"), ini);
     const char *conv = tenv_write(&f->env, "conv.json",
         "{\"messages\":["
@@ -868,7 +715,7 @@ static void chat_messages_file(void **state)
     run(f, &r, NULL, "chat", "-c", ini, "--messages", path, NULL);
     assert_int_equal(r.code, 0);
     assert_string_equal(r.out, "echo: and now?\n");
-    run_free(&r);
+    cli_run_free(&r);
     char *body = mock_last_body(f->mock, "echo");
     assert_non_null(strstr(body, "\"tool_call_id\":\"call_9\""));
     assert_non_null(strstr(body, "\"content\":\"Be brief.\""));
@@ -880,10 +727,10 @@ static void chat_messages_file(void **state)
         tenv_file(&f->env, "bad.json"), NULL);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, "messages[0]: needs a role"));
-    run_free(&r);
+    cli_run_free(&r);
     run(f, &r, NULL, "chat", "-c", ini, "--messages", path, "extra", NULL);
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

@@ -21,23 +21,17 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "cli_run.h"
 #include "mock_upstream.h"
 #include "testenv.h"
 
 #define RUN_TIMEOUT_MS 60000
-#define MAX_ARGS 20
 
 /* Routes by model.  "a" answers twice then gives a 429, round and round;
    "slow" takes its time (tests replace its script to speed it up). */
@@ -66,43 +60,17 @@
 struct fx {
     struct tenv env;
     struct mock_upstream *mock;
-    char cli[1024];
     char ini[512], in[512], out[512];
-};
-
-struct sink {
-    char *data;
-    size_t len, cap;
-};
-
-struct child {
-    pid_t pid;
-    struct pollfd pf[2];
-    struct sink s[2];
-    int64_t deadline;
-};
-
-struct run {
-    int code;   /* exit status; -1 when the child died of a signal */
-    char *out;
-    char *err;
 };
 
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    char err[512];
     if (!f)
         return -1;
     *state = f;
-    if (tenv_init(&f->env) != 0)
+    if (cli_env_start(&f->env, &f->mock, SCRIPT_WITH_SLOW(300)) != 0)
         return -1;
-    f->mock = mock_start(SCRIPT_WITH_SLOW(300), err, sizeof err);
-    if (!f->mock) {
-        fprintf(stderr, "mock_start: %s\n", err);
-        return -1;
-    }
-    snprintf(f->cli, sizeof f->cli, "%s/llmroute", tenv_build());
     snprintf(f->in, sizeof f->in, "%s", tenv_file(&f->env, "in.jsonl"));
     snprintf(f->out, sizeof f->out, "%s", tenv_file(&f->env, "out.jsonl"));
     return 0;
@@ -111,8 +79,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    mock_stop(f->mock);
-    tenv_free(&f->env);
+    cli_env_stop(&f->env, f->mock);
     free(f);
     return 0;
 }
@@ -120,22 +87,7 @@ static int teardown(void **state)
 /* Write the INI, @PORT@ replaced, into f->ini. */
 static void conf(struct fx *f, const char *tmpl)
 {
-    char text[4096], port[16];
-    size_t len = 0;
-    snprintf(port, sizeof port, "%d", mock_port(f->mock));
-    for (const char *p = tmpl; *p && len + 16 < sizeof text;) {
-        if (strncmp(p, "@PORT@", 6) == 0) {
-            len += (size_t)snprintf(text + len, sizeof text - len, "%s",
-                                    port);
-            p += 6;
-        }
-        else
-            text[len++] = *p++;
-    }
-    text[len] = '\0';
-    const char *w = tenv_write(&f->env, "c.ini", "%s", text);
-    assert_non_null(w);
-    snprintf(f->ini, sizeof f->ini, "%s", w);
+    cli_conf(&f->env, "c.ini", tmpl, mock_port(f->mock), f->ini);
 }
 
 static void write_file(const char *path, const char *text)
@@ -158,147 +110,15 @@ static void add_lines(char *buf, size_t cap, int first, int n,
     }
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sink_add(struct sink *s, const char *p, size_t n)
-{
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = (s->len + n + 1) * 2;
-        char *d = realloc(s->data, cap);
-        assert_non_null(d);
-        s->data = d;
-        s->cap = cap;
-    }
-    memcpy(s->data + s->len, p, n);
-    s->len += n;
-    s->data[s->len] = '\0';
-}
-
-static void kill_and_fail(pid_t pid, const char *why)
-{
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    fail_msg("llmroute child: %s", why);
-}
-
-/* Start llmroute with the NULL-terminated arguments; stdin is empty. */
-static void spawn(struct fx *f, struct child *c, ...)
-{
-    char *argv[MAX_ARGS + 2];
-    int out[2], err[2], argc = 0;
-    va_list ap;
-    argv[argc++] = f->cli;
-    va_start(ap, c);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL;) {
-        assert_true(argc <= MAX_ARGS);
-        argv[argc++] = (char *)a;
-    }
-    va_end(ap);
-    argv[argc] = NULL;
-    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-    assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    assert_true(devnull >= 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        /* Only async-signal-safe calls: the parent has threads. */
-        if (dup2(devnull, 0) < 0 || dup2(out[1], 1) < 0 ||
-            dup2(err[1], 2) < 0)
-            _exit(126);
-        execv(f->cli, argv);
-        _exit(127);
-    }
-    close(devnull);
-    close(out[1]);
-    close(err[1]);
-    memset(c, 0, sizeof *c);
-    c->pid = pid;
-    c->pf[0] = (struct pollfd){out[0], POLLIN, 0};
-    c->pf[1] = (struct pollfd){err[0], POLLIN, 0};
-    sink_add(&c->s[0], "", 0);
-    sink_add(&c->s[1], "", 0);
-    c->deadline = mono_ms() + RUN_TIMEOUT_MS;
-}
-
-/* Read what the child wrote within ms; 0 once both pipes are closed. */
-static int pump(struct child *c, int ms)
-{
-    if (mono_ms() > c->deadline)
-        kill_and_fail(c->pid, "still running at the deadline");
-    if (c->pf[0].fd < 0 && c->pf[1].fd < 0)
-        return 0;
-    int n = poll(c->pf, 2, ms);
-    if (n < 0 && errno != EINTR)
-        kill_and_fail(c->pid, "poll failed");
-    for (int i = 0; n > 0 && i < 2; i++) {
-        if (c->pf[i].fd < 0 || !c->pf[i].revents)
-            continue;
-        char buf[4096];
-        ssize_t got = read(c->pf[i].fd, buf, sizeof buf);
-        if (got > 0)
-            sink_add(&c->s[i], buf, (size_t)got);
-        else if (got == 0 || errno != EINTR) {
-            close(c->pf[i].fd);
-            c->pf[i].fd = -1;
-        }
-    }
-    return c->pf[0].fd >= 0 || c->pf[1].fd >= 0;
-}
-
-/* Pump until stderr holds text. */
-static void wait_stderr(struct child *c, const char *text)
-{
-    while (!strstr(c->s[1].data, text))
-        if (!pump(c, 50))
-            fail_msg("child ended without writing '%s'; stderr: %s", text,
-                     c->s[1].data);
-}
-
-static void finish(struct child *c, struct run *r)
-{
-    int status = 0;
-    while (pump(c, 200))
-        ;
-    for (;;) {
-        pid_t w = waitpid(c->pid, &status, WNOHANG);
-        if (w == c->pid)
-            break;
-        if (w < 0 && errno != EINTR)
-            fail_msg("waitpid: %s", strerror(errno));
-        if (mono_ms() > c->deadline)
-            kill_and_fail(c->pid, "did not exit by the deadline");
-        usleep(5000);
-    }
-    r->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r->out = c->s[0].data;
-    r->err = c->s[1].data;
-}
-
-#define RUN(f, r, ...)                                                     \
-    do {                                                                   \
-        struct child c_;                                                   \
-        spawn(f, &c_, __VA_ARGS__, NULL);                                  \
-        finish(&c_, r);                                                    \
-    } while (0)
-
-static void run_free(struct run *r)
-{
-    free(r->out);
-    free(r->err);
-}
+/* A whole run of llmroute with these arguments; stdin is empty. */
+#define RUN(f, r, ...) cli_run(r, RUN_TIMEOUT_MS, NULL, __VA_ARGS__, NULL)
 
 /* Wait (bounded) until the mock has seen n requests on route. */
-static void wait_requests(struct fx *f, struct child *c, const char *route,
+static void wait_requests(struct fx *f, struct cli_child *c, const char *route,
                           long n)
 {
     while (mock_requests(f->mock, route) < n)
-        if (!pump(c, 20))
+        if (!cli_pump(c, 20))
             fail_msg("child ended before %ld requests on %s", n, route);
 }
 
@@ -455,7 +275,7 @@ static void batch_mix(void **state)
 {
     struct fx *f = *state;
     char in[8192] = "";
-    struct run r;
+    struct cli_run r;
     conf(f, ROUTER TARGET("a", "m-a")
          "input_usd_per_mtok = 1000\noutput_usd_per_mtok = 2000\n"
          TARGET("b", "m-echo") TARGET("c", "m-500"));
@@ -510,7 +330,7 @@ static void batch_mix(void **state)
                            "bad_request 1)\n"));
     cJSON_Delete(s);
     out_free(&o);
-    run_free(&r);
+    cli_run_free(&r);
     assert_int_equal(mock_requests(f->mock, "e500"), 1);
 }
 
@@ -520,7 +340,7 @@ static void batch_resume(void **state)
 {
     struct fx *f = *state;
     char in[4096] = "", old[2048] = "";
-    struct run r;
+    struct cli_run r;
     conf(f, ROUTER TARGET("b", "m-echo"));
     add_lines(in, sizeof in, 1, 10, NULL);
     write_file(f->in, in);
@@ -544,7 +364,7 @@ static void batch_resume(void **state)
     assert_int_equal((long)num_at(s, "already_done"), 5);
     assert_int_equal((long)num_at(s, "sent"), 5);
     cJSON_Delete(s);
-    run_free(&r);
+    cli_run_free(&r);
 
     char *text = tenv_slurp(f->out);
     assert_true(strncmp(text, old, strlen(old)) == 0); /* kept as it was */
@@ -564,7 +384,7 @@ static void batch_resume(void **state)
     RUN(f, &r, "batch", "-c", f->ini, "--in", f->in, "--out", f->out);
     assert_int_equal(r.code, 0);
     assert_int_equal(mock_requests(f->mock, "echo"), 5);
-    run_free(&r);
+    cli_run_free(&r);
 
     /* A last line that lost only its '\n' is a whole result: kept. */
     write_file(f->out, "{\"id\":\"q1\",\"text\":\"old\"}");
@@ -577,7 +397,7 @@ static void batch_resume(void **state)
     assert_int_equal(o.n, 2);
     assert_string_equal(str_at(by_id(&o, "q1"), "text"), "old");
     out_free(&o);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* --- concurrency -------------------------------------------------------- */
@@ -589,15 +409,15 @@ static void batch_concurrency(void **state)
 {
     struct fx *f = *state;
     char in[4096] = "";
-    struct child c;
-    struct run r;
+    struct cli_child c;
+    struct cli_run r;
     conf(f, ROUTER TARGET("s", "m-slow"));
     add_lines(in, sizeof in, 1, 12, NULL);
     write_file(f->in, in);
-    spawn(f, &c, "batch", "-c", f->ini, "--in", f->in, "--out", f->out,
-          "--concurrency", "3", "--json-summary", NULL);
+    cli_spawn(&c, RUN_TIMEOUT_MS, NULL, "batch", "-c", f->ini, "--in", f->in,
+              "--out", f->out, "--concurrency", "3", "--json-summary", NULL);
     long samples = 0, peak = 0;
-    while (pump(&c, 10)) {
+    while (cli_pump(&c, 10)) {
         long sent = mock_requests(f->mock, "slow");
         long lines = out_lines(f);
         if (sent > lines + 3)
@@ -606,7 +426,7 @@ static void batch_concurrency(void **state)
         peak = sent - lines > peak ? sent - lines : peak;
         samples++;
     }
-    finish(&c, &r);
+    cli_finish(&c, &r);
     assert_int_equal(r.code, 0);
     assert_true(samples > 0);
     assert_true(peak >= 1);
@@ -616,7 +436,7 @@ static void batch_concurrency(void **state)
     assert_true(num_at(s, "max_in_flight") <= 3);
     assert_true(num_at(s, "max_in_flight") >= 1);
     cJSON_Delete(s);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* --- signals ------------------------------------------------------------ */
@@ -625,16 +445,16 @@ static void batch_sigint_resume(void **state)
 {
     struct fx *f = *state;
     char in[4096] = "", err[256];
-    struct child c;
-    struct run r;
+    struct cli_child c;
+    struct cli_run r;
     conf(f, ROUTER TARGET("s", "m-slow"));
     add_lines(in, sizeof in, 1, 30, NULL);
     write_file(f->in, in);
-    spawn(f, &c, "batch", "-c", f->ini, "--in", f->in, "--out", f->out,
-          "--concurrency", "2", NULL);
+    cli_spawn(&c, RUN_TIMEOUT_MS, NULL, "batch", "-c", f->ini, "--in", f->in,
+              "--out", f->out, "--concurrency", "2", NULL);
     wait_requests(f, &c, "slow", 1);
     kill(c.pid, SIGINT);
-    finish(&c, &r);
+    cli_finish(&c, &r);
     assert_int_equal(r.code, 130);
     assert_non_null(strstr(r.err, "batch: interrupted\n"));
     struct outf o;
@@ -642,7 +462,7 @@ static void batch_sigint_resume(void **state)
     int first = o.n;
     assert_true(first < 30);
     out_free(&o);
-    run_free(&r);
+    cli_run_free(&r);
 
     /* The rest, fast now: only the missing ids are sent. */
     assert_int_equal(mock_set_script(f->mock, SCRIPT_WITH_SLOW(0), err,
@@ -658,7 +478,7 @@ static void batch_sigint_resume(void **state)
         assert_non_null(by_id(&o, id));
     }
     out_free(&o);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* SIGTERM with no grace: in-flight requests are cancelled, not written;
@@ -667,18 +487,19 @@ static void batch_sigterm_cancels(void **state)
 {
     struct fx *f = *state;
     char in[4096] = "", err[256];
-    struct child c;
-    struct run r;
+    struct cli_child c;
+    struct cli_run r;
     assert_int_equal(mock_set_script(f->mock, SCRIPT_WITH_SLOW(20000), err,
                                      sizeof err), 0);
     conf(f, ROUTER TARGET("s", "m-slow"));
     add_lines(in, sizeof in, 1, 6, NULL);
     write_file(f->in, in);
-    spawn(f, &c, "batch", "-c", f->ini, "--in", f->in, "--out", f->out,
-          "--concurrency", "2", "--grace-ms", "0", "--json-summary", NULL);
+    cli_spawn(&c, RUN_TIMEOUT_MS, NULL, "batch", "-c", f->ini, "--in", f->in,
+              "--out", f->out, "--concurrency", "2", "--grace-ms", "0",
+              "--json-summary", NULL);
     wait_requests(f, &c, "slow", 2);
     kill(c.pid, SIGTERM);
-    finish(&c, &r);
+    cli_finish(&c, &r);
     assert_int_equal(r.code, 143);
     cJSON *s = summary_of(r.out);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
@@ -687,7 +508,7 @@ static void batch_sigterm_cancels(void **state)
     assert_int_equal((long)num_at(s, "answered"), 0);
     cJSON_Delete(s);
     assert_int_equal(out_lines(f), 0);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* A second Ctrl-C while waiting for the grace period quits at once:
@@ -696,26 +517,26 @@ static void batch_second_sigint(void **state)
 {
     struct fx *f = *state;
     char in[4096] = "", err[256];
-    struct child c;
-    struct run r;
+    struct cli_child c;
+    struct cli_run r;
     assert_int_equal(mock_set_script(f->mock, SCRIPT_WITH_SLOW(20000), err,
                                      sizeof err), 0);
     conf(f, ROUTER TARGET("s", "m-slow"));
     add_lines(in, sizeof in, 1, 4, NULL);
     write_file(f->in, in);
-    spawn(f, &c, "batch", "-c", f->ini, "--in", f->in, "--out", f->out,
-          "--grace-ms", "60000", NULL);
+    cli_spawn(&c, RUN_TIMEOUT_MS, NULL, "batch", "-c", f->ini, "--in", f->in,
+              "--out", f->out, "--grace-ms", "60000", NULL);
     wait_requests(f, &c, "slow", 1);
     kill(c.pid, SIGINT);
-    wait_stderr(&c, "interrupted: waiting up to 60000 ms");
+    cli_wait_stderr(&c, "interrupted: waiting up to 60000 ms");
     kill(c.pid, SIGINT);
-    finish(&c, &r);
+    cli_finish(&c, &r);
     assert_int_equal(r.code, 130);
     assert_null(strstr(r.err, "batch: interrupted"));
     struct outf o;
     read_out(f, &o);
     out_free(&o);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* --- progress, usage, errors ------------------------------------------- */
@@ -726,7 +547,7 @@ static void batch_progress_plain(void **state)
 {
     struct fx *f = *state;
     char in[1024] = "", err[256];
-    struct run r;
+    struct cli_run r;
     assert_int_equal(mock_set_script(f->mock, SCRIPT_WITH_SLOW(200), err,
                                      sizeof err), 0);
     conf(f, ROUTER TARGET("s", "m-slow"));
@@ -741,13 +562,13 @@ static void batch_progress_plain(void **state)
     assert_true(n >= 2);
     assert_null(strchr(r.err, '\r'));   /* no bar redraws */
     assert_string_equal(r.out, "");     /* nothing but OUT gets results */
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 static void batch_usage(void **state)
 {
     struct fx *f = *state;
-    struct run r;
+    struct cli_run r;
     conf(f, ROUTER TARGET("b", "m-echo"));
     write_file(f->in, "{\"id\":1,\"prompt\":\"one\"}\n"
                       "{\"id\":2,\"prompt\":\"two\"}\n");
@@ -768,23 +589,23 @@ static void batch_usage(void **state)
         if (r.code != 2 || !strstr(r.err, "llmroute: batch: ") || r.out[0])
             fail_msg("case %zu: exit %d, stdout '%s', stderr '%s'", i,
                      r.code, r.out, r.err);
-        run_free(&r);
+        cli_run_free(&r);
     }
     /* Missing IN or a broken config: 2; OUT not writable: 1. */
     RUN(f, &r, "batch", "-c", f->ini, "--in", "/nonexistent/in.jsonl",
         "--out", f->out);
     assert_int_equal(r.code, 2);
-    run_free(&r);
+    cli_run_free(&r);
     write_file(tenv_file(&f->env, "bad.ini"), "[router]\nbogus = 1\n");
     RUN(f, &r, "batch", "-c", tenv_file(&f->env, "bad.ini"), "--in", f->in,
         "--out", f->out);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, "unknown key 'bogus'"));
-    run_free(&r);
+    cli_run_free(&r);
     RUN(f, &r, "batch", "-c", f->ini, "--in", f->in, "--out",
         "/nonexistent/out.jsonl");
     assert_int_equal(r.code, 1);
-    run_free(&r);
+    cli_run_free(&r);
     assert_int_equal(mock_requests(f->mock, NULL), 0);
 
     /* --out -: results on stdout, nothing else there. */
@@ -795,7 +616,7 @@ static void batch_usage(void **state)
         lines += *p == '\n';
     assert_int_equal(lines, 2);
     assert_non_null(strstr(r.out, "\"text\":\"echo: two\""));
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

@@ -18,21 +18,14 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "cli_run.h"
 #include "testenv.h"
 
 #define RUN_TIMEOUT_MS 30000
-#define MAX_ARGS 16
 
 #define TARGETS                                                            \
     "\n[target small]\nprovider = openai\nmodel = s\n"                    \
@@ -69,13 +62,6 @@ static const char *const SAMPLE[] = {
 
 struct fx {
     struct tenv env;
-    char cli[1024];
-};
-
-struct run {
-    int code;   /* exit status; -1 when the child died of a signal */
-    char *out;
-    char *err;
 };
 
 static int setup(void **state)
@@ -86,7 +72,6 @@ static int setup(void **state)
     *state = f;
     if (tenv_init(&f->env) != 0)
         return -1;
-    snprintf(f->cli, sizeof f->cli, "%s/llmroute", tenv_build());
     return 0;
 }
 
@@ -109,114 +94,13 @@ static void put(struct fx *f, const char *name, const char *text,
 
 /* --- Running the CLI --------------------------------------------------- */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sink_add(char **data, size_t *len, const char *p, size_t n)
-{
-    char *d = realloc(*data, *len + n + 1);
-    assert_non_null(d);
-    memcpy(d + *len, p, n);
-    *len += n;
-    d[*len] = '\0';
-    *data = d;
-}
-
-static void kill_and_fail(pid_t pid, const char *why)
-{
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    fail_msg("llmroute child: %s", why);
-}
-
-/* Read stdout and stderr until both close, then reap the child, all
-   before the deadline. */
-static void collect(pid_t pid, int out_fd, int err_fd, struct run *r)
-{
-    char *data[2] = {NULL, NULL};
-    size_t len[2] = {0, 0};
-    struct pollfd pf[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
-    int open_fds = 2, status = 0;
-    int64_t deadline = mono_ms() + RUN_TIMEOUT_MS;
-    sink_add(&data[0], &len[0], "", 0);
-    sink_add(&data[1], &len[1], "", 0);
-    while (open_fds > 0) {
-        int64_t left = deadline - mono_ms();
-        if (left <= 0)
-            kill_and_fail(pid, "still writing at the deadline");
-        int n = poll(pf, 2, (int)left);
-        if (n < 0 && errno != EINTR)
-            kill_and_fail(pid, "poll failed");
-        for (int i = 0; n > 0 && i < 2; i++) {
-            if (pf[i].fd < 0 || !pf[i].revents)
-                continue;
-            char buf[4096];
-            ssize_t got = read(pf[i].fd, buf, sizeof buf);
-            if (got > 0) {
-                sink_add(&data[i], &len[i], buf, (size_t)got);
-                continue;
-            }
-            if (got < 0 && errno == EINTR)
-                continue;
-            close(pf[i].fd);
-            pf[i].fd = -1;
-            open_fds--;
-        }
-    }
-    for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid)
-            break;
-        if (w < 0 && errno != EINTR)
-            fail_msg("waitpid: %s", strerror(errno));
-        if (mono_ms() > deadline)
-            kill_and_fail(pid, "did not exit by the deadline");
-        usleep(5000);
-    }
-    r->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r->out = data[0];
-    r->err = data[1];
-}
-
 /* Run llmroute with the NULL-terminated arguments and empty stdin. */
-static void run(struct fx *f, struct run *r, ...)
+static void run(struct fx *f, struct cli_run *r, ...)
 {
-    char *argv[MAX_ARGS + 2];
-    int out[2], err[2], argc = 0;
     va_list ap;
-    argv[argc++] = f->cli;
     va_start(ap, r);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL;) {
-        assert_true(argc <= MAX_ARGS);
-        argv[argc++] = (char *)a;
-    }
+    cli_runv(r, RUN_TIMEOUT_MS, NULL, ap);
     va_end(ap);
-    argv[argc] = NULL;
-    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-    assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int in = open("/dev/null", O_RDONLY);
-        if (in < 0 || dup2(in, 0) < 0 || dup2(out[1], 1) < 0 ||
-            dup2(err[1], 2) < 0)
-            _exit(126);
-        execv(f->cli, argv);
-        _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    collect(pid, out[0], err[0], r);
-}
-
-static void run_free(struct run *r)
-{
-    free(r->out);
-    free(r->err);
 }
 
 /* --- JSON helpers ------------------------------------------------------ */
@@ -266,7 +150,7 @@ static double score_of(const cJSON *j)
 static cJSON *classify_json(struct fx *f, const char *conf,
                             const char *prompt)
 {
-    struct run r;
+    struct cli_run r;
     size_t n = 0;
     run(f, &r, "classify", "-c", conf, "--json", prompt, NULL);
     if (r.code != 0)
@@ -276,7 +160,7 @@ static cJSON *classify_json(struct fx *f, const char *conf,
     cJSON *j = v[0];
     v[0] = NULL;
     lines_free(v, n);
-    run_free(&r);
+    cli_run_free(&r);
     return j;
 }
 
@@ -313,7 +197,7 @@ static void test_one_prompt_text(void **state)
 {
     struct fx *f = *state;
     char conf[512];
-    struct run r;
+    struct cli_run r;
     put(f, "ok.ini", CONF_OK, conf);
     run(f, &r, "classify", "-c", conf, "What is the capital of Peru?",
         NULL);
@@ -323,14 +207,14 @@ static void test_one_prompt_text(void **state)
     assert_non_null(strstr(r.out, "features:\n"));
     assert_non_null(strstr(r.out, "  questions      1\n"));
     assert_string_equal(r.err, "");
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 static void test_in_jsonl(void **state)
 {
     struct fx *f = *state;
     char conf[512], in[512];
-    struct run r;
+    struct cli_run r;
     size_t n = 0;
     put(f, "ok.ini", CONF_OK, conf);
     put(f, "in.jsonl",
@@ -353,14 +237,14 @@ static void test_in_jsonl(void **state)
     assert_true(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(
         v[2], "features")));
     lines_free(v, n);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 static void test_in_bad_lines(void **state)
 {
     struct fx *f = *state;
     char conf[512], in[512];
-    struct run r;
+    struct cli_run r;
     size_t n = 0;
     put(f, "ok.ini", CONF_OK, conf);
     put(f, "bad.jsonl",
@@ -382,7 +266,7 @@ static void test_in_bad_lines(void **state)
     assert_non_null(strstr(r.err, "bad.jsonl:2: no \"prompt\" string"));
     assert_non_null(strstr(r.err, "bad.jsonl:3: not a JSON object"));
     lines_free(v, n);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 /* The sample as JSONL, in the scratch folder. */
@@ -413,7 +297,7 @@ static void test_calibrate(void **state)
 {
     struct fx *f = *state;
     char conf[512], in[512], conf2[512], text[4096];
-    struct run r;
+    struct cli_run r;
     size_t n = 0;
     put(f, "ok.ini", CONF_OK, conf);
     sample(f, in);
@@ -426,7 +310,7 @@ static void test_calibrate(void **state)
     assert_true(lo < hi);
     assert_non_null(strstr(r.out, "# tiers with these cut-offs: simple 5, "
                                   "medium 3, complex 2\n"));
-    run_free(&r);
+    cli_run_free(&r);
     /* Pasted into the INI, the cut-offs give those shares. */
     snprintf(text, sizeof text, "%smedium_above = %.5f\ncomplex_above = "
              "%.5f\n", CONF_OK, lo, hi);
@@ -446,14 +330,14 @@ static void test_calibrate(void **state)
     /* The hardest prompt is in the premium share. */
     assert_string_equal(tier_of(v[NSAMPLE - 1]), "complex");
     lines_free(v, n);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 static void test_calibrate_json_and_defaults(void **state)
 {
     struct fx *f = *state;
     char conf[512], in[512];
-    struct run r;
+    struct cli_run r;
     size_t n = 0;
     put(f, "ok.ini", CONF_OK, conf);
     sample(f, in);
@@ -476,14 +360,14 @@ static void test_calibrate_json_and_defaults(void **state)
                 cJSON_GetObjectItemCaseSensitive(v[0], "complex_above")
                     ->valuedouble);
     lines_free(v, n);
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 static void test_usage_and_config_errors(void **state)
 {
     struct fx *f = *state;
     char conf[512], none[512], bad[512], in[512];
-    struct run r;
+    struct cli_run r;
     put(f, "ok.ini", CONF_OK, conf);
     put(f, "none.ini", "[router]\nplugin_dir = .\n" TARGETS, none);
     put(f, "bad.ini", "[router]\nplugin_dir = .\npipeline = complexity\n"
@@ -499,39 +383,39 @@ static void test_usage_and_config_errors(void **state)
     run(f, &r, "classify", "hi", NULL);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, want_err[0]));
-    run_free(&r);
+    cli_run_free(&r);
     run(f, &r, "classify", "-c", none, "hi", NULL);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, want_err[1]));
-    run_free(&r);
+    cli_run_free(&r);
     run(f, &r, "classify", "-c", bad, "hi", NULL);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, want_err[2]));
     assert_non_null(strstr(r.err, want_err[3]));
-    run_free(&r);
+    cli_run_free(&r);
     run(f, &r, "classify", "-c", conf, "--calibrate", in, "--premium-share",
         "1.5", NULL);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, want_err[4]));
-    run_free(&r);
+    cli_run_free(&r);
     run(f, &r, "classify", "-c", conf, "--calibrate", in, "--premium-share",
         "0.5", "--medium-share", "0.6", NULL);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, want_err[5]));
-    run_free(&r);
+    cli_run_free(&r);
     run(f, &r, "classify", "-c", conf, "--calibrate", in, NULL);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, want_err[6]));
-    run_free(&r);
+    cli_run_free(&r);
     run(f, &r, "classify", "-c", conf, "--in", in, "extra prompt", NULL);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, want_err[7]));
-    run_free(&r);
+    cli_run_free(&r);
     run(f, &r, "classify", "-c", conf, "--in", "/nonexistent/x.jsonl", NULL);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, want_err[8]));
     assert_string_equal(r.out, "");
-    run_free(&r);
+    cli_run_free(&r);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

@@ -20,6 +20,7 @@
 
 #include "store.h"
 #include "support/fake_host.h"
+#include "support/policy_fixture.h"
 
 /* 2026-11-24T15:00:00Z and 2026-11-30T23:00:00Z */
 #define NOV24_15H INT64_C(1795532400000)
@@ -29,14 +30,7 @@
 #define NREQ 64
 
 struct fx {
-    void *handle;
-    const struct lr_plugin_desc *desc;
-    const struct lr_policy_ops *ops;
-    struct fake_host *fh;
-    struct lr_section *sec;
-    struct lr_section *tgt[3];
-    void *inst;
-    char reason[256];
+    struct policy_fx p;
     char msg[256];
     int64_t hint;
     struct lr_policy_req reqs[NREQ];
@@ -45,34 +39,22 @@ struct fx {
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
+    if (policy_fx_setup(state, sizeof(struct fx), "budget_guard", "budget",
+                        POLICY_FX_STORE) != 0)
         return -1;
-    *state = f;
-    f->desc = fake_plugin_open("budget_guard", &f->handle);
-    if (!f->desc)
-        return -1;
-    f->ops = f->desc->ops;
-    f->fh = fake_host_new();
-    f->sec = fake_section_new("budget");
-    if (!f->fh || !f->sec || fake_host_use_memory_store(f->fh) != 0)
-        return -1;
-    fake_host_set_time(f->fh, 1000000, NOV24_15H);
-    fake_section_set_keys(f->sec, f->ops->keys, f->ops->n_keys);
+    struct fx *f = *state;
+    fake_host_set_time(f->p.fh, 1000000, NOV24_15H);
     /* Prices: $10 in, $30 out per million tokens, so 1000 + 1000 tokens
        cost at most $0.04.  "free" has no prices. */
     static const char *const names[] = {"gpt", "cheap", "free"};
     for (size_t i = 0; i < 3; i++) {
-        f->tgt[i] = fake_section_new(names[i]);
-        if (!f->tgt[i])
+        struct lr_section *t = policy_fx_target(&f->p, names[i]);
+        if (!t)
             return -1;
-        fake_section_set_keys(f->tgt[i], f->ops->target_keys,
-                              f->ops->n_target_keys);
         if (i < 2) {
-            fake_section_set(f->tgt[i], "input_usd_per_mtok", "10");
-            fake_section_set(f->tgt[i], "output_usd_per_mtok", "30");
+            fake_section_set(t, "input_usd_per_mtok", "10");
+            fake_section_set(t, "output_usd_per_mtok", "30");
         }
-        fake_host_add_target(f->fh, f->tgt[i]);
     }
     for (size_t i = 0; i < NREQ; i++)
         f->reqs[i].id = i + 1;
@@ -84,39 +66,13 @@ static int teardown(void **state)
     struct fx *f = *state;
     for (size_t i = 0; i < NREQ; i++)
         if (f->rs[i])
-            f->ops->on_complete(f->inst, &f->reqs[i], f->rs[i], NULL);
-    if (f->inst)
-        f->desc->destroy(f->inst);
-    fake_section_free(f->sec);
-    for (size_t i = 0; i < 3; i++)
-        fake_section_free(f->tgt[i]);
-    fake_host_free(f->fh);
-    fake_plugin_close(f->handle);
-    free(f);
-    return 0;
-}
-
-static int make(struct fx *f, char *err, size_t errlen)
-{
-    err[0] = '\0';
-    return f->desc->create(f->sec, fake_host_table(f->fh), &f->inst, err,
-                           errlen);
+            f->p.ops->on_complete(f->p.inst, &f->reqs[i], f->rs[i], NULL);
+    return policy_fx_teardown(state);
 }
 
 static void make_ok(struct fx *f)
 {
-    char err[256];
-    if (make(f, err, sizeof err) != LR_OK)
-        fail_msg("create failed: %s", err);
-}
-
-static void make_fails(struct fx *f, const char *prefix)
-{
-    char err[256];
-    assert_int_equal(make(f, err, sizeof err), LR_E_CONFIG);
-    assert_null(f->inst);
-    if (strncmp(err, prefix, strlen(prefix)) != 0)
-        fail_msg("error '%s' does not start with '%s'", err, prefix);
+    policy_fx_create_ok(&f->p);
 }
 
 /* --- Driving the hooks --------------------------------------------------- */
@@ -125,12 +81,12 @@ static void make_fails(struct fx *f, const char *prefix)
 static int begin(struct fx *f, size_t i, const char *user)
 {
     assert_null(f->rs[i]);
-    fake_req_forget(f->fh, &f->reqs[i]);
+    fake_req_forget(f->p.fh, &f->reqs[i]);
     f->reqs[i].user = user;
     f->msg[0] = '\0';
     f->hint = -1;
-    int rc = f->ops->on_request(f->inst, &f->reqs[i], &f->rs[i], f->msg,
-                                sizeof f->msg, &f->hint);
+    int rc = f->p.ops->on_request(f->p.inst, &f->reqs[i], &f->rs[i], f->msg,
+                                  sizeof f->msg, &f->hint);
     assert_non_null(f->rs[i]);
     return rc;
 }
@@ -139,38 +95,26 @@ static int begin(struct fx *f, size_t i, const char *user)
 static enum lr_verdict gate(struct fx *f, size_t i, const char *target,
                             int left)
 {
-    struct lr_policy_attempt a = {0};
-    a.target = target;
-    a.retry_after_ms = -1;
+    struct lr_policy_attempt a = policy_fx_attempt(target);
     a.est_prompt_tokens = 1000;
     a.max_tokens = 1000;
     a.candidates_left = left;
-    int64_t wait = 0;
-    f->reason[0] = '\0';
-    enum lr_verdict v = f->ops->before_attempt(f->inst, &f->reqs[i],
-                                               f->rs[i], &a, &wait,
-                                               f->reason, sizeof f->reason);
-    assert_int_equal(wait, 0);
+    enum lr_verdict v = policy_fx_before(&f->p, &f->reqs[i], f->rs[i], &a);
+    assert_int_equal(f->p.wait, 0);
     return v;
 }
 
 /* after_attempt of request i: the attempt on target cost usd. */
 static void settle(struct fx *f, size_t i, const char *target, double usd)
 {
-    struct lr_policy_attempt a = {0};
-    a.target = target;
-    a.retry_after_ms = -1;
+    struct lr_policy_attempt a = policy_fx_attempt(target);
     a.cost_usd = usd;
-    int64_t delay = 0;
-    char why[64] = "";
-    assert_int_equal(f->ops->after_attempt(f->inst, &f->reqs[i], f->rs[i],
-                                           &a, &delay, why, sizeof why),
-                     LR_NEXT_DEFAULT);
+    policy_fx_after_default(&f->p, &f->reqs[i], f->rs[i], &a);
 }
 
 static void end(struct fx *f, size_t i)
 {
-    f->ops->on_complete(f->inst, &f->reqs[i], f->rs[i], NULL);
+    f->p.ops->on_complete(f->p.inst, &f->reqs[i], f->rs[i], NULL);
     f->rs[i] = NULL;
 }
 
@@ -190,7 +134,7 @@ static int spend(struct fx *f, const char *user, const char *target,
 
 static double counter(struct fx *f, const char *name, const char *label)
 {
-    return fake_host_counter(f->fh, name, label);
+    return fake_host_counter(f->p.fh, name, label);
 }
 
 /* --- Tests --------------------------------------------------------------- */
@@ -202,30 +146,28 @@ static void test_descriptor(void **state)
         "daily_usd", "monthly_usd", "per_user_daily_usd",
         "per_user_monthly_usd", "warn_ratio", "degrade_to",
         "reservation_ttl_ms", "assume_max_tokens", "fail_open"};
-    assert_string_equal(f->desc->name, "budget_guard");
-    assert_int_equal(f->desc->kind, LR_PLUGIN_POLICY);
-    assert_int_equal(f->desc->abi_minor, 1);
-    assert_int_equal(f->desc->ops_size, sizeof(struct lr_policy_ops));
-    assert_int_equal(f->ops->n_keys, 9);
+    assert_string_equal(f->p.desc->name, "budget_guard");
+    assert_int_equal(f->p.desc->kind, LR_PLUGIN_POLICY);
+    assert_int_equal(f->p.desc->abi_minor, 1);
+    assert_int_equal(f->p.desc->ops_size, sizeof(struct lr_policy_ops));
+    assert_int_equal(f->p.ops->n_keys, 9);
     for (size_t i = 0; i < 9; i++)
-        assert_string_equal(f->ops->keys[i].key, names[i]);
-    assert_string_equal(f->ops->keys[4].def, "0.8");
-    assert_null(f->ops->keys[5].def);
-    assert_string_equal(f->ops->keys[6].def, "600000");
-    assert_string_equal(f->ops->keys[7].def, "4096");
-    assert_int_equal(f->ops->n_target_keys, 2);
-    assert_string_equal(f->ops->target_keys[0].key, "daily_usd");
-    assert_string_equal(f->ops->target_keys[1].key, "monthly_usd");
-    assert_null(f->ops->route);
-    assert_null(f->ops->classify);
+        assert_string_equal(f->p.ops->keys[i].key, names[i]);
+    assert_string_equal(f->p.ops->keys[4].def, "0.8");
+    assert_null(f->p.ops->keys[5].def);
+    assert_string_equal(f->p.ops->keys[6].def, "600000");
+    assert_string_equal(f->p.ops->keys[7].def, "4096");
+    assert_int_equal(f->p.ops->n_target_keys, 2);
+    assert_string_equal(f->p.ops->target_keys[0].key, "daily_usd");
+    assert_string_equal(f->p.ops->target_keys[1].key, "monthly_usd");
+    assert_null(f->p.ops->route);
+    assert_null(f->p.ops->classify);
 }
 
 static void test_config_errors(void **state)
 {
     struct fx *f = *state;
-    static const struct {
-        const char *key, *value, *prefix;
-    } bad[] = {
+    static const struct policy_fx_bad bad[] = {
         {"daily_usd", "-1", "daily_usd: must be 0 (no limit) or a positive"},
         {"monthly_usd", "-0.01", "monthly_usd: "},
         {"per_user_daily_usd", "-5", "per_user_daily_usd: "},
@@ -241,21 +183,17 @@ static void test_config_errors(void **state)
         {"reservation_ttl_ms", "-1", "reservation_ttl_ms: "},
         {"assume_max_tokens", "0", "assume_max_tokens: "},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        fake_section_set(f->sec, bad[i].key, bad[i].value);
-        make_fails(f, bad[i].prefix);
-        fake_section_set(f->sec, bad[i].key, NULL);
-    }
-    fake_section_set(f->sec, "warn_ratio", "1");
-    fake_section_set(f->sec, "degrade_to", "medium");
-    fake_section_set(f->sec, "daily_usd", "0");
+    policy_fx_check_bad(&f->p, bad, sizeof bad / sizeof bad[0]);
+    fake_section_set(f->p.sec, "warn_ratio", "1");
+    fake_section_set(f->p.sec, "degrade_to", "medium");
+    fake_section_set(f->p.sec, "daily_usd", "0");
     make_ok(f);
 }
 
 static void test_warns_once_per_period(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "daily_usd", "1");
+    fake_section_set(f->p.sec, "daily_usd", "1");
     make_ok(f);
     assert_int_equal(spend(f, NULL, "free", 0.79), 0);
     assert_int_equal(spend(f, NULL, "free", 0), 0);
@@ -264,16 +202,16 @@ static void test_warns_once_per_period(void **state)
     for (int i = 0; i < 3; i++)
         assert_int_equal(spend(f, NULL, "free", 0), 0);
     assert_int_equal(counter(f, "budget_warnings", "daily"), 1);
-    assert_true(fake_host_log_contains(f->fh, "WARN: daily budget at 81% "
+    assert_true(fake_host_log_contains(f->p.fh, "WARN: daily budget at 81% "
                                        "($0.81 of $1.00); next warning "
                                        "after 2026-11-25T00:00:00Z"));
     /* No degrade_to: no tier cap. */
     begin(f, 1, NULL);
-    assert_null(fake_host_table(f->fh)->req_get(fake_host_table(f->fh),
-                                                &f->reqs[1], "tier_cap"));
+    assert_null(fake_host_table(f->p.fh)->req_get(fake_host_table(f->p.fh),
+                                                  &f->reqs[1], "tier_cap"));
     end(f, 1);
     /* A new day starts from nothing and warns again at 80%. */
-    fake_host_advance(f->fh, 9 * HOUR);
+    fake_host_advance(f->p.fh, 9 * HOUR);
     assert_int_equal(spend(f, NULL, "free", 0.5), 0);
     assert_int_equal(spend(f, NULL, "free", 0), 0);
     assert_int_equal(counter(f, "budget_warnings", "daily"), 1);
@@ -285,9 +223,9 @@ static void test_warns_once_per_period(void **state)
 static void test_degrade_sets_tier_cap(void **state)
 {
     struct fx *f = *state;
-    const struct lr_host *h = fake_host_table(f->fh);
-    fake_section_set(f->sec, "monthly_usd", "10");
-    fake_section_set(f->sec, "degrade_to", "medium");
+    const struct lr_host *h = fake_host_table(f->p.fh);
+    fake_section_set(f->p.sec, "monthly_usd", "10");
+    fake_section_set(f->p.sec, "degrade_to", "medium");
     make_ok(f);
     assert_int_equal(begin(f, 0, NULL), LR_OK);
     assert_null(h->req_get(h, &f->reqs[0], "tier_cap"));
@@ -296,15 +234,15 @@ static void test_degrade_sets_tier_cap(void **state)
     assert_int_equal(begin(f, 0, NULL), LR_OK);
     assert_string_equal(h->req_get(h, &f->reqs[0], "tier_cap"), "medium");
     end(f, 0);
-    assert_true(fake_host_log_contains(f->fh, "monthly budget at 85% ($8.50 "
+    assert_true(fake_host_log_contains(f->p.fh, "monthly budget at 85% ($8.50 "
                                        "of $10.00); capping requests at "
                                        "tier medium"));
     /* A lower cap set earlier (by the caller) is never raised. */
-    fake_req_forget(f->fh, &f->reqs[1]);
+    fake_req_forget(f->p.fh, &f->reqs[1]);
     h->req_set(h, &f->reqs[1], "tier_cap", "simple");
     f->msg[0] = '\0';
-    assert_int_equal(f->ops->on_request(f->inst, &f->reqs[1], &f->rs[1],
-                                        f->msg, sizeof f->msg, &f->hint),
+    assert_int_equal(f->p.ops->on_request(f->p.inst, &f->reqs[1], &f->rs[1],
+                                          f->msg, sizeof f->msg, &f->hint),
                      LR_OK);
     assert_string_equal(h->req_get(h, &f->reqs[1], "tier_cap"), "simple");
     end(f, 1);
@@ -315,7 +253,7 @@ static void test_degrade_sets_tier_cap(void **state)
 static void test_rejects_when_spent_day(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "daily_usd", "5");
+    fake_section_set(f->p.sec, "daily_usd", "5");
     make_ok(f);
     assert_int_equal(spend(f, NULL, "free", 5.01), 0);
     assert_int_equal(begin(f, 0, NULL), LR_E_BUDGET_EXCEEDED);
@@ -326,28 +264,28 @@ static void test_rejects_when_spent_day(void **state)
     assert_int_equal(counter(f, "budget_rejected", "daily"), 1);
     /* Logged once per period, however many requests it refuses. */
     assert_int_equal(spend(f, NULL, "free", 0), LR_E_BUDGET_EXCEEDED);
-    const char *log = fake_host_log(f->fh);
+    const char *log = fake_host_log(f->p.fh);
     const char *first = strstr(log, "is spent");
     assert_non_null(first);
     assert_null(strstr(first + 1, "is spent"));
     /* One ms before midnight still spent, at midnight fresh. */
-    fake_host_advance(f->fh, 9 * HOUR - 1);
+    fake_host_advance(f->p.fh, 9 * HOUR - 1);
     assert_int_equal(begin(f, 0, NULL), LR_E_BUDGET_EXCEEDED);
     assert_int_equal(f->hint, 1);
     end(f, 0);
-    fake_host_advance(f->fh, 1);
+    fake_host_advance(f->p.fh, 1);
     assert_int_equal(spend(f, NULL, "free", 0), 0);
 }
 
 static void test_rejects_when_spent_month(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "monthly_usd", "10");
-    fake_host_set_time(f->fh, 1000000, NOV30_23H);
+    fake_section_set(f->p.sec, "monthly_usd", "10");
+    fake_host_set_time(f->p.fh, 1000000, NOV30_23H);
     make_ok(f);
     assert_int_equal(spend(f, NULL, "free", 9.5), 0);
     /* One second before December: a call reserves $0.04 ... */
-    fake_host_advance(f->fh, HOUR - 1000);
+    fake_host_advance(f->p.fh, HOUR - 1000);
     assert_int_equal(begin(f, 1, NULL), LR_OK);
     assert_int_equal(gate(f, 1, "gpt", 0), LR_GO);
     assert_int_equal(spend(f, NULL, "free", 0.46), 0);
@@ -360,7 +298,7 @@ static void test_rejects_when_spent_month(void **state)
     assert_int_equal(f->hint, 1000);
     assert_int_equal(counter(f, "budget_rejected", "monthly"), 1);
     /* Settled after midnight: November pays, December starts empty. */
-    fake_host_advance(f->fh, 2000);
+    fake_host_advance(f->p.fh, 2000);
     settle(f, 1, "gpt", 0.04);
     end(f, 1);
     assert_int_equal(spend(f, NULL, "free", 9.99), 0);
@@ -376,8 +314,8 @@ static void test_rejects_when_spent_month(void **state)
 static void test_per_user_limits(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "per_user_daily_usd", "1");
-    fake_section_set(f->sec, "per_user_monthly_usd", "1.5");
+    fake_section_set(f->p.sec, "per_user_daily_usd", "1");
+    fake_section_set(f->p.sec, "per_user_monthly_usd", "1.5");
     make_ok(f);
     assert_int_equal(spend(f, "alice", "free", 1), 0);
     assert_int_equal(spend(f, "alice", "free", 0), LR_E_BUDGET_EXCEEDED);
@@ -394,7 +332,7 @@ static void test_per_user_limits(void **state)
     assert_int_equal(spend(f, "a%2Fb c", "free", 0), 0);
     assert_int_equal(spend(f, "a/b c", "free", 0), LR_E_BUDGET_EXCEEDED);
     /* Next day alice may spend again, up to her month. */
-    fake_host_advance(f->fh, 9 * HOUR);
+    fake_host_advance(f->p.fh, 9 * HOUR);
     assert_int_equal(spend(f, "alice", "free", 0.5), 0);
     assert_int_equal(spend(f, "alice", "free", 0), LR_E_BUDGET_EXCEEDED);
     assert_string_equal(f->msg, "monthly budget of $1.50 for user alice is "
@@ -405,30 +343,30 @@ static void test_per_user_limits(void **state)
 static void test_per_target_limits(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->tgt[0], "daily_usd", "0.10");
+    fake_section_set(f->p.targets[0], "daily_usd", "0.10");
     make_ok(f);
     assert_int_equal(spend(f, NULL, "gpt", 0.04), 0);
     assert_int_equal(spend(f, NULL, "gpt", 0.04), 0);
     assert_int_equal(counter(f, "budget_warnings", "target_daily"), 1);
-    assert_true(fake_host_log_contains(f->fh, "daily budget for target gpt "
+    assert_true(fake_host_log_contains(f->p.fh, "daily budget for target gpt "
                                        "at 80%"));
     /* $0.08 spent: a $0.04 worst case no longer fits gpt, but the request
        goes on to another target; the request itself is not refused. */
     assert_int_equal(begin(f, 0, NULL), LR_OK);
     assert_int_equal(gate(f, 0, "gpt", 1), LR_SKIP);
-    assert_string_equal(f->reason, "worst case $0.04 does not fit the daily "
+    assert_string_equal(f->p.reason, "worst case $0.04 does not fit the daily "
                         "budget for target gpt ($0.02 left)");
     assert_int_equal(counter(f, "budget_skipped", "target_daily"), 1);
     assert_int_equal(gate(f, 0, "cheap", 0), LR_GO);
     settle(f, 0, "cheap", 0.04);
     end(f, 0);
-    assert_int_equal(fake_req_rejected(f->fh, &f->reqs[0], NULL, NULL),
+    assert_int_equal(fake_req_rejected(f->p.fh, &f->reqs[0], NULL, NULL),
                      LR_OK);
     /* A bad target limit (the core checks only its type) skips. */
-    fake_section_set(f->tgt[1], "monthly_usd", "-3");
+    fake_section_set(f->p.targets[1], "monthly_usd", "-3");
     assert_int_equal(begin(f, 0, NULL), LR_OK);
     assert_int_equal(gate(f, 0, "cheap", 1), LR_SKIP);
-    assert_string_equal(f->reason, "target cheap has a bad monthly_usd "
+    assert_string_equal(f->p.reason, "target cheap has a bad monthly_usd "
                         "(must be 0 or a positive amount up to 1e9)");
     end(f, 0);
 }
@@ -443,7 +381,7 @@ static uint32_t lcg(uint32_t *s)
 static void test_interleaved_requests_never_overshoot(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "daily_usd", "1");
+    fake_section_set(f->p.sec, "daily_usd", "1");
     make_ok(f);
     /* phase: 0 new, 1 on_request done, 2 attempt running, 3 done. */
     int phase[NREQ] = {0};
@@ -490,7 +428,7 @@ static void test_interleaved_requests_never_overshoot(void **state)
 static void test_all_reserve_before_any_settles(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "daily_usd", "1");
+    fake_section_set(f->p.sec, "daily_usd", "1");
     make_ok(f);
     int went = 0;
     for (size_t i = 0; i < NREQ; i++)
@@ -517,14 +455,14 @@ static void test_all_reserve_before_any_settles(void **state)
 static void test_cheaper_settlement_frees_room(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "daily_usd", "0.10");
+    fake_section_set(f->p.sec, "daily_usd", "0.10");
     make_ok(f);
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(begin(f, i, NULL), LR_OK);
     assert_int_equal(gate(f, 0, "gpt", 1), LR_GO);
     assert_int_equal(gate(f, 1, "gpt", 1), LR_GO);
     assert_int_equal(gate(f, 2, "gpt", 1), LR_SKIP);
-    assert_string_equal(f->reason, "worst case $0.04 does not fit the daily "
+    assert_string_equal(f->p.reason, "worst case $0.04 does not fit the daily "
                         "budget ($0.02 left)");
     settle(f, 0, "gpt", 0.01);
     end(f, 0);
@@ -534,8 +472,8 @@ static void test_cheaper_settlement_frees_room(void **state)
 static void test_reservation_expires_without_settle(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "daily_usd", "0.10");
-    fake_section_set(f->sec, "reservation_ttl_ms", "60000");
+    fake_section_set(f->p.sec, "daily_usd", "0.10");
+    fake_section_set(f->p.sec, "reservation_ttl_ms", "60000");
     make_ok(f);
     /* Two requests reserve, then their process dies: no settle. */
     for (size_t i = 0; i < 2; i++) {
@@ -546,9 +484,9 @@ static void test_reservation_expires_without_settle(void **state)
     f->rs[0] = f->rs[1] = NULL;
     assert_int_equal(begin(f, 2, NULL), LR_OK);
     assert_int_equal(gate(f, 2, "gpt", 1), LR_SKIP);
-    fake_host_advance(f->fh, 59000);
+    fake_host_advance(f->p.fh, 59000);
     assert_int_equal(gate(f, 2, "gpt", 1), LR_SKIP);
-    fake_host_advance(f->fh, 1001);
+    fake_host_advance(f->p.fh, 1001);
     assert_int_equal(gate(f, 2, "gpt", 1), LR_GO);
     /* A settlement arriving after the expiry adds its cost and leaves no
        negative reservation behind: exactly $0.10 - $0.04 - $0.04 left. */
@@ -557,7 +495,7 @@ static void test_reservation_expires_without_settle(void **state)
     end(f, 0);
     assert_int_equal(begin(f, 3, NULL), LR_OK);
     assert_int_equal(gate(f, 3, "gpt", 1), LR_SKIP);
-    assert_string_equal(f->reason, "worst case $0.04 does not fit the daily "
+    assert_string_equal(f->p.reason, "worst case $0.04 does not fit the daily "
                         "budget ($0.02 left)");
     f->rs[1] = dead[1];
 }
@@ -567,15 +505,15 @@ static void test_last_candidate_rejects(void **state)
     struct fx *f = *state;
     const char *msg = NULL;
     int64_t hint = 0;
-    fake_section_set(f->sec, "daily_usd", "0.06");
+    fake_section_set(f->p.sec, "daily_usd", "0.06");
     make_ok(f);
     assert_int_equal(spend(f, NULL, "free", 0.04), 0);
     assert_int_equal(begin(f, 0, NULL), LR_OK);
     assert_int_equal(gate(f, 0, "gpt", 1), LR_SKIP);
-    assert_int_equal(fake_req_rejected(f->fh, &f->reqs[0], NULL, NULL),
+    assert_int_equal(fake_req_rejected(f->p.fh, &f->reqs[0], NULL, NULL),
                      LR_OK);
     assert_int_equal(gate(f, 0, "cheap", 0), LR_SKIP);
-    assert_int_equal(fake_req_rejected(f->fh, &f->reqs[0], &msg, &hint),
+    assert_int_equal(fake_req_rejected(f->p.fh, &f->reqs[0], &msg, &hint),
                      LR_E_BUDGET_EXCEEDED);
     assert_string_equal(msg, "worst case $0.04 does not fit the daily "
                         "budget of $0.06 ($0.02 left); resets at "
@@ -591,10 +529,10 @@ static void test_last_candidate_rejects(void **state)
     a.target = "gpt";
     a.est_prompt_tokens = 1000;
     a.max_tokens = 0; /* assume_max_tokens 4096: $0.13 worst */
-    assert_int_equal(f->ops->before_attempt(f->inst, &f->reqs[1], f->rs[1],
-                                            &a, &wait, f->reason,
-                                            sizeof f->reason), LR_SKIP);
-    assert_int_equal(fake_req_rejected(f->fh, &f->reqs[1], &msg, &hint),
+    assert_int_equal(f->p.ops->before_attempt(f->p.inst, &f->reqs[1], f->rs[1],
+                                              &a, &wait, f->p.reason,
+                                              sizeof f->p.reason), LR_SKIP);
+    assert_int_equal(fake_req_rejected(f->p.fh, &f->reqs[1], &msg, &hint),
                      LR_E_BUDGET_EXCEEDED);
     assert_string_equal(msg, "worst case $0.13 exceeds the whole daily "
                         "budget of $0.06; lower max_tokens");
@@ -605,7 +543,7 @@ static void test_last_candidate_rejects(void **state)
 static void test_unsettled_attempt_released(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "daily_usd", "0.08");
+    fake_section_set(f->p.sec, "daily_usd", "0.08");
     make_ok(f);
     /* Asked twice for one attempt (a later policy waited): one hold. */
     assert_int_equal(begin(f, 0, NULL), LR_OK);
@@ -646,12 +584,12 @@ static int bad_incr(struct lr_store *s, const char *key, int64_t delta,
 static void test_store_failure(void **state)
 {
     struct fx *f = *state;
-    struct lr_store *st = fake_host_store(f->fh);
+    struct lr_store *st = fake_host_store(f->p.fh);
     const struct lr_store_ops *good = st->ops;
     struct lr_store_ops broken = *good;
     broken.get = bad_get;
     broken.incr = bad_incr;
-    fake_section_set(f->sec, "daily_usd", "1");
+    fake_section_set(f->p.sec, "daily_usd", "1");
     make_ok(f);
     st->ops = &broken;
     /* Closed (default): refused, logged once, counted each time. */
@@ -661,18 +599,18 @@ static void test_store_failure(void **state)
     end(f, 0);
     assert_int_equal(begin(f, 0, NULL), LR_E_BUDGET_EXCEEDED);
     end(f, 0);
-    assert_true(fake_host_log_contains(f->fh, "ERROR: store failed (get): "
+    assert_true(fake_host_log_contains(f->p.fh, "ERROR: store failed (get): "
                                        "refusing requests"));
     assert_int_equal(counter(f, "budget_store_errors", NULL), 2);
-    const char *first = strstr(fake_host_log(f->fh), "store failed");
+    const char *first = strstr(fake_host_log(f->p.fh), "store failed");
     assert_null(strstr(first + 1, "store failed"));
     st->ops = good;
     assert_int_equal(spend(f, NULL, "gpt", 0.01), 0);
-    assert_true(fake_host_log_contains(f->fh, "store works again"));
-    f->desc->destroy(f->inst);
-    f->inst = NULL;
+    assert_true(fake_host_log_contains(f->p.fh, "store works again"));
+    f->p.desc->destroy(f->p.inst);
+    f->p.inst = NULL;
     /* Open: requests go through unchecked. */
-    fake_section_set(f->sec, "fail_open", "true");
+    fake_section_set(f->p.sec, "fail_open", "true");
     make_ok(f);
     st->ops = &broken;
     assert_int_equal(begin(f, 0, NULL), LR_OK);
@@ -680,7 +618,7 @@ static void test_store_failure(void **state)
     settle(f, 0, "gpt", 0.04);
     end(f, 0);
     st->ops = good;
-    assert_true(fake_host_log_contains(f->fh, "letting requests through "
+    assert_true(fake_host_log_contains(f->p.fh, "letting requests through "
                                        "unchecked"));
 }
 

@@ -20,76 +20,28 @@
 #include <string.h>
 
 #include "support/fake_host.h"
+#include "support/policy_fixture.h"
 
 struct fx {
-    void *handle;
-    const struct lr_plugin_desc *desc;
-    const struct lr_policy_ops *ops;
-    struct fake_host *fh;
-    const struct lr_host *h;
-    struct lr_section *sec;
-    void *inst;
+    struct policy_fx p;
     char text[512];          /* the text of the last hit */
     char target[64];         /* its target */
 };
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    *state = f;
-    f->desc = fake_plugin_open("cache", &f->handle);
-    if (!f->desc)
-        return -1;
-    f->ops = f->desc->ops;
-    f->fh = fake_host_new();
-    f->sec = fake_section_new("cache");
-    if (!f->fh || !f->sec || fake_host_use_memory_store(f->fh) != 0)
-        return -1;
-    f->h = fake_host_table(f->fh);
-    fake_host_set_time(f->fh, 1000000, 1700000000000);
-    fake_section_set_keys(f->sec, f->ops->keys, f->ops->n_keys);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    if (f->inst)
-        f->desc->destroy(f->inst);
-    fake_section_free(f->sec);
-    fake_host_free(f->fh);
-    fake_plugin_close(f->handle);
-    free(f);
-    return 0;
-}
-
-static int make(struct fx *f, char *err, size_t errlen)
-{
-    err[0] = '\0';
-    return f->desc->create(f->sec, f->h, &f->inst, err, errlen);
+    return policy_fx_setup(state, sizeof(struct fx), "cache", "cache",
+                           POLICY_FX_STORE);
 }
 
 static void make_ok(struct fx *f)
 {
-    char err[256];
-    if (make(f, err, sizeof err) != LR_OK)
-        fail_msg("create failed: %s", err);
-}
-
-static void make_fails(struct fx *f, const char *prefix)
-{
-    char err[256];
-    assert_int_equal(make(f, err, sizeof err), LR_E_CONFIG);
-    assert_null(f->inst);
-    if (strncmp(err, prefix, strlen(prefix)) != 0)
-        fail_msg("error '%s' does not start with '%s'", err, prefix);
+    policy_fx_create_ok(&f->p);
 }
 
 static double counter(struct fx *f, const char *name, const char *label)
 {
-    return fake_host_counter(f->fh, name, label);
+    return fake_host_counter(f->p.fh, name, label);
 }
 
 /* --- Requests ------------------------------------------------------------ */
@@ -134,10 +86,10 @@ static int run_full(struct fx *f, const struct lr_chat *c, int bypass,
     void *rs = (void *)&req; /* must be overwritten */
     char msg[64];
     int64_t hint = -1;
-    assert_int_equal(f->ops->on_request(f->inst, &req, &rs, msg, sizeof msg,
-                                        &hint), LR_OK);
+    assert_int_equal(f->p.ops->on_request(f->p.inst, &req, &rs, msg, sizeof msg,
+                                          &hint), LR_OK);
     const char *text = NULL;
-    const char *target = fake_req_responded(f->fh, &req, &text);
+    const char *target = fake_req_responded(f->p.fh, &req, &text);
     int hit = target != NULL;
     struct lr_result res;
     struct lr_policy_attempt fin = {0};
@@ -147,23 +99,23 @@ static int run_full(struct fx *f, const struct lr_chat *c, int bypass,
         assert_null(rs); /* nothing to store after a hit */
         snprintf(f->text, sizeof f->text, "%s", text);
         snprintf(f->target, sizeof f->target, "%s", target);
-        f->h->buf_append(&res.text, text, strlen(text));
-        fake_req_set_result(f->fh, &req, &res);
+        f->p.h->buf_append(&res.text, text, strlen(text));
+        fake_req_set_result(f->p.fh, &req, &res);
         /* As the core does: a summary with no target, no attempt ran. */
-        f->ops->on_complete(f->inst, &req, rs, &fin);
+        f->p.ops->on_complete(f->p.inst, &req, rs, &fin);
     }
     else {
         fin.target = ans->no_attempt ? NULL : "gpt-mini";
         fin.error = ans->fail ? LR_E_SERVER_ERROR : LR_OK;
-        f->h->buf_append(&res.text, ans->text, strlen(ans->text));
-        f->h->buf_append(&res.model, "gpt-4o-mini", 11);
+        f->p.h->buf_append(&res.text, ans->text, strlen(ans->text));
+        f->p.h->buf_append(&res.model, "gpt-4o-mini", 11);
         res.finish = ans->finish;
         res.prompt_tokens = 12;
         res.completion_tokens = 3;
-        fake_req_set_result(f->fh, &req, ans->fail ? NULL : &res);
-        f->ops->on_complete(f->inst, &req, rs, &fin);
+        fake_req_set_result(f->p.fh, &req, ans->fail ? NULL : &res);
+        f->p.ops->on_complete(f->p.inst, &req, rs, &fin);
     }
-    fake_req_forget(f->fh, &req);
+    fake_req_forget(f->p.fh, &req);
     fake_result_free(&res);
     return hit;
 }
@@ -183,7 +135,7 @@ static int run_prompt(struct fx *f, const char *prompt)
 /* The store key of the entry stored last, from the debug log. */
 static void last_entry_key(struct fx *f, char *key, size_t keylen)
 {
-    const char *log = fake_host_log(f->fh), *p = NULL, *q = log;
+    const char *log = fake_host_log(f->p.fh), *p = NULL, *q = log;
     while ((q = strstr(q, "stored entry ")) != NULL)
         p = q++;
     assert_non_null(p);
@@ -202,29 +154,27 @@ static void test_descriptor(void **state)
         "cache_unset_temperature", "cache_finish"};
     static const char *const defs[] = {
         "3600", "1000", "262144", "0", "true", "stop, tool_calls, length"};
-    assert_string_equal(f->desc->name, "cache");
-    assert_int_equal(f->desc->kind, LR_PLUGIN_POLICY);
-    assert_int_equal(f->desc->abi_major, LR_PLUGIN_ABI_MAJOR);
-    assert_int_equal(f->desc->abi_minor, 1);
-    assert_int_equal(f->desc->ops_size, sizeof(struct lr_policy_ops));
-    assert_non_null(f->ops->on_request);
-    assert_non_null(f->ops->on_complete);
-    assert_null(f->ops->before_attempt);
-    assert_null(f->ops->after_attempt);
-    assert_int_equal(f->ops->n_keys, 6);
+    assert_string_equal(f->p.desc->name, "cache");
+    assert_int_equal(f->p.desc->kind, LR_PLUGIN_POLICY);
+    assert_int_equal(f->p.desc->abi_major, LR_PLUGIN_ABI_MAJOR);
+    assert_int_equal(f->p.desc->abi_minor, 1);
+    assert_int_equal(f->p.desc->ops_size, sizeof(struct lr_policy_ops));
+    assert_non_null(f->p.ops->on_request);
+    assert_non_null(f->p.ops->on_complete);
+    assert_null(f->p.ops->before_attempt);
+    assert_null(f->p.ops->after_attempt);
+    assert_int_equal(f->p.ops->n_keys, 6);
     for (size_t i = 0; i < 6; i++) {
-        assert_string_equal(f->ops->keys[i].key, names[i]);
-        assert_string_equal(f->ops->keys[i].def, defs[i]);
-        assert_non_null(f->ops->keys[i].help);
+        assert_string_equal(f->p.ops->keys[i].key, names[i]);
+        assert_string_equal(f->p.ops->keys[i].def, defs[i]);
+        assert_non_null(f->p.ops->keys[i].help);
     }
 }
 
 static void test_config_errors(void **state)
 {
     struct fx *f = *state;
-    static const struct {
-        const char *key, *value, *prefix;
-    } bad[] = {
+    static const struct policy_fx_bad bad[] = {
         {"ttl_s", "0", "ttl_s: must be 1 to 31536000, got 0"},
         {"ttl_s", "-5", "ttl_s: "},
         {"ttl_s", "31536001", "ttl_s: "},
@@ -244,16 +194,12 @@ static void test_config_errors(void **state)
         {"cache_finish", "stop, none", "cache_finish: 'none' is not"},
         {"cache_finish", "Stop", "cache_finish: 'Stop' is not"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        fake_section_set(f->sec, bad[i].key, bad[i].value);
-        make_fails(f, bad[i].prefix);
-        fake_section_set(f->sec, bad[i].key, NULL);
-    }
-    fake_section_set(f->sec, "ttl_s", "31536000");
-    fake_section_set(f->sec, "max_entries", "1");
-    fake_section_set(f->sec, "max_entry_bytes", "1024");
-    fake_section_set(f->sec, "max_temperature", "2");
-    fake_section_set(f->sec, "cache_finish", "content_filter, other");
+    policy_fx_check_bad(&f->p, bad, sizeof bad / sizeof bad[0]);
+    fake_section_set(f->p.sec, "ttl_s", "31536000");
+    fake_section_set(f->p.sec, "max_entries", "1");
+    fake_section_set(f->p.sec, "max_entry_bytes", "1024");
+    fake_section_set(f->p.sec, "max_temperature", "2");
+    fake_section_set(f->p.sec, "cache_finish", "content_filter, other");
     make_ok(f);
 }
 
@@ -274,8 +220,8 @@ static void test_miss_store_hit(void **state)
     assert_int_equal(counter(f, "cache_stores", NULL), 1);
     assert_int_equal(counter(f, "cache_bypassed", "request"), 0);
     /* Neither prompt nor answer reaches the log. */
-    assert_false(fake_host_log_contains(f->fh, "France"));
-    assert_false(fake_host_log_contains(f->fh, "Paris"));
+    assert_false(fake_host_log_contains(f->p.fh, "France"));
+    assert_false(fake_host_log_contains(f->p.fh, "Paris"));
 }
 
 /* Each variant of the base chat must miss, and then hit itself. */
@@ -371,10 +317,10 @@ static void test_temperature(void **state)
     assert_int_equal(run(f, &ch.c), 0);
     assert_int_equal(counter(f, "cache_bypassed", "temperature"), 3);
 
-    f->desc->destroy(f->inst);
-    f->inst = NULL;
-    fake_section_set(f->sec, "max_temperature", "1");
-    fake_section_set(f->sec, "cache_unset_temperature", "false");
+    f->p.desc->destroy(f->p.inst);
+    f->p.inst = NULL;
+    fake_section_set(f->p.sec, "max_temperature", "1");
+    fake_section_set(f->p.sec, "cache_unset_temperature", "false");
     make_ok(f);
     ch.c.temperature = 0.7;
     assert_int_equal(run(f, &ch.c), 0);
@@ -419,16 +365,16 @@ static void test_bypass(void **state)
 static void test_ttl_expiry(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "ttl_s", "10");
+    fake_section_set(f->p.sec, "ttl_s", "10");
     make_ok(f);
     assert_int_equal(run_prompt(f, "q"), 0);
-    fake_host_advance(f->fh, 9999);
+    fake_host_advance(f->p.fh, 9999);
     assert_int_equal(run_prompt(f, "q"), 1);
-    fake_host_advance(f->fh, 1);
+    fake_host_advance(f->p.fh, 1);
     assert_int_equal(run_prompt(f, "q"), 0);
     /* Stored again on that miss, for another ttl_s. */
     assert_int_equal(counter(f, "cache_stores", NULL), 2);
-    fake_host_advance(f->fh, 9999);
+    fake_host_advance(f->p.fh, 9999);
     assert_int_equal(run_prompt(f, "q"), 1);
 }
 
@@ -436,7 +382,7 @@ static void test_fifo_eviction(void **state)
 {
     struct fx *f = *state;
     static const char *const q[] = {"q0", "q1", "q2", "q3", "q4"};
-    fake_section_set(f->sec, "max_entries", "3");
+    fake_section_set(f->p.sec, "max_entries", "3");
     make_ok(f);
     for (int i = 0; i < 5; i++)
         assert_int_equal(run_prompt(f, q[i]), 0);
@@ -457,11 +403,11 @@ static void test_fifo_eviction(void **state)
 static void test_eviction_one_entry_same_request(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "max_entries", "1");
-    fake_section_set(f->sec, "ttl_s", "10");
+    fake_section_set(f->p.sec, "max_entries", "1");
+    fake_section_set(f->p.sec, "ttl_s", "10");
     make_ok(f);
     assert_int_equal(run_prompt(f, "a"), 0);
-    fake_host_advance(f->fh, 10000);
+    fake_host_advance(f->p.fh, 10000);
     /* The slot expired with the entry; storing "a" again evicts nothing
        and keeps it. */
     assert_int_equal(run_prompt(f, "a"), 0);
@@ -470,7 +416,7 @@ static void test_eviction_one_entry_same_request(void **state)
        a new slot that held our own hash, which must not be deleted. */
     char key[64];
     last_entry_key(f, key, sizeof key);
-    assert_int_equal(f->h->store_set(f->h, key, "junk", 4, 0), LR_OK);
+    assert_int_equal(f->p.h->store_set(f->p.h, key, "junk", 4, 0), LR_OK);
     assert_int_equal(run_prompt(f, "a"), 0);
     assert_int_equal(run_prompt(f, "a"), 1);
     assert_int_equal(counter(f, "cache_evictions", NULL), 0);
@@ -492,11 +438,11 @@ static void test_collision_is_a_miss(void **state)
         "\"target\":\"t\",\"model\":\"m\",\"text\":\"NOT YOURS\","
         "\"tool_calls\":\"\",\"finish\":\"stop\",\"prompt_tokens\":1,"
         "\"completion_tokens\":1,\"stored_ms\":0}";
-    assert_int_equal(f->h->store_set(f->h, key, other, strlen(other),
-                                     60000), LR_OK);
+    assert_int_equal(f->p.h->store_set(f->p.h, key, other, strlen(other),
+                                       60000), LR_OK);
     assert_int_equal(run_prompt(f, "mine"), 0);
     assert_int_equal(counter(f, "cache_collisions", NULL), 1);
-    assert_true(fake_host_log_contains(f->fh, "hash collision on entry"));
+    assert_true(fake_host_log_contains(f->p.fh, "hash collision on entry"));
     /* Our answer does not overwrite the other request's entry. */
     assert_int_equal(counter(f, "cache_not_stored", "exists"), 1);
     assert_int_equal(run_prompt(f, "mine"), 0);
@@ -507,7 +453,7 @@ static void test_collision_is_a_miss(void **state)
     assert_int_equal(run_full(f, &ch.c, 1, &OK_ANSWER), 0);
     assert_int_equal(counter(f, "cache_not_stored", "exists"), 3);
     struct lr_buf b = {0};
-    assert_int_equal(f->h->store_get(f->h, key, &b), LR_OK);
+    assert_int_equal(f->p.h->store_get(f->p.h, key, &b), LR_OK);
     assert_non_null(strstr(b.data, "NOT YOURS"));
     fake_buf_free(&b);
 }
@@ -526,8 +472,8 @@ static void test_unreadable_entry(void **state)
         "{\"key\":\"k\",\"target\":\"t\",\"model\":\"\",\"text\":\"\","
         "\"tool_calls\":\"\",\"finish\":\"error\"}"};
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
-        assert_int_equal(f->h->store_set(f->h, key, junk[i],
-                                         strlen(junk[i]), 0), LR_OK);
+        assert_int_equal(f->p.h->store_set(f->p.h, key, junk[i],
+                                           strlen(junk[i]), 0), LR_OK);
         /* A miss; the entry is deleted and the fresh answer stored. */
         assert_int_equal(run_prompt(f, "x"), 0);
         assert_int_equal(counter(f, "cache_bad_entries", NULL),
@@ -576,8 +522,8 @@ static void test_not_stored(void **state)
 static void test_finish_configurable_and_size(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "cache_finish", "content_filter");
-    fake_section_set(f->sec, "max_entry_bytes", "1024");
+    fake_section_set(f->p.sec, "cache_finish", "content_filter");
+    fake_section_set(f->p.sec, "max_entry_bytes", "1024");
     make_ok(f);
     struct chat ch;
     chat_init(&ch, "q");
@@ -611,10 +557,10 @@ static void test_no_chat_and_counters(void **state)
     void *rs = (void *)&req;
     char msg[16];
     int64_t hint = -1;
-    assert_int_equal(f->ops->on_request(f->inst, &req, &rs, msg, sizeof msg,
-                                        &hint), LR_OK);
+    assert_int_equal(f->p.ops->on_request(f->p.inst, &req, &rs, msg, sizeof msg,
+                                          &hint), LR_OK);
     assert_null(rs);
-    f->ops->on_complete(f->inst, &req, rs, NULL);
+    f->p.ops->on_complete(f->p.inst, &req, rs, NULL);
     assert_int_equal(counter(f, "cache_misses", NULL), 0);
     /* Hit rate = hits / (hits + misses): 3 of 4 here. */
     for (int i = 0; i < 4; i++)
@@ -629,17 +575,18 @@ static void test_shared_store_two_instances(void **state)
     make_ok(f);
     void *other = NULL;
     char err[128];
-    assert_int_equal(f->desc->create(f->sec, f->h, &other, err, sizeof err),
-                     LR_OK);
+    assert_int_equal(f->p.desc->create(f->p.sec, f->p.h, &other, err,
+                                       sizeof err), LR_OK);
     assert_int_equal(run_prompt(f, "shared"), 0);
-    void *keep = f->inst;
-    f->inst = other;
+    void *keep = f->p.inst;
+    f->p.inst = other;
     assert_int_equal(run_prompt(f, "shared"), 1);
-    f->inst = keep;
-    f->desc->destroy(other);
+    f->p.inst = keep;
+    f->p.desc->destroy(other);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) \
+    cmocka_unit_test_setup_teardown(fn, setup, policy_fx_teardown)
 
 int main(void)
 {

@@ -19,72 +19,23 @@
 #include <string.h>
 
 #include "support/fake_host.h"
+#include "support/policy_fixture.h"
 
 #define COUNTER "breaker_transitions"
 
 struct fx {
-    void *handle;
-    const struct lr_plugin_desc *desc;
-    const struct lr_policy_ops *ops;
-    struct fake_host *fh;
-    struct lr_section *sec;
-    void *inst;
-    char reason[256];
+    struct policy_fx p;
 };
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    *state = f;
-    f->desc = fake_plugin_open("circuit_breaker", &f->handle);
-    if (!f->desc)
-        return -1;
-    f->ops = f->desc->ops;
-    f->fh = fake_host_new();
-    f->sec = fake_section_new("breaker");
-    if (!f->fh || !f->sec || fake_host_use_memory_store(f->fh) != 0)
-        return -1;
-    fake_host_set_time(f->fh, 1000000, 1700000000000);
-    fake_section_set_keys(f->sec, f->ops->keys, f->ops->n_keys);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    if (f->inst)
-        f->desc->destroy(f->inst);
-    fake_section_free(f->sec);
-    fake_host_free(f->fh);
-    fake_plugin_close(f->handle);
-    free(f);
-    return 0;
-}
-
-static int make(struct fx *f, char *err, size_t errlen)
-{
-    err[0] = '\0';
-    return f->desc->create(f->sec, fake_host_table(f->fh), &f->inst, err,
-                           errlen);
+    return policy_fx_setup(state, sizeof(struct fx), "circuit_breaker",
+                           "breaker", POLICY_FX_STORE);
 }
 
 static void make_ok(struct fx *f)
 {
-    char err[256];
-    if (make(f, err, sizeof err) != LR_OK)
-        fail_msg("create failed: %s", err);
-}
-
-/* create() must fail with an error starting with prefix. */
-static void make_fails(struct fx *f, const char *prefix)
-{
-    char err[256];
-    assert_int_equal(make(f, err, sizeof err), LR_E_CONFIG);
-    assert_null(f->inst);
-    if (strncmp(err, prefix, strlen(prefix)) != 0)
-        fail_msg("error '%s' does not start with '%s'", err, prefix);
+    policy_fx_create_ok(&f->p);
 }
 
 /* --- Driving the hooks -------------------------------------------------- */
@@ -93,51 +44,32 @@ static const struct lr_policy_req REQ = {.id = 7};
 
 static void *begin(struct fx *f)
 {
-    void *rs = NULL;
-    char msg[64];
-    int64_t hint = -1;
-    assert_int_equal(f->ops->on_request(f->inst, &REQ, &rs, msg, sizeof msg,
-                                        &hint), LR_OK);
-    assert_non_null(rs);
-    return rs;
+    return policy_fx_begin(&f->p, &REQ);
 }
 
 static enum lr_verdict gate(struct fx *f, void *rs, const char *target)
 {
-    struct lr_policy_attempt a = {0};
-    a.target = target;
-    a.retry_after_ms = -1;
-    int64_t wait = 0;
-    f->reason[0] = '\0';
-    enum lr_verdict v = f->ops->before_attempt(f->inst, &REQ, rs, &a, &wait,
-                                               f->reason, sizeof f->reason);
-    assert_int_equal(wait, 0);
+    struct lr_policy_attempt a = policy_fx_attempt(target);
+    enum lr_verdict v = policy_fx_before(&f->p, &REQ, rs, &a);
+    assert_int_equal(f->p.wait, 0);
     return v;
 }
 
 static void report(struct fx *f, void *rs, const char *target,
                    enum lr_status err)
 {
-    struct lr_policy_attempt a = {0};
-    a.target = target;
+    struct lr_policy_attempt a = policy_fx_attempt(target);
     a.error = err;
-    a.retry_after_ms = -1;
-    int64_t delay = 0;
-    char why[64] = "";
-    assert_int_equal(f->ops->after_attempt(f->inst, &REQ, rs, &a, &delay,
-                                           why, sizeof why),
-                     LR_NEXT_DEFAULT);
+    policy_fx_after_default(&f->p, &REQ, rs, &a);
 }
 
 /* on_complete with the final attempt on target ending with err. */
 static void end(struct fx *f, void *rs, const char *target,
                 enum lr_status err)
 {
-    struct lr_policy_attempt fin = {0};
-    fin.target = target;
+    struct lr_policy_attempt fin = policy_fx_attempt(target);
     fin.error = err;
-    fin.retry_after_ms = -1;
-    f->ops->on_complete(f->inst, &REQ, rs, &fin);
+    f->p.ops->on_complete(f->p.inst, &REQ, rs, &fin);
 }
 
 /* A whole request with one attempt on target: err LR_OK is a success
@@ -163,7 +95,7 @@ static void fail_n(struct fx *f, const char *target, enum lr_status err,
 
 static double transitions(struct fx *f, const char *label)
 {
-    return fake_host_counter(f->fh, COUNTER, label);
+    return fake_host_counter(f->p.fh, COUNTER, label);
 }
 
 /* --- Tests --------------------------------------------------------------- */
@@ -177,29 +109,27 @@ static void test_descriptor(void **state)
     static const char *const defs[] = {
         "5", "30000", "300000", "1", "60000", "0", "20",
         "overloaded, server_error, timeout, network"};
-    assert_string_equal(f->desc->name, "circuit_breaker");
-    assert_int_equal(f->desc->kind, LR_PLUGIN_POLICY);
-    assert_int_equal(f->desc->abi_major, LR_PLUGIN_ABI_MAJOR);
-    assert_int_equal(f->desc->ops_size, sizeof(struct lr_policy_ops));
-    assert_non_null(f->ops->before_attempt);
-    assert_non_null(f->ops->after_attempt);
-    assert_non_null(f->ops->on_complete);
-    assert_null(f->ops->route);
-    assert_int_equal(f->ops->n_keys, 8);
+    assert_string_equal(f->p.desc->name, "circuit_breaker");
+    assert_int_equal(f->p.desc->kind, LR_PLUGIN_POLICY);
+    assert_int_equal(f->p.desc->abi_major, LR_PLUGIN_ABI_MAJOR);
+    assert_int_equal(f->p.desc->ops_size, sizeof(struct lr_policy_ops));
+    assert_non_null(f->p.ops->before_attempt);
+    assert_non_null(f->p.ops->after_attempt);
+    assert_non_null(f->p.ops->on_complete);
+    assert_null(f->p.ops->route);
+    assert_int_equal(f->p.ops->n_keys, 8);
     for (size_t i = 0; i < 8; i++) {
-        assert_string_equal(f->ops->keys[i].key, names[i]);
-        assert_string_equal(f->ops->keys[i].def, defs[i]);
+        assert_string_equal(f->p.ops->keys[i].key, names[i]);
+        assert_string_equal(f->p.ops->keys[i].def, defs[i]);
     }
-    assert_int_equal(f->ops->keys[5].type, LR_CFG_DOUBLE);
-    assert_int_equal(f->ops->keys[7].type, LR_CFG_LIST);
+    assert_int_equal(f->p.ops->keys[5].type, LR_CFG_DOUBLE);
+    assert_int_equal(f->p.ops->keys[7].type, LR_CFG_LIST);
 }
 
 static void test_config_errors(void **state)
 {
     struct fx *f = *state;
-    static const struct {
-        const char *key, *value, *prefix;
-    } bad[] = {
+    static const struct policy_fx_bad bad[] = {
         {"count_classes", "overloaded, overloadd", "count_classes: "
                                                    "'overloadd' is not"},
         {"count_classes", "server_error, bad_request",
@@ -219,43 +149,39 @@ static void test_config_errors(void **state)
         {"window", "1000000000001", "window: must be at most"},
         {"max_open_ms", "9000000000000", "max_open_ms: must be at most"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        fake_section_set(f->sec, bad[i].key, bad[i].value);
-        make_fails(f, bad[i].prefix);
-        fake_section_set(f->sec, bad[i].key, NULL);
-    }
+    policy_fx_check_bad(&f->p, bad, sizeof bad / sizeof bad[0]);
     /* Any other error class may be counted. */
-    fake_section_set(f->sec, "count_classes", "rate_limited, auth, protocol");
-    fake_section_set(f->sec, "failure_ratio", "1");
+    fake_section_set(f->p.sec, "count_classes", "rate_limited, auth, protocol");
+    fake_section_set(f->p.sec, "failure_ratio", "1");
     make_ok(f);
 }
 
 static void test_trips_after_consecutive_failures(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "failures", "3");
+    fake_section_set(f->p.sec, "failures", "3");
     make_ok(f);
     fail_n(f, "a", LR_E_OVERLOADED, 2);
     assert_int_equal(transitions(f, "a:open"), 0);
     fail_n(f, "a", LR_E_SERVER_ERROR, 1);
     assert_int_equal(transitions(f, "a:open"), 1);
-    assert_true(fake_host_log_contains(f->fh, "WARN") &&
-                fake_host_log_contains(f->fh, "target a: closed -> open "
+    assert_true(fake_host_log_contains(f->p.fh, "WARN") &&
+                fake_host_log_contains(f->p.fh, "target a: closed -> open "
                                        "for 30000 ms after 3 consecutive "
                                        "failures"));
     assert_int_equal(one(f, "a", LR_OK), LR_SKIP);
-    assert_string_equal(f->reason, "breaker_open (30000 ms left)");
+    assert_string_equal(f->p.reason, "breaker_open (30000 ms left)");
     /* Other targets have their own breaker. */
     assert_int_equal(one(f, "b", LR_OK), LR_GO);
-    fake_host_advance(f->fh, 12345);
+    fake_host_advance(f->p.fh, 12345);
     assert_int_equal(one(f, "a", LR_OK), LR_SKIP);
-    assert_string_equal(f->reason, "breaker_open (17655 ms left)");
+    assert_string_equal(f->p.reason, "breaker_open (17655 ms left)");
 }
 
 static void test_success_resets_and_ignored_classes(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "failures", "3");
+    fake_section_set(f->p.sec, "failures", "3");
     make_ok(f);
     fail_n(f, "a", LR_E_TIMEOUT, 2);
     assert_int_equal(one(f, "a", LR_OK), LR_GO); /* resets */
@@ -273,8 +199,8 @@ static void test_success_resets_and_ignored_classes(void **state)
 static void test_count_classes_configurable(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "failures", "2");
-    fake_section_set(f->sec, "count_classes", "rate_limited");
+    fake_section_set(f->p.sec, "failures", "2");
+    fake_section_set(f->p.sec, "count_classes", "rate_limited");
     make_ok(f);
     fail_n(f, "a", LR_E_SERVER_ERROR, 5);
     assert_int_equal(transitions(f, "a:open"), 0);
@@ -294,8 +220,8 @@ static void mixed(struct fx *f, const char *target, int n)
 static void test_ratio_rule_needs_volume(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "failure_ratio", "0.5");
-    fake_section_set(f->sec, "min_requests", "10");
+    fake_section_set(f->p.sec, "failure_ratio", "0.5");
+    fake_section_set(f->p.sec, "min_requests", "10");
     make_ok(f);
     mixed(f, "a", 4); /* 8 attempts, half failed: below the volume */
     assert_int_equal(transitions(f, "a:open"), 0);
@@ -303,7 +229,7 @@ static void test_ratio_rule_needs_volume(void **state)
     assert_int_equal(transitions(f, "a:open"), 0); /* 4 of 9 */
     assert_int_equal(one(f, "a", LR_E_TIMEOUT), LR_GO); /* 5 of 10 */
     assert_int_equal(transitions(f, "a:open"), 1);
-    assert_true(fake_host_log_contains(f->fh, "target a: closed -> open "
+    assert_true(fake_host_log_contains(f->p.fh, "target a: closed -> open "
                                        "for 30000 ms after a failure ratio "
                                        "of 0.50 over 10 attempts in 60000 "
                                        "ms"));
@@ -313,14 +239,14 @@ static void test_ratio_rule_needs_volume(void **state)
 static void test_ratio_window_expires(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "failure_ratio", "0.5");
-    fake_section_set(f->sec, "min_requests", "4");
-    fake_section_set(f->sec, "window", "1000");
+    fake_section_set(f->p.sec, "failure_ratio", "0.5");
+    fake_section_set(f->p.sec, "min_requests", "4");
+    fake_section_set(f->p.sec, "window", "1000");
     make_ok(f);
     fail_n(f, "a", LR_E_SERVER_ERROR, 3);
     /* Two windows later those failures are gone: had they stayed, the
        next failure would make 4 of 4. */
-    fake_host_advance(f->fh, 2000);
+    fake_host_advance(f->p.fh, 2000);
     fail_n(f, "a", LR_E_SERVER_ERROR, 1);
     for (int i = 0; i < 3; i++)
         assert_int_equal(one(f, "a", LR_OK), LR_GO);
@@ -330,7 +256,7 @@ static void test_ratio_window_expires(void **state)
     assert_int_equal(transitions(f, "a:open"), 0);
     fail_n(f, "a", LR_E_SERVER_ERROR, 1);
     assert_int_equal(transitions(f, "a:open"), 1);
-    assert_true(fake_host_log_contains(f->fh, "failure ratio of 0.50 over "
+    assert_true(fake_host_log_contains(f->p.fh, "failure ratio of 0.50 over "
                                        "6 attempts in 1000 ms"));
 }
 
@@ -339,25 +265,25 @@ static void trip_and_wait(struct fx *f, int64_t ms)
 {
     fail_n(f, "a", LR_E_OVERLOADED, 1);
     assert_int_equal(one(f, "a", LR_OK), LR_SKIP);
-    fake_host_advance(f->fh, ms);
+    fake_host_advance(f->p.fh, ms);
 }
 
 static void test_half_open_probe_limit(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "failures", "1");
-    fake_section_set(f->sec, "open_ms", "1000");
-    fake_section_set(f->sec, "half_open_probes", "2");
+    fake_section_set(f->p.sec, "failures", "1");
+    fake_section_set(f->p.sec, "open_ms", "1000");
+    fake_section_set(f->p.sec, "half_open_probes", "2");
     make_ok(f);
     trip_and_wait(f, 1000);
     void *r1 = begin(f), *r2 = begin(f), *r3 = begin(f);
     assert_int_equal(gate(f, r1, "a"), LR_GO);
-    assert_true(fake_host_log_contains(f->fh, "target a: open -> "
+    assert_true(fake_host_log_contains(f->p.fh, "target a: open -> "
                                        "half-open after 1000 ms open"));
     assert_int_equal(transitions(f, "a:half_open"), 1);
     assert_int_equal(gate(f, r2, "a"), LR_GO);
     assert_int_equal(gate(f, r3, "a"), LR_SKIP);
-    assert_string_equal(f->reason, "breaker_half_open (2 of 2 probes in "
+    assert_string_equal(f->p.reason, "breaker_half_open (2 of 2 probes in "
                                    "flight)");
     /* The same request asking again keeps its probe. */
     assert_int_equal(gate(f, r1, "a"), LR_GO);
@@ -380,22 +306,22 @@ static void test_half_open_probe_limit(void **state)
 static void test_probe_success_closes(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "failures", "2");
-    fake_section_set(f->sec, "open_ms", "1000");
+    fake_section_set(f->p.sec, "failures", "2");
+    fake_section_set(f->p.sec, "open_ms", "1000");
     make_ok(f);
     fail_n(f, "a", LR_E_OVERLOADED, 2);
-    fake_host_advance(f->fh, 1000);
+    fake_host_advance(f->p.fh, 1000);
     void *probe = begin(f), *other = begin(f);
     assert_int_equal(gate(f, probe, "a"), LR_GO);
     assert_int_equal(gate(f, other, "a"), LR_SKIP);
-    assert_string_equal(f->reason, "breaker_half_open (1 of 1 probes in "
+    assert_string_equal(f->p.reason, "breaker_half_open (1 of 1 probes in "
                                    "flight)");
     /* A success that was not the probe (say on b) closes nothing. */
     end(f, other, "b", LR_OK);
     assert_int_equal(transitions(f, "a:closed"), 0);
     end(f, probe, "a", LR_OK);
     assert_int_equal(transitions(f, "a:closed"), 1);
-    assert_true(fake_host_log_contains(f->fh, "target a: half-open -> "
+    assert_true(fake_host_log_contains(f->p.fh, "target a: half-open -> "
                                        "closed after a successful probe"));
     assert_int_equal(one(f, "a", LR_OK), LR_GO);
     /* History forgotten: a fresh run of failures, the base period. */
@@ -404,7 +330,7 @@ static void test_probe_success_closes(void **state)
     fail_n(f, "a", LR_E_OVERLOADED, 1);
     assert_int_equal(transitions(f, "a:open"), 2);
     assert_int_equal(one(f, "a", LR_OK), LR_SKIP);
-    assert_string_equal(f->reason, "breaker_open (1000 ms left)");
+    assert_string_equal(f->p.reason, "breaker_open (1000 ms left)");
 }
 
 /* One probe on a that fails with a counted class. */
@@ -419,9 +345,9 @@ static void failed_probe(struct fx *f)
 static void test_probe_failure_doubles_to_cap(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "failures", "1");
-    fake_section_set(f->sec, "open_ms", "1000");
-    fake_section_set(f->sec, "max_open_ms", "3000");
+    fake_section_set(f->p.sec, "failures", "1");
+    fake_section_set(f->p.sec, "open_ms", "1000");
+    fake_section_set(f->p.sec, "max_open_ms", "3000");
     make_ok(f);
     trip_and_wait(f, 1000);
     static const int64_t expect[] = {2000, 3000, 3000};
@@ -431,13 +357,13 @@ static void test_probe_failure_doubles_to_cap(void **state)
         assert_int_equal(one(f, "a", LR_OK), LR_SKIP);
         snprintf(want, sizeof want, "breaker_open (%lld ms left)",
                  (long long)expect[i]);
-        assert_string_equal(f->reason, want);
-        fake_host_advance(f->fh, expect[i] - 1);
+        assert_string_equal(f->p.reason, want);
+        fake_host_advance(f->p.fh, expect[i] - 1);
         assert_int_equal(one(f, "a", LR_OK), LR_SKIP);
-        assert_string_equal(f->reason, "breaker_open (1 ms left)");
-        fake_host_advance(f->fh, 1);
+        assert_string_equal(f->p.reason, "breaker_open (1 ms left)");
+        fake_host_advance(f->p.fh, 1);
     }
-    assert_true(fake_host_log_contains(f->fh, "target a: half-open -> open "
+    assert_true(fake_host_log_contains(f->p.fh, "target a: half-open -> open "
                                        "for 2000 ms after a failed probe "
                                        "(timeout)"));
     assert_int_equal(transitions(f, "a:open"), 4);
@@ -446,7 +372,7 @@ static void test_probe_failure_doubles_to_cap(void **state)
     assert_int_equal(one(f, "a", LR_OK), LR_GO);
     assert_int_equal(transitions(f, "a:closed"), 1);
     trip_and_wait(f, 0);
-    assert_string_equal(f->reason, "breaker_open (1000 ms left)");
+    assert_string_equal(f->p.reason, "breaker_open (1000 ms left)");
 }
 
 /* A success seen by both after_attempt and on_complete (should a core
@@ -454,8 +380,8 @@ static void test_probe_failure_doubles_to_cap(void **state)
 static void test_success_recorded_once(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "failure_ratio", "0.6");
-    fake_section_set(f->sec, "min_requests", "3");
+    fake_section_set(f->p.sec, "failure_ratio", "0.6");
+    fake_section_set(f->p.sec, "min_requests", "3");
     make_ok(f);
     void *rs = begin(f);
     assert_int_equal(gate(f, rs, "a"), LR_GO);
@@ -469,14 +395,14 @@ static void test_success_recorded_once(void **state)
 static void test_late_failure_does_not_reopen(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "failures", "1");
-    fake_section_set(f->sec, "open_ms", "1000");
+    fake_section_set(f->p.sec, "failures", "1");
+    fake_section_set(f->p.sec, "open_ms", "1000");
     make_ok(f);
     /* An attempt sent while closed answers after the trip. */
     void *slow = begin(f);
     assert_int_equal(gate(f, slow, "a"), LR_GO);
     fail_n(f, "a", LR_E_OVERLOADED, 1);
-    fake_host_advance(f->fh, 1000);
+    fake_host_advance(f->p.fh, 1000);
     void *probe = begin(f);
     assert_int_equal(gate(f, probe, "a"), LR_GO);
     report(f, slow, "a", LR_E_OVERLOADED);
@@ -489,23 +415,24 @@ static void test_late_failure_does_not_reopen(void **state)
 static void test_shared_store_two_instances(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "failures", "1");
+    fake_section_set(f->p.sec, "failures", "1");
     make_ok(f);
     /* A second instance on the same store: another process sharing it. */
     void *other = NULL;
     char err[128];
-    assert_int_equal(f->desc->create(f->sec, fake_host_table(f->fh), &other,
-                                     err, sizeof err), LR_OK);
+    assert_int_equal(f->p.desc->create(f->p.sec, f->p.h, &other, err,
+                                       sizeof err), LR_OK);
     fail_n(f, "a", LR_E_NETWORK, 1);
-    void *keep = f->inst;
-    f->inst = other;
+    void *keep = f->p.inst;
+    f->p.inst = other;
     assert_int_equal(one(f, "a", LR_OK), LR_SKIP);
-    assert_string_equal(f->reason, "breaker_open (30000 ms left)");
-    f->inst = keep;
-    f->desc->destroy(other);
+    assert_string_equal(f->p.reason, "breaker_open (30000 ms left)");
+    f->p.inst = keep;
+    f->p.desc->destroy(other);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) \
+    cmocka_unit_test_setup_teardown(fn, setup, policy_fx_teardown)
 
 int main(void)
 {

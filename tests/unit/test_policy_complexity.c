@@ -22,19 +22,13 @@
 #include <string.h>
 
 #include "support/fake_host.h"
+#include "support/policy_fixture.h"
 
 static const char *const TARGETS[] = {"s1", "s2", "m1", "c1", "c2", "x"};
 #define NTARGETS (sizeof TARGETS / sizeof TARGETS[0])
 
 struct fx {
-    void *handle;
-    const struct lr_plugin_desc *desc;
-    const struct lr_policy_ops *ops;
-    struct fake_host *fh;
-    const struct lr_host *h;
-    struct lr_section *sec;
-    struct lr_section *targets[NTARGETS];
-    void *inst;
+    struct policy_fx p;
     /* the request under test */
     struct lr_message msgs[8];
     struct lr_chat chat;
@@ -44,34 +38,20 @@ struct fx {
 
 static void tier_lists(struct fx *f)
 {
-    fake_section_set(f->sec, "simple", "s1, s2");
-    fake_section_set(f->sec, "medium", "m1");
-    fake_section_set(f->sec, "complex", "c1, c2");
+    fake_section_set(f->p.sec, "simple", "s1, s2");
+    fake_section_set(f->p.sec, "medium", "m1");
+    fake_section_set(f->p.sec, "complex", "c1, c2");
 }
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
+    if (policy_fx_setup(state, sizeof(struct fx), "complexity", "router",
+                        POLICY_FX_STORE) != 0)
         return -1;
-    *state = f;
-    f->desc = fake_plugin_open("complexity", &f->handle);
-    if (!f->desc)
-        return -1;
-    f->ops = f->desc->ops;
-    f->fh = fake_host_new();
-    f->sec = fake_section_new("router");
-    if (!f->fh || !f->sec || fake_host_use_memory_store(f->fh) != 0)
-        return -1;
-    f->h = fake_host_table(f->fh);
-    fake_host_set_time(f->fh, 1000000, 1700000000000);
-    fake_section_set_keys(f->sec, f->ops->keys, f->ops->n_keys);
-    for (size_t i = 0; i < NTARGETS; i++) {
-        f->targets[i] = fake_section_new(TARGETS[i]);
-        if (!f->targets[i])
+    struct fx *f = *state;
+    for (size_t i = 0; i < NTARGETS; i++)
+        if (!policy_fx_target(&f->p, TARGETS[i]))
             return -1;
-        fake_host_add_target(f->fh, f->targets[i]);
-    }
     tier_lists(f);
     f->req.id = 1;
     f->req.chat = &f->chat;
@@ -82,38 +62,22 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    if (f->inst)
-        f->desc->destroy(f->inst);
     fake_cands_free(f->cands);
-    fake_section_free(f->sec);
-    for (size_t i = 0; i < NTARGETS; i++)
-        fake_section_free(f->targets[i]);
-    fake_host_free(f->fh);
-    fake_plugin_close(f->handle);
-    free(f);
-    return 0;
-}
-
-static int make(struct fx *f, char *err, size_t errlen)
-{
-    err[0] = '\0';
-    return f->desc->create(f->sec, f->h, &f->inst, err, errlen);
+    return policy_fx_teardown(state);
 }
 
 static void make_ok(struct fx *f)
 {
-    char err[256];
-    if (make(f, err, sizeof err) != LR_OK)
-        fail_msg("create failed: %s", err);
+    policy_fx_create_ok(&f->p);
 }
 
 /* create() must fail with exactly this error. */
 static void make_fails(struct fx *f, const char *want)
 {
     char err[256];
-    if (make(f, err, sizeof err) == LR_OK)
+    if (policy_fx_create(&f->p, err, sizeof err) == LR_OK)
         fail_msg("create accepted what should fail with: %s", want);
-    assert_null(f->inst);
+    assert_null(f->p.inst);
     assert_string_equal(err, want);
 }
 
@@ -124,7 +88,7 @@ static void make_fails(struct fx *f, const char *want)
    id conv (NULL: none). */
 static void ask(struct fx *f, const char *prompt, const char *conv)
 {
-    fake_req_forget(f->fh, &f->req);
+    fake_req_forget(f->p.fh, &f->req);
     f->req.id++;
     f->req.conversation = conv;
     f->chat.n_messages = 1;
@@ -133,7 +97,7 @@ static void ask(struct fx *f, const char *prompt, const char *conv)
 
 static void attr(struct fx *f, const char *key, const char *value)
 {
-    assert_int_equal(f->h->req_set(f->h, &f->req, key, value), LR_OK);
+    assert_int_equal(f->p.h->req_set(f->p.h, &f->req, key, value), LR_OK);
 }
 
 /* route() the current request; returns the tier attribute it set. */
@@ -143,8 +107,9 @@ static const char *route(struct fx *f)
     fake_cands_free(f->cands);
     f->cands = fake_cands_new(start, 1);
     assert_non_null(f->cands);
-    assert_int_equal(f->ops->route(f->inst, &f->req, NULL, f->cands), LR_OK);
-    const char *tier = f->h->req_get(f->h, &f->req, "tier");
+    assert_int_equal(f->p.ops->route(f->p.inst, &f->req, NULL, f->cands),
+                     LR_OK);
+    const char *tier = f->p.h->req_get(f->p.h, &f->req, "tier");
     assert_non_null(tier);
     return tier;
 }
@@ -154,10 +119,10 @@ static const char *cands(struct fx *f)
 {
     static char out[256];
     out[0] = '\0';
-    for (size_t i = 0; i < f->h->cand_count(f->cands); i++) {
+    for (size_t i = 0; i < f->p.h->cand_count(f->cands); i++) {
         if (i)
             strcat(out, ",");
-        strcat(out, f->h->cand_get(f->cands, i));
+        strcat(out, f->p.h->cand_get(f->cands, i));
     }
     return out;
 }
@@ -166,7 +131,7 @@ static const char *cands(struct fx *f)
 static cJSON *classify(struct fx *f)
 {
     struct lr_buf b = {0};
-    assert_int_equal(f->ops->classify(f->inst, &f->req, &b), LR_OK);
+    assert_int_equal(f->p.ops->classify(f->p.inst, &f->req, &b), LR_OK);
     cJSON *j = cJSON_Parse(b.data);
     if (!j)
         fail_msg("classify gave no JSON: %s", b.data);
@@ -206,8 +171,8 @@ static void flat_score(struct fx *f, const char *bias)
         "w_length", "w_code", "w_error", "w_math", "w_numbers",
         "w_multistep", "w_design", "w_questions", "w_turns", "w_easy"};
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
-        fake_section_set(f->sec, w[i], "0");
-    fake_section_set(f->sec, "bias", bias);
+        fake_section_set(f->p.sec, w[i], "0");
+    fake_section_set(f->p.sec, "bias", bias);
 }
 
 #define EASY "hi, thanks!"
@@ -221,18 +186,18 @@ static void flat_score(struct fx *f, const char *bias)
 static void test_descriptor(void **state)
 {
     struct fx *f = *state;
-    assert_string_equal(f->desc->name, "complexity");
-    assert_int_equal(f->desc->kind, LR_PLUGIN_POLICY);
-    assert_int_equal(f->desc->abi_major, LR_PLUGIN_ABI_MAJOR);
-    assert_int_equal(f->desc->abi_minor, 1);
-    assert_int_equal(f->desc->ops_size, sizeof(struct lr_policy_ops));
-    assert_non_null(f->ops->route);
-    assert_non_null(f->ops->classify);
-    assert_null(f->ops->before_attempt);
+    assert_string_equal(f->p.desc->name, "complexity");
+    assert_int_equal(f->p.desc->kind, LR_PLUGIN_POLICY);
+    assert_int_equal(f->p.desc->abi_major, LR_PLUGIN_ABI_MAJOR);
+    assert_int_equal(f->p.desc->abi_minor, 1);
+    assert_int_equal(f->p.desc->ops_size, sizeof(struct lr_policy_ops));
+    assert_non_null(f->p.ops->route);
+    assert_non_null(f->p.ops->classify);
+    assert_null(f->p.ops->before_attempt);
     /* Tier lists have no default; weights and cut-offs do, so an INI
        needs only the three lists. */
-    for (size_t i = 0; i < f->ops->n_keys; i++) {
-        const struct lr_cfg_key *k = &f->ops->keys[i];
+    for (size_t i = 0; i < f->p.ops->n_keys; i++) {
+        const struct lr_cfg_key *k = &f->p.ops->keys[i];
         int list = k->type == LR_CFG_LIST;
         assert_non_null(k->help);
         if (list)
@@ -240,9 +205,9 @@ static void test_descriptor(void **state)
         else
             assert_non_null(k->def);
     }
-    assert_string_equal(f->ops->keys[0].key, "simple");
-    assert_string_equal(f->ops->keys[1].key, "medium");
-    assert_string_equal(f->ops->keys[2].key, "complex");
+    assert_string_equal(f->p.ops->keys[0].key, "simple");
+    assert_string_equal(f->p.ops->keys[1].key, "medium");
+    assert_string_equal(f->p.ops->keys[2].key, "complex");
     make_ok(f);
 }
 
@@ -276,14 +241,14 @@ static void test_config_errors(void **state)
          "conversation_ttl_s: must be from 1 to 315360000 (ten years)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        fake_section_set(f->sec, bad[i].key, bad[i].value);
+        fake_section_set(f->p.sec, bad[i].key, bad[i].value);
         make_fails(f, bad[i].err);
-        fake_section_set(f->sec, bad[i].key, NULL);
+        fake_section_set(f->p.sec, bad[i].key, NULL);
         tier_lists(f);
     }
     /* Equal cut-offs are fine: no medium tier then. */
-    fake_section_set(f->sec, "medium_above", "2");
-    fake_section_set(f->sec, "complex_above", "2");
+    fake_section_set(f->p.sec, "medium_above", "2");
+    fake_section_set(f->p.sec, "complex_above", "2");
     make_ok(f);
 }
 
@@ -431,8 +396,8 @@ static void test_cutoffs(void **state)
         {"-5", "simple"}, {"0.5", "simple"}, {"0.51", "medium"},
         {"1.5", "medium"}, {"1.51", "complex"}, {"99", "complex"},
     };
-    fake_section_set(f->sec, "medium_above", "0.5");
-    fake_section_set(f->sec, "complex_above", "1.5");
+    fake_section_set(f->p.sec, "medium_above", "0.5");
+    fake_section_set(f->p.sec, "complex_above", "1.5");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         flat_score(f, cases[i].bias);
         make_ok(f);
@@ -446,8 +411,8 @@ static void test_cutoffs(void **state)
         assert_float_equal(cJSON_GetObjectItemCaseSensitive(j, "score")
                                ->valuedouble, atof(cases[i].bias), 1e-9);
         cJSON_Delete(j);
-        f->desc->destroy(f->inst);
-        f->inst = NULL;
+        f->p.desc->destroy(f->p.inst);
+        f->p.inst = NULL;
     }
 }
 
@@ -467,19 +432,19 @@ static void test_default_fallbacks(void **state)
     assert_string_equal(cands_for(f, "simple"), "s1,s2");
     assert_string_equal(cands_for(f, "medium"), "m1,s1,s2");
     assert_string_equal(cands_for(f, "complex"), "c1,c2,m1,s1,s2");
-    assert_float_equal(fake_host_counter(f->fh, "complexity_tier", "simple"),
+    assert_float_equal(fake_host_counter(f->p.fh, "complexity_tier", "simple"),
                        1, 0);
-    assert_float_equal(fake_host_counter(f->fh, "complexity_tier",
+    assert_float_equal(fake_host_counter(f->p.fh, "complexity_tier",
                                          "complex"), 1, 0);
 }
 
 static void test_configured_fallbacks(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "medium", "m1, s1");
-    fake_section_set(f->sec, "fallback_simple", "m1");
-    fake_section_set(f->sec, "fallback_medium", "");
-    fake_section_set(f->sec, "fallback_complex", "x, c1, s2");
+    fake_section_set(f->p.sec, "medium", "m1, s1");
+    fake_section_set(f->p.sec, "fallback_simple", "m1");
+    fake_section_set(f->p.sec, "fallback_medium", "");
+    fake_section_set(f->p.sec, "fallback_complex", "x, c1, s2");
     make_ok(f);
     assert_string_equal(cands_for(f, "simple"), "s1,s2,m1");
     assert_string_equal(cands_for(f, "medium"), "m1,s1"); /* none */
@@ -494,7 +459,7 @@ static void test_tier_want(void **state)
     ask(f, HARD, NULL);
     attr(f, "tier_want", "simple");
     assert_string_equal(route(f), "simple");
-    assert_false(fake_host_log_contains(f->fh, "WARN"));
+    assert_false(fake_host_log_contains(f->p.fh, "WARN"));
     /* A bad value is ignored (the score decides), with one warning. */
     ask(f, HARD, NULL);
     attr(f, "tier_want", "gold");
@@ -502,9 +467,9 @@ static void test_tier_want(void **state)
     ask(f, HARD, NULL);
     attr(f, "tier_want", "platinum");
     assert_string_equal(route(f), "complex");
-    assert_true(fake_host_log_contains(f->fh, "WARN: request attribute "
+    assert_true(fake_host_log_contains(f->p.fh, "WARN: request attribute "
                                        "tier_want = 'gold' is not a tier"));
-    assert_false(fake_host_log_contains(f->fh, "platinum"));
+    assert_false(fake_host_log_contains(f->p.fh, "platinum"));
 }
 
 static void test_tier_cap(void **state)
@@ -529,7 +494,7 @@ static void test_tier_cap(void **state)
 static void test_conversation_sticks(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "conversation_ttl_s", "60");
+    fake_section_set(f->p.sec, "conversation_ttl_s", "60");
     make_ok(f);
     ask(f, EASY, "conv-1");
     assert_string_equal(route(f), "simple");
@@ -544,14 +509,14 @@ static void test_conversation_sticks(void **state)
     ask(f, EASY, NULL);
     assert_string_equal(route(f), "simple");
     /* Each turn refreshes the TTL: 50 s + 50 s later it still holds. */
-    fake_host_advance(f->fh, 50000);
+    fake_host_advance(f->p.fh, 50000);
     ask(f, EASY, "conv-1");
     assert_string_equal(route(f), "complex");
-    fake_host_advance(f->fh, 50000);
+    fake_host_advance(f->p.fh, 50000);
     ask(f, EASY, "conv-1");
     assert_string_equal(route(f), "complex");
     /* Idle past the TTL: forgotten. */
-    fake_host_advance(f->fh, 61000);
+    fake_host_advance(f->p.fh, 61000);
     ask(f, EASY, "conv-1");
     assert_string_equal(route(f), "simple");
 }
@@ -590,19 +555,19 @@ static void test_conversation_raise_only_shared(void **state)
     /* Another process (instance) on the same store sees the tier. */
     void *other = NULL;
     char err[128];
-    assert_int_equal(f->desc->create(f->sec, f->h, &other, err, sizeof err),
-                     LR_OK);
+    assert_int_equal(f->p.desc->create(f->p.sec, f->p.h, &other, err,
+                                       sizeof err), LR_OK);
     ask(f, HARD, "shared");
     assert_string_equal(route(f), "complex");
-    void *keep = f->inst;
-    f->inst = other;
+    void *keep = f->p.inst;
+    f->p.inst = other;
     ask(f, EASY, "shared");
     assert_string_equal(route(f), "complex");
-    f->inst = keep;
-    f->desc->destroy(other);
+    f->p.inst = keep;
+    f->p.desc->destroy(other);
     /* A stored garbage value is replaced, a higher one kept. */
     static const char junk[] = "gold";
-    assert_int_equal(f->h->store_set(f->h, "conv/g", junk, 4, 0), LR_OK);
+    assert_int_equal(f->p.h->store_set(f->p.h, "conv/g", junk, 4, 0), LR_OK);
     ask(f, EASY, "g");
     assert_string_equal(route(f), "simple");
     ask(f, HARD, "g");
@@ -644,7 +609,7 @@ static void test_classify_json_no_side_effects(void **state)
     /* Nothing stored, counted or set by classify. */
     ask(f, EASY, "q");
     assert_string_equal(route(f), "simple");
-    assert_float_equal(fake_host_counter(f->fh, "complexity_tier",
+    assert_float_equal(fake_host_counter(f->p.fh, "complexity_tier",
                                          "complex"), 0, 0);
     /* After a routed complex turn, classify reports the conversation. */
     ask(f, HARD, "q");

@@ -18,64 +18,25 @@
 #include <string.h>
 
 #include "support/fake_host.h"
+#include "support/policy_fixture.h"
 
 #define COUNTER "prompt_guard_rejections"
 
 struct fx {
-    void *handle;
-    const struct lr_plugin_desc *desc;
-    const struct lr_policy_ops *ops;
-    struct fake_host *fh;
-    struct lr_section *sec;
-    void *inst;
+    struct policy_fx p;
     char msg[256];
     int64_t hint;
 };
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    *state = f;
-    f->desc = fake_plugin_open("prompt_guard", &f->handle);
-    if (!f->desc)
-        return -1;
-    f->ops = f->desc->ops;
-    f->fh = fake_host_new();
-    f->sec = fake_section_new("guard");
-    if (!f->fh || !f->sec)
-        return -1;
-    fake_section_set_keys(f->sec, f->ops->keys, f->ops->n_keys);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    if (f->inst)
-        f->desc->destroy(f->inst);
-    fake_section_free(f->sec);
-    fake_host_free(f->fh);
-    fake_plugin_close(f->handle);
-    free(f);
-    return 0;
-}
-
-/* create() on the section as set so far; returns its status. */
-static int make(struct fx *f, char *err, size_t errlen)
-{
-    err[0] = '\0';
-    return f->desc->create(f->sec, fake_host_table(f->fh), &f->inst, err,
-                           errlen);
+    return policy_fx_setup(state, sizeof(struct fx), "prompt_guard", "guard",
+                           0);
 }
 
 static void make_ok(struct fx *f)
 {
-    char err[256];
-    int rc = make(f, err, sizeof err);
-    if (rc != LR_OK)
-        fail_msg("create failed: %s", err);
+    policy_fx_create_ok(&f->p);
 }
 
 /* Run on_request on a chat of the given system prompt and messages. */
@@ -90,8 +51,8 @@ static int ask(struct fx *f, const char *system,
     void *req_state = NULL;
     f->msg[0] = '\0';
     f->hint = -1;
-    int rc = f->ops->on_request(f->inst, &req, &req_state, f->msg,
-                                sizeof f->msg, &f->hint);
+    int rc = f->p.ops->on_request(f->p.inst, &req, &req_state, f->msg,
+                                  sizeof f->msg, &f->hint);
     assert_null(req_state); /* no per-request state to leak */
     assert_int_equal(f->hint, -1);
     return rc;
@@ -106,23 +67,23 @@ static int ask_user(struct fx *f, const char *text)
 static void test_descriptor(void **state)
 {
     struct fx *f = *state;
-    assert_int_equal(f->desc->abi_major, LR_PLUGIN_ABI_MAJOR);
-    assert_int_equal(f->desc->abi_minor, LR_PLUGIN_ABI_MINOR);
-    assert_int_equal(f->desc->struct_size, sizeof(struct lr_plugin_desc));
-    assert_string_equal(f->desc->name, "prompt_guard");
-    assert_int_equal(f->desc->kind, LR_PLUGIN_POLICY);
-    assert_int_equal(f->desc->ops_size, sizeof(struct lr_policy_ops));
-    assert_non_null(f->ops->on_request);
-    assert_null(f->ops->route);
-    assert_null(f->ops->before_attempt);
-    assert_null(f->ops->after_attempt);
-    assert_null(f->ops->on_complete);
-    assert_int_equal(f->ops->n_keys, 2);
-    assert_string_equal(f->ops->keys[0].key, "max_chars");
-    assert_int_equal(f->ops->keys[0].type, LR_CFG_INT);
-    assert_string_equal(f->ops->keys[0].def, "0");
-    assert_string_equal(f->ops->keys[1].key, "deny_words");
-    assert_int_equal(f->ops->keys[1].type, LR_CFG_LIST);
+    assert_int_equal(f->p.desc->abi_major, LR_PLUGIN_ABI_MAJOR);
+    assert_int_equal(f->p.desc->abi_minor, LR_PLUGIN_ABI_MINOR);
+    assert_int_equal(f->p.desc->struct_size, sizeof(struct lr_plugin_desc));
+    assert_string_equal(f->p.desc->name, "prompt_guard");
+    assert_int_equal(f->p.desc->kind, LR_PLUGIN_POLICY);
+    assert_int_equal(f->p.desc->ops_size, sizeof(struct lr_policy_ops));
+    assert_non_null(f->p.ops->on_request);
+    assert_null(f->p.ops->route);
+    assert_null(f->p.ops->before_attempt);
+    assert_null(f->p.ops->after_attempt);
+    assert_null(f->p.ops->on_complete);
+    assert_int_equal(f->p.ops->n_keys, 2);
+    assert_string_equal(f->p.ops->keys[0].key, "max_chars");
+    assert_int_equal(f->p.ops->keys[0].type, LR_CFG_INT);
+    assert_string_equal(f->p.ops->keys[0].def, "0");
+    assert_string_equal(f->p.ops->keys[1].key, "deny_words");
+    assert_int_equal(f->p.ops->keys[1].type, LR_CFG_LIST);
 }
 
 static void test_defaults_allow_everything(void **state)
@@ -134,17 +95,17 @@ static void test_defaults_allow_everything(void **state)
     big[sizeof big - 1] = '\0';
     assert_int_equal(ask_user(f, big), LR_OK);
     assert_int_equal(ask_user(f, "my password is hunter2"), LR_OK);
-    assert_int_equal(fake_host_counter(f->fh, COUNTER, "max_chars"), 0);
-    assert_int_equal(fake_host_counter(f->fh, COUNTER, "deny_words"), 0);
+    assert_int_equal(fake_host_counter(f->p.fh, COUNTER, "max_chars"), 0);
+    assert_int_equal(fake_host_counter(f->p.fh, COUNTER, "deny_words"), 0);
 }
 
 static void test_create_rejects_negative_limit(void **state)
 {
     struct fx *f = *state;
     char err[256];
-    fake_section_set(f->sec, "max_chars", "-1");
-    assert_int_equal(make(f, err, sizeof err), LR_E_CONFIG);
-    assert_null(f->inst);
+    fake_section_set(f->p.sec, "max_chars", "-1");
+    assert_int_equal(policy_fx_create(&f->p, err, sizeof err), LR_E_CONFIG);
+    assert_null(f->p.inst);
     /* "KEY: " lets the core point at the key's line. */
     assert_true(strncmp(err, "max_chars: ", 11) == 0);
     assert_non_null(strstr(err, "-1"));
@@ -153,23 +114,23 @@ static void test_create_rejects_negative_limit(void **state)
 static void test_max_chars_boundary(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "max_chars", "10");
+    fake_section_set(f->p.sec, "max_chars", "10");
     make_ok(f);
     assert_int_equal(ask_user(f, "0123456789"), LR_OK);
     assert_int_equal(ask_user(f, "0123456789A"), LR_E_BAD_REQUEST);
     assert_string_equal(f->msg, "request is 11 characters, over the limit "
                         "of 10 (max_chars)");
-    assert_int_equal(fake_host_counter(f->fh, COUNTER, "max_chars"), 1);
-    assert_int_equal(fake_host_counter(f->fh, COUNTER, "deny_words"), 0);
+    assert_int_equal(fake_host_counter(f->p.fh, COUNTER, "max_chars"), 1);
+    assert_int_equal(fake_host_counter(f->p.fh, COUNTER, "deny_words"), 0);
     /* The log says why without quoting the prompt. */
-    assert_true(fake_host_log_contains(f->fh, "max_chars 10"));
-    assert_false(fake_host_log_contains(f->fh, "0123456789A"));
+    assert_true(fake_host_log_contains(f->p.fh, "max_chars 10"));
+    assert_false(fake_host_log_contains(f->p.fh, "0123456789A"));
 }
 
 static void test_max_chars_counts_every_message(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "max_chars", "12");
+    fake_section_set(f->p.sec, "max_chars", "12");
     make_ok(f);
     struct lr_message msgs[] = {
         {LR_ROLE_USER, "abcd", NULL, NULL, NULL},
@@ -181,13 +142,13 @@ static void test_max_chars_counts_every_message(void **state)
     assert_int_equal(ask(f, "kl", msgs, 4), LR_OK);
     assert_int_equal(ask(f, "klm", msgs, 4), LR_E_BAD_REQUEST);
     assert_non_null(strstr(f->msg, "13 characters"));
-    assert_int_equal(fake_host_counter(f->fh, COUNTER, "max_chars"), 1);
+    assert_int_equal(fake_host_counter(f->p.fh, COUNTER, "max_chars"), 1);
 }
 
 static void test_max_chars_counts_code_points(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "max_chars", "5");
+    fake_section_set(f->p.sec, "max_chars", "5");
     make_ok(f);
     /* "héllo" is 6 bytes but 5 characters; "naïve!" is 6 characters. */
     assert_int_equal(ask_user(f, "h\xc3\xa9llo"), LR_OK);
@@ -200,7 +161,7 @@ static void test_max_chars_counts_code_points(void **state)
 static void test_deny_words_case_insensitive(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "deny_words", "password, Secret Plan");
+    fake_section_set(f->p.sec, "deny_words", "password, Secret Plan");
     make_ok(f);
     assert_int_equal(ask_user(f, "what is a good PassWord length?"),
                      LR_E_CONTENT_FILTER);
@@ -211,15 +172,15 @@ static void test_deny_words_case_insensitive(void **state)
     assert_non_null(strstr(f->msg, "'Secret Plan'"));
     /* The message names the word, never the prompt. */
     assert_null(strstr(f->msg, "tell me"));
-    assert_false(fake_host_log_contains(f->fh, "tell me"));
-    assert_int_equal(fake_host_counter(f->fh, COUNTER, "deny_words"), 2);
-    assert_int_equal(fake_host_counter(f->fh, COUNTER, "max_chars"), 0);
+    assert_false(fake_host_log_contains(f->p.fh, "tell me"));
+    assert_int_equal(fake_host_counter(f->p.fh, COUNTER, "deny_words"), 2);
+    assert_int_equal(fake_host_counter(f->p.fh, COUNTER, "max_chars"), 0);
 }
 
 static void test_deny_words_substring_and_misses(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "deny_words", "pass");
+    fake_section_set(f->p.sec, "deny_words", "pass");
     make_ok(f);
     /* Substring match, as documented: "passport" contains "pass". */
     assert_int_equal(ask_user(f, "renew my passport"), LR_E_CONTENT_FILTER);
@@ -232,7 +193,7 @@ static void test_deny_words_substring_and_misses(void **state)
 static void test_deny_words_user_messages_only(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "deny_words", "secret");
+    fake_section_set(f->p.sec, "deny_words", "secret");
     make_ok(f);
     struct lr_message msgs[] = {
         {LR_ROLE_ASSISTANT, "the secret is safe", NULL, NULL, NULL},
@@ -243,26 +204,26 @@ static void test_deny_words_user_messages_only(void **state)
     assert_int_equal(ask(f, "keep the secret", msgs, 4), LR_OK);
     msgs[3].content = "and the Secret?";
     assert_int_equal(ask(f, NULL, msgs, 4), LR_E_CONTENT_FILTER);
-    assert_int_equal(fake_host_counter(f->fh, COUNTER, "deny_words"), 1);
+    assert_int_equal(fake_host_counter(f->p.fh, COUNTER, "deny_words"), 1);
 }
 
 static void test_size_checked_before_words(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "max_chars", "8");
-    fake_section_set(f->sec, "deny_words", "bad");
+    fake_section_set(f->p.sec, "max_chars", "8");
+    fake_section_set(f->p.sec, "deny_words", "bad");
     make_ok(f);
     assert_int_equal(ask_user(f, "bad"), LR_E_CONTENT_FILTER);
     assert_int_equal(ask_user(f, "bad and long"), LR_E_BAD_REQUEST);
     assert_int_equal(ask_user(f, "fine"), LR_OK);
-    assert_int_equal(fake_host_counter(f->fh, COUNTER, "max_chars"), 1);
-    assert_int_equal(fake_host_counter(f->fh, COUNTER, "deny_words"), 1);
+    assert_int_equal(fake_host_counter(f->p.fh, COUNTER, "max_chars"), 1);
+    assert_int_equal(fake_host_counter(f->p.fh, COUNTER, "deny_words"), 1);
 }
 
 static void test_message_fits_small_buffer(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "deny_words", "secret");
+    fake_section_set(f->p.sec, "deny_words", "secret");
     make_ok(f);
     struct lr_message m = {LR_ROLE_USER, "secret", NULL, NULL, NULL};
     struct lr_chat chat = {0};
@@ -273,13 +234,14 @@ static void test_message_fits_small_buffer(void **state)
     char small[12];
     memset(small, 'Z', sizeof small);
     int64_t hint = -1;
-    assert_int_equal(f->ops->on_request(f->inst, &req, &rs, small,
-                                        sizeof small, &hint),
+    assert_int_equal(f->p.ops->on_request(f->p.inst, &req, &rs, small,
+                                          sizeof small, &hint),
                      LR_E_CONTENT_FILTER);
     assert_int_equal(strlen(small), sizeof small - 1); /* truncated, NUL */
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) \
+    cmocka_unit_test_setup_teardown(fn, setup, policy_fx_teardown)
 
 int main(void)
 {

@@ -18,14 +18,10 @@
 #include <string.h>
 
 #include "support/fake_host.h"
+#include "support/policy_fixture.h"
 
 struct fx {
-    void *handle;
-    const struct lr_plugin_desc *desc;
-    const struct lr_policy_ops *ops;
-    struct fake_host *fh;
-    struct lr_section *sec;
-    void *inst;
+    struct policy_fx p;
     void *rs;                 /* req_state of the current request */
     int64_t delay;
     char reason[200];
@@ -33,21 +29,11 @@ struct fx {
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
-    if (!f)
+    if (policy_fx_setup(state, sizeof(struct fx), "retry", "retry",
+                        POLICY_FX_STORE) != 0)
         return -1;
-    *state = f;
-    f->desc = fake_plugin_open("retry", &f->handle);
-    if (!f->desc)
-        return -1;
-    f->ops = f->desc->ops;
-    f->fh = fake_host_new();
-    f->sec = fake_section_new("retry");
-    if (!f->fh || !f->sec || fake_host_use_memory_store(f->fh) != 0)
-        return -1;
-    fake_host_set_time(f->fh, 1000000, 1700000000000);
-    fake_section_set_keys(f->sec, f->ops->keys, f->ops->n_keys);
-    fake_section_set(f->sec, "jitter_seed", "12345");
+    struct fx *f = *state;
+    fake_section_set(f->p.sec, "jitter_seed", "12345");
     return 0;
 }
 
@@ -55,78 +41,54 @@ static const struct lr_policy_req REQ = {.id = 7};
 
 static void end_request(struct fx *f)
 {
-    if (f->rs || f->inst)
-        f->ops->on_complete(f->inst, &REQ, f->rs, NULL);
+    if (f->rs || f->p.inst)
+        f->p.ops->on_complete(f->p.inst, &REQ, f->rs, NULL);
     f->rs = NULL;
 }
 
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    if (f->inst) {
+    if (f->p.inst)
         end_request(f);
-        f->desc->destroy(f->inst);
-    }
-    fake_section_free(f->sec);
-    fake_host_free(f->fh);
-    fake_plugin_close(f->handle);
-    free(f);
-    return 0;
+    return policy_fx_teardown(state);
 }
 
 static void make_ok(struct fx *f)
 {
-    char err[256] = "";
-    int rc = f->desc->create(f->sec, fake_host_table(f->fh), &f->inst, err,
-                             sizeof err);
-    if (rc != LR_OK)
-        fail_msg("create failed: %s", err);
+    policy_fx_create_ok(&f->p);
 }
 
 /* create() must fail with an error naming key. */
 static void make_bad(struct fx *f, const char *key, const char *value)
 {
-    char err[256] = "", prefix[64];
-    void *inst = NULL;
-    fake_section_set(f->sec, key, value);
-    int rc = f->desc->create(f->sec, fake_host_table(f->fh), &inst, err,
-                             sizeof err);
-    assert_int_equal(rc, LR_E_CONFIG);
-    assert_null(inst);
+    char prefix[64];
     snprintf(prefix, sizeof prefix, "%s: ", key);
-    if (strncmp(err, prefix, strlen(prefix)) != 0)
-        fail_msg("error for %s = %s does not name the key: %s", key, value,
-                 err);
-    fake_section_set(f->sec, key, NULL);
+    fake_section_set(f->p.sec, key, value);
+    policy_fx_create_fails(&f->p, prefix);
+    fake_section_set(f->p.sec, key, NULL);
 }
 
 /* A new request (ends the previous one). */
 static void begin(struct fx *f)
 {
-    char msg[128] = "";
-    int64_t hint = -1;
     end_request(f);
-    assert_int_equal(f->ops->on_request(f->inst, &REQ, &f->rs, msg,
-                                        sizeof msg, &hint), LR_OK);
-    assert_non_null(f->rs);
+    f->rs = policy_fx_begin(&f->p, &REQ);
 }
 
 /* after_attempt for a failed attempt on target. */
 static enum lr_next fail_on(struct fx *f, const char *target,
                             enum lr_status st, int tries, int64_t hint)
 {
-    struct lr_policy_attempt a = {0};
-    a.target = target;
+    struct lr_policy_attempt a = policy_fx_attempt(target);
     a.tries_on_target = tries;
     a.error = st;
     a.http_status = st == LR_E_RATE_LIMITED ? 429 : 503;
     a.retry_after_ms = hint;
-    a.should_retry = -1;
-    a.prompt_tokens = a.completion_tokens = -1;
     f->delay = -7;
     f->reason[0] = '\0';
-    return f->ops->after_attempt(f->inst, &REQ, f->rs, &a, &f->delay,
-                                 f->reason, sizeof f->reason);
+    return f->p.ops->after_attempt(f->p.inst, &REQ, f->rs, &a, &f->delay,
+                                   f->reason, sizeof f->reason);
 }
 
 static enum lr_next fail_once(struct fx *f, enum lr_status st, int tries,
@@ -138,16 +100,16 @@ static enum lr_next fail_once(struct fx *f, enum lr_status st, int tries,
 static void test_descriptor(void **state)
 {
     struct fx *f = *state;
-    assert_int_equal(f->desc->abi_major, LR_PLUGIN_ABI_MAJOR);
-    assert_int_equal(f->desc->struct_size, sizeof(struct lr_plugin_desc));
-    assert_string_equal(f->desc->name, "retry");
-    assert_int_equal(f->desc->kind, LR_PLUGIN_POLICY);
-    assert_int_equal(f->desc->ops_size, sizeof(struct lr_policy_ops));
-    assert_non_null(f->ops->on_request);
-    assert_non_null(f->ops->after_attempt);
-    assert_non_null(f->ops->on_complete);
-    assert_null(f->ops->route);
-    assert_null(f->ops->before_attempt);
+    assert_int_equal(f->p.desc->abi_major, LR_PLUGIN_ABI_MAJOR);
+    assert_int_equal(f->p.desc->struct_size, sizeof(struct lr_plugin_desc));
+    assert_string_equal(f->p.desc->name, "retry");
+    assert_int_equal(f->p.desc->kind, LR_PLUGIN_POLICY);
+    assert_int_equal(f->p.desc->ops_size, sizeof(struct lr_policy_ops));
+    assert_non_null(f->p.ops->on_request);
+    assert_non_null(f->p.ops->after_attempt);
+    assert_non_null(f->p.ops->on_complete);
+    assert_null(f->p.ops->route);
+    assert_null(f->p.ops->before_attempt);
     const char *want[] = {"max_attempts", "max_wait_ms", "max_delay_ms",
                           "retry_budget_ratio", "fallback_after_429s",
                           "budget_window_ms", "backoff_overloaded",
@@ -156,9 +118,9 @@ static void test_descriptor(void **state)
                           "jitter_seed", "budget_min_retries"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         size_t k = 0;
-        while (k < f->ops->n_keys && strcmp(f->ops->keys[k].key, want[i]))
+        while (k < f->p.ops->n_keys && strcmp(f->p.ops->keys[k].key, want[i]))
             k++;
-        if (k == f->ops->n_keys)
+        if (k == f->p.ops->n_keys)
             fail_msg("key %s missing", want[i]);
     }
 }
@@ -181,9 +143,9 @@ static void draws_within(struct fx *f, enum lr_status st, int n, int64_t hi)
 
 static void no_budget_no_429_limit(struct fx *f)
 {
-    fake_section_set(f->sec, "retry_budget_ratio", "0");
-    fake_section_set(f->sec, "fallback_after_429s", "0");
-    fake_section_set(f->sec, "max_attempts", "10");
+    fake_section_set(f->p.sec, "retry_budget_ratio", "0");
+    fake_section_set(f->p.sec, "fallback_after_429s", "0");
+    fake_section_set(f->p.sec, "max_attempts", "10");
 }
 
 static void test_default_schedules(void **state)
@@ -204,9 +166,9 @@ static void test_default_schedules(void **state)
     draws_within(f, LR_E_SERVER_ERROR, 2, 4000);
     draws_within(f, LR_E_TIMEOUT, 0, 1000);
     draws_within(f, LR_E_TIMEOUT, 5, 2000);
-    assert_int_equal(fake_host_counter(f->fh, "retries", "overloaded"),
+    assert_int_equal(fake_host_counter(f->p.fh, "retries", "overloaded"),
                      4 * 300);
-    assert_int_equal(fake_host_counter(f->fh, "retries", "network"),
+    assert_int_equal(fake_host_counter(f->p.fh, "retries", "network"),
                      5 * 300);
 }
 
@@ -214,9 +176,9 @@ static void test_custom_schedule_and_cap(void **state)
 {
     struct fx *f = *state;
     no_budget_no_429_limit(f);
-    fake_section_set(f->sec, "backoff_network", "100, 300");
-    fake_section_set(f->sec, "backoff_timeout", "0");
-    fake_section_set(f->sec, "max_delay_ms", "3000");
+    fake_section_set(f->p.sec, "backoff_network", "100, 300");
+    fake_section_set(f->p.sec, "backoff_timeout", "0");
+    fake_section_set(f->p.sec, "max_delay_ms", "3000");
     make_ok(f);
     draws_within(f, LR_E_NETWORK, 0, 100);
     draws_within(f, LR_E_NETWORK, 1, 300);
@@ -240,8 +202,8 @@ static void test_seed_is_deterministic(void **state)
         first[i] = f->delay;
     }
     end_request(f);
-    f->desc->destroy(f->inst);
-    f->inst = NULL;
+    f->p.desc->destroy(f->p.inst);
+    f->p.inst = NULL;
     make_ok(f);
     for (int i = 0; i < 20; i++) {
         begin(f);
@@ -274,7 +236,7 @@ static void test_hints(void **state)
 static void test_hint_limit_is_configurable(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "max_wait_ms", "500");
+    fake_section_set(f->p.sec, "max_wait_ms", "500");
     make_ok(f);
     begin(f);
     assert_int_equal(fail_once(f, LR_E_SERVER_ERROR, 1, 600),
@@ -300,18 +262,18 @@ static void test_max_attempts(void **state)
 static void test_max_attempts_one(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "max_attempts", "1");
+    fake_section_set(f->p.sec, "max_attempts", "1");
     make_ok(f);
     begin(f);
     assert_int_equal(fail_once(f, LR_E_NETWORK, 1, -1), LR_NEXT_TARGET);
-    assert_int_equal(fake_host_counter(f->fh, "retries", "network"), 0);
+    assert_int_equal(fake_host_counter(f->p.fh, "retries", "network"), 0);
 }
 
 static void test_fallback_after_429s(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "max_attempts", "10");
-    fake_section_set(f->sec, "retry_budget_ratio", "0");
+    fake_section_set(f->p.sec, "max_attempts", "10");
+    fake_section_set(f->p.sec, "retry_budget_ratio", "0");
     make_ok(f);
     begin(f);
     assert_int_equal(fail_once(f, LR_E_RATE_LIMITED, 1, -1), LR_NEXT_RETRY);
@@ -341,9 +303,9 @@ static void test_fallback_after_429s(void **state)
 static void test_fallback_after_429s_settings(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "max_attempts", "10");
-    fake_section_set(f->sec, "retry_budget_ratio", "0");
-    fake_section_set(f->sec, "fallback_after_429s", "3");
+    fake_section_set(f->p.sec, "max_attempts", "10");
+    fake_section_set(f->p.sec, "retry_budget_ratio", "0");
+    fake_section_set(f->p.sec, "fallback_after_429s", "3");
     make_ok(f);
     begin(f);
     assert_int_equal(fail_once(f, LR_E_RATE_LIMITED, 1, -1), LR_NEXT_RETRY);
@@ -351,9 +313,9 @@ static void test_fallback_after_429s_settings(void **state)
     assert_int_equal(fail_once(f, LR_E_RATE_LIMITED, 3, -1),
                      LR_NEXT_TARGET);
     end_request(f);
-    f->desc->destroy(f->inst);
-    f->inst = NULL;
-    fake_section_set(f->sec, "fallback_after_429s", "0");   /* off */
+    f->p.desc->destroy(f->p.inst);
+    f->p.inst = NULL;
+    fake_section_set(f->p.sec, "fallback_after_429s", "0");   /* off */
     make_ok(f);
     begin(f);
     for (int i = 1; i < 6; i++)
@@ -387,8 +349,8 @@ static enum lr_next with_flags(struct fx *f, enum lr_status st,
     a.should_retry = should_retry;
     a.delivered = delivered;
     f->delay = -7;
-    return f->ops->after_attempt(f->inst, &REQ, f->rs, &a, &f->delay,
-                                 f->reason, sizeof f->reason);
+    return f->p.ops->after_attempt(f->p.inst, &REQ, f->rs, &a, &f->delay,
+                                   f->reason, sizeof f->reason);
 }
 
 static void test_flags(void **state)
@@ -402,17 +364,17 @@ static void test_flags(void **state)
     /* x-should-retry: true cannot revive a request-level error. */
     assert_int_equal(with_flags(f, LR_E_AUTH, 1, 0), LR_NEXT_DEFAULT);
     assert_int_equal(with_flags(f, LR_E_SERVER_ERROR, 1, 0), LR_NEXT_RETRY);
-    assert_int_equal(fake_host_counter(f->fh, "retries", "server_error"), 1);
+    assert_int_equal(fake_host_counter(f->p.fh, "retries", "server_error"), 1);
 }
 
 static void test_budget_ratio_and_window(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "retry_budget_ratio", "0.5");
-    fake_section_set(f->sec, "budget_min_retries", "0");
-    fake_section_set(f->sec, "budget_window_ms", "1000");
+    fake_section_set(f->p.sec, "retry_budget_ratio", "0.5");
+    fake_section_set(f->p.sec, "budget_min_retries", "0");
+    fake_section_set(f->p.sec, "budget_window_ms", "1000");
     make_ok(f);
-    fake_host_set_time(f->fh, 5000000, 1700000000000);  /* window start */
+    fake_host_set_time(f->p.fh, 5000000, 1700000000000);  /* window start */
     for (int i = 0; i < 4; i++)
         begin(f);
     assert_int_equal(fail_once(f, LR_E_OVERLOADED, 1, -1), LR_NEXT_RETRY);
@@ -422,40 +384,40 @@ static void test_budget_ratio_and_window(void **state)
                      LR_NEXT_TARGET);
     assert_non_null(strstr(f->reason, "retry_budget"));
     assert_int_equal(f->delay, -7);
-    assert_int_equal(fake_host_counter(f->fh, "retry_budget_exhausted",
+    assert_int_equal(fake_host_counter(f->p.fh, "retry_budget_exhausted",
                                        "overloaded"), 1);
-    assert_int_equal(fake_host_counter(f->fh, "retries", "overloaded"), 2);
+    assert_int_equal(fake_host_counter(f->p.fh, "retries", "overloaded"), 2);
     /* Next window, at its start: the last one still counts in full. */
-    fake_host_advance(f->fh, 1000);
+    fake_host_advance(f->p.fh, 1000);
     assert_int_equal(fail_once(f, LR_E_OVERLOADED, 1, -1), LR_NEXT_TARGET);
     /* Halfway: 2.5 requests and 1 retry remain in the rolling window. */
-    fake_host_advance(f->fh, 500);
+    fake_host_advance(f->p.fh, 500);
     assert_int_equal(fail_once(f, LR_E_OVERLOADED, 1, -1), LR_NEXT_TARGET);
     begin(f);
     begin(f);      /* 4.5 requests: 2.25 retries */
     assert_int_equal(fail_once(f, LR_E_OVERLOADED, 1, -1), LR_NEXT_RETRY);
     /* Two windows on, the store has forgotten everything. */
-    fake_host_advance(f->fh, 2000);
+    fake_host_advance(f->p.fh, 2000);
     assert_int_equal(fail_once(f, LR_E_OVERLOADED, 1, -1), LR_NEXT_TARGET);
     begin(f);
     begin(f);
     assert_int_equal(fail_once(f, LR_E_OVERLOADED, 1, -1), LR_NEXT_RETRY);
     assert_int_equal(fail_once(f, LR_E_OVERLOADED, 2, -1), LR_NEXT_TARGET);
-    assert_int_equal(fake_host_counter(f->fh, "retry_budget_exhausted",
+    assert_int_equal(fake_host_counter(f->p.fh, "retry_budget_exhausted",
                                        "overloaded"), 5);
 }
 
 static void test_budget_minimum(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "max_attempts", "10");
+    fake_section_set(f->p.sec, "max_attempts", "10");
     make_ok(f);   /* ratio 0.2, at least 3 retries per window */
     begin(f);
     for (int i = 1; i <= 3; i++)
         assert_int_equal(fail_once(f, LR_E_NETWORK, i, -1), LR_NEXT_RETRY);
     assert_int_equal(fail_once(f, LR_E_NETWORK, 4, -1), LR_NEXT_TARGET);
     assert_non_null(strstr(f->reason, "retry_budget"));
-    assert_int_equal(fake_host_counter(f->fh, "retry_budget_exhausted",
+    assert_int_equal(fake_host_counter(f->p.fh, "retry_budget_exhausted",
                                        "network"), 1);
     /* 20 requests allow 4 retries: one more now. */
     for (int i = 0; i < 20; i++)
@@ -467,14 +429,14 @@ static void test_budget_minimum(void **state)
 static void test_no_budget(void **state)
 {
     struct fx *f = *state;
-    fake_section_set(f->sec, "retry_budget_ratio", "0");
-    fake_section_set(f->sec, "max_attempts", "1000");
+    fake_section_set(f->p.sec, "retry_budget_ratio", "0");
+    fake_section_set(f->p.sec, "max_attempts", "1000");
     make_ok(f);
     begin(f);
     for (int i = 1; i < 200; i++)
         assert_int_equal(fail_once(f, LR_E_SERVER_ERROR, i, 1),
                          LR_NEXT_RETRY);
-    assert_int_equal(fake_host_counter(f->fh, "retries", "server_error"),
+    assert_int_equal(fake_host_counter(f->p.fh, "retries", "server_error"),
                      199);
 }
 
