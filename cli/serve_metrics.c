@@ -26,7 +26,8 @@
  *
  * Counter names are sanitised to [a-zA-Z0-9_]; label values escape \\,
  * \" and \n; each family gets one HELP and one TYPE line before its
- * samples.  A plugin counter whose family name would collide with one
+ * samples; numbers are printed with 15 significant digits (%.15g), so
+ * a bucket edge reads le="4.096", not a binary rounding artefact.  A plugin counter whose family name would collide with one
  * of ours is left out (and says so in a comment line).
  */
 #include <cjson/cJSON.h>
@@ -260,7 +261,7 @@ static void sample(struct serve_buf *b, int *oom, const char *name,
                    const char *lname, const char *lvalue, double v)
 {
     if (!lname) {
-        put(b, oom, "%s %.17g\n", name, v);
+        put(b, oom, "%s %.15g\n", name, v);
         return;
     }
     char *e = serve_prom_escape(lvalue);
@@ -268,7 +269,7 @@ static void sample(struct serve_buf *b, int *oom, const char *name,
         *oom = 1;
         return;
     }
-    put(b, oom, "%s{%s=\"%s\"} %.17g\n", name, lname, e, v);
+    put(b, oom, "%s{%s=\"%s\"} %.15g\n", name, lname, e, v);
     free(e);
 }
 
@@ -294,7 +295,7 @@ static void per_target(struct serve_buf *b, int *oom, const cJSON *targets,
             *oom = 1;
             return;
         }
-        put(b, oom, "%s{target=\"%s\"%s} %.17g\n", name, e, extra,
+        put(b, oom, "%s{target=\"%s\"%s} %.15g\n", name, e, extra,
             f(t, key));
         free(e);
     }
@@ -401,8 +402,10 @@ static void counter_families(struct serve_buf *b, int *oom,
             put(b, oom, "# counter %s left out: its name is taken\n", fam);
             continue;
         }
-        /* The family name says it; HELP text then needs no escaping. */
-        snprintf(help, sizeof help, "Router counter %s.", fam + 9);
+        /* Sanitised, so the HELP text needs no escaping. */
+        char clean[200];
+        serve_prom_name(c->string, clean, sizeof clean);
+        snprintf(help, sizeof help, "Router counter %s.", clean);
         family(b, oom, fam, "counter", help);
         if (cJSON_IsNumber(c)) {
             sample(b, oom, fam, NULL, NULL, c->valuedouble);
@@ -434,12 +437,12 @@ static void histograms(struct serve_buf *b, int *oom, struct serve_stats *st)
         /* The last core bucket also holds everything above it: +Inf. */
         for (size_t i = 0; i + 1 < N_BUCKETS; i++) {
             cum += h->buckets[i];
-            put(b, oom, "%s_bucket{target=\"%s\",le=\"%.17g\"} %llu\n", n, e,
+            put(b, oom, "%s_bucket{target=\"%s\",le=\"%.15g\"} %llu\n", n, e,
                 (double)((int64_t)1 << i) / 1000.0, (unsigned long long)cum);
         }
         put(b, oom, "%s_bucket{target=\"%s\",le=\"+Inf\"} %llu\n", n, e,
             (unsigned long long)h->count);
-        put(b, oom, "%s_sum{target=\"%s\"} %.17g\n", n, e, h->sum_s);
+        put(b, oom, "%s_sum{target=\"%s\"} %.15g\n", n, e, h->sum_s);
         put(b, oom, "%s_count{target=\"%s\"} %llu\n", n, e,
             (unsigned long long)h->count);
         free(e);

@@ -528,6 +528,8 @@ static void test_metrics(void **state)
     http(f, "GET", "/metrics", NULL, NULL, &h);
     assert_int_equal(h.status, 200);
     assert_non_null(strstr(h.headers, "text/plain; version=0.0.4"));
+    if (getenv("TEST_SM_SHOW_METRICS"))
+        fprintf(stderr, "%s", h.body);
     prom_parse(h.body, &p);
     for (size_t i = 0; i < p.n; i++)
         assert_true(p.helped[i] && p.type[i][0]);
