@@ -10,7 +10,8 @@
  * of each per family, every sample in a declared family, label syntax,
  * numbers), cumulative histogram buckets ending in le="+Inf" equal to
  * _count, counters equal to what was sent; name sanitising and label
- * escaping directly; the dashboard's JSON (fallback ring, budget,
+ * escaping directly; a stream counted when it ends; the
+ * dashboard's JSON (fallback ring, budget,
  * breakers), its page (no external URL), auth (keys, loopback, the page
  * itself needs none), and the page rendered by headless Chromium
  * (skipped, exit 77 style, when /usr/bin/chromium is missing).
@@ -596,6 +597,37 @@ static void test_dashboard_data(void **state)
     free(h.body);
 }
 
+/* A stream is counted when it ends (after the client saw [DONE]), so
+   poll, bounded. */
+static void test_streamed_counted(void **state)
+{
+    struct fx *f = *state;
+    struct http h;
+    http(f, "POST", "/v1/chat/completions", NULL,
+         "{\"model\":\"auto\",\"stream\":true,\"messages\":[{\"role\":"
+         "\"user\",\"content\":\"stream me\"}]}", &h);
+    assert_int_equal(h.status, 200);
+    assert_non_null(strstr(h.body, "data: [DONE]"));
+    free(h.body);
+    double n = -1;
+    for (int i = 0; i < 250 && n != 1; i++) {
+        http(f, "GET", "/metrics", NULL, NULL, &h);
+        n = value_of(h.body, "llmroute_request_latency_seconds_count"
+                     "{target=\"a\"}");
+        free(h.body);
+        if (n != 1)
+            usleep(20000);
+    }
+    assert_true(n == 1);
+    http(f, "GET", "/dashboard/data", NULL, NULL, &h);
+    cJSON *d = cJSON_Parse(h.body);
+    assert_non_null(d);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(d, "fallbacks")),
+                     1);
+    cJSON_Delete(d);
+    free(h.body);
+}
+
 static void test_breaker_states(void **state)
 {
     (void)state;
@@ -718,6 +750,8 @@ int main(void)
         cmocka_unit_test(test_breaker_states),
         cmocka_unit_test_setup_teardown(test_metrics, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_dashboard_data, setup_open,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_streamed_counted, setup_open,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_auth, setup_keys, teardown),
         cmocka_unit_test_setup_teardown(test_dashboard_browser, setup_open,
