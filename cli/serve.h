@@ -9,6 +9,10 @@
  *   serve_exchange.c  one request in flight: engine callbacks, suspend/
  *                     resume, the SSE reader
  *   serve_http.c      the libmicrohttpd daemon, routes, shutdown
+ *   serve_metrics.c   GET /metrics (Prometheus text), latency histogram
+ *                     and recent fallbacks seen by the gateway
+ *   serve_dashboard.c GET /dashboard (one self-contained page) and the
+ *                     JSON it polls, GET /dashboard/data
  *   cmd_serve.c       options, signals
  */
 #ifndef LR_CLI_SERVE_H
@@ -137,6 +141,45 @@ int serve_sse_delta(struct serve_buf *b, const char *id, long long created,
 int serve_sse_end(struct serve_buf *b, const char *id, long long created,
                   const char *model, const struct lr_response *resp,
                   int include_usage);
+
+/* --- Metrics (serve_metrics.c) ----------------------------------------- */
+
+#define SERVE_FALLBACKS 20   /* recent fallbacks kept for the dashboard */
+
+/* One move from a target to another in an attempt trail. */
+struct serve_fallback {
+    char from[64], to[64];
+    char reason[160];        /* "policy: reason", or the error class */
+    int64_t at_ms;           /* wall clock, ms since the epoch */
+};
+
+/* What the gateway observes itself: a latency histogram per answering
+   target and the last SERVE_FALLBACKS fallbacks.  Thread-safe. */
+struct serve_stats;
+
+struct serve_stats *serve_stats_new(void);
+void serve_stats_free(struct serve_stats *st);
+/* Count a finished response (borrowed) answered at wall_ms. */
+void serve_stats_record(struct serve_stats *st, const struct lr_response *r,
+                        int64_t wall_ms);
+/* Copy up to max recent fallbacks, newest first; how many. */
+size_t serve_stats_fallbacks(struct serve_stats *st,
+                             struct serve_fallback *out, size_t max);
+/* The Prometheus text for GET /metrics; malloc'd, NULL on out of
+   memory. */
+char *serve_metrics_text(struct serve_stats *st, struct lr_router *r);
+/* A metric name: bytes outside [a-zA-Z0-9_] become '_' (out: n bytes). */
+void serve_prom_name(const char *in, char *out, size_t n);
+/* A label value with \\, \" and newline escaped; malloc'd or NULL. */
+char *serve_prom_escape(const char *v);
+
+/* --- Dashboard (serve_dashboard.c) ------------------------------------- */
+
+/* The page: static, self-contained (no external resource). */
+const char *serve_dashboard_html(void);
+/* {"metrics":{lr_metrics_json},"fallbacks":[...],"breakers":[...],
+   "budget":{...}}, malloc'd; NULL on out of memory. */
+char *serve_dashboard_json(struct serve_stats *st, struct lr_router *r);
 
 /* --- Server (serve_http.c) --------------------------------------------- */
 

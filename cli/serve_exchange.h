@@ -32,6 +32,7 @@ struct serve_server {
     pthread_cond_t cv;
     size_t live;                 /* exchanges libmicrohttpd still holds */
     struct exchange *list;       /* those exchanges, for shutdown */
+    struct serve_stats *stats;   /* for /metrics and /dashboard */
 };
 
 struct exchange {

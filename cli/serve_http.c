@@ -8,8 +8,12 @@
  *   GET  /healthz              200 {"status":"ok"}, no key needed
  *   GET  /v1/models            targets, then simple, medium, complex, auto
  *   POST /v1/chat/completions  non-streamed or SSE (serve_request.c)
+ *   GET  /metrics              Prometheus text (serve_metrics.c)
+ *   GET  /dashboard            the HTML page, no key needed (it holds
+ *                              no data); /dashboard/data, its JSON
  * Anything else is 404 (405 for a known path with another method), in
- * OpenAI's error shape.  /metrics and /dashboard will join /healthz.
+ * OpenAI's error shape.  /metrics and /dashboard/data follow the API's
+ * key/loopback rule.
  *
  * Request bodies over max_body_bytes get 413: at once when the
  * Content-Length says so (the body is never read), else once the
@@ -97,6 +101,34 @@ static enum MHD_Result reply_simple(struct MHD_Connection *conn,
     return reply_error(conn, &e, NULL);
 }
 
+/* Queue body (malloc'd, taken over; NULL: out of memory) as type. */
+static enum MHD_Result reply_text(struct MHD_Connection *conn, char *body,
+                                  const char *type, enum MHD_ResponseMemoryMode
+                                  mode)
+{
+    if (!body)
+        return reply_json(conn, 500, NULL, -1, NULL);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        strlen(body), body, mode);
+    if (!r) {
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* --- Auth ---------------------------------------------------------------- */
 
 static int is_loopback(struct MHD_Connection *conn)
@@ -158,6 +190,10 @@ static enum MHD_Result answer(struct exchange *x)
         MHD_destroy_response(r);
         return ret;
     }
+    /* Counted before the client can see the answer, so a client reading
+       /metrics next sees it; an SSE stream is counted when it ends. */
+    if (resp && (failed || !x->parsed.stream))
+        serve_stats_record(x->srv->stats, resp, wall_ms());
     if (failed) {
         struct serve_error e;
         serve_error_from_response(resp, &e);
@@ -274,8 +310,28 @@ static enum MHD_Result route(struct serve_server *s,
                                        serve_models_json(&s->models), -1,
                                        NULL);
     }
+    if (!strcmp(url, "/dashboard") && get)
+        return reply_text(conn, (char *)serve_dashboard_html(),
+                          "text/html; charset=utf-8",
+                          MHD_RESPMEM_PERSISTENT);
+    int metrics = !strcmp(url, "/metrics");
+    int data = !strcmp(url, "/dashboard/data");
+    if ((metrics || data) && get) {
+        const struct serve_client *who;
+        int done;
+        enum MHD_Result ret = authorize(s, conn, &who, &done);
+        if (done)
+            return ret;
+        if (data)
+            return reply_json(conn, 200, serve_dashboard_json(s->stats,
+                              s->router), -1, NULL);
+        return reply_text(conn, serve_metrics_text(s->stats, s->router),
+                          "text/plain; version=0.0.4; charset=utf-8",
+                          MHD_RESPMEM_MUST_FREE);
+    }
     if (!strcmp(url, "/healthz") || !strcmp(url, "/v1/models") ||
-        !strcmp(url, "/v1/chat/completions"))
+        !strcmp(url, "/v1/chat/completions") || metrics || data ||
+        !strcmp(url, "/dashboard"))
         return reply_simple(conn, 405, "method_not_allowed",
                             "Method not allowed for this path");
     return reply_simple(conn, 404, "not_found", "Unknown path");
@@ -309,8 +365,16 @@ static void completed(void *cls, struct MHD_Connection *conn,
     (void)cls;
     (void)conn;
     (void)toe;
-    if (*con_cls && *con_cls != &other_request)
-        exchange_closed(*con_cls);
+    struct exchange *x = *con_cls == &other_request ? NULL : *con_cls;
+    if (x && x->parsed.stream && x->sse_role_sent) {
+        /* A stream that was answered (answer() counted the others). */
+        pthread_mutex_lock(&x->mu);
+        if (x->done)
+            serve_stats_record(x->srv->stats, x->resp, wall_ms());
+        pthread_mutex_unlock(&x->mu);
+    }
+    if (x)
+        exchange_closed(x);
     *con_cls = NULL;
 }
 
@@ -382,6 +446,12 @@ struct serve_server *serve_start(struct lr_router *r,
     }
     s->router = r;
     s->cfg = c;
+    if (!(s->stats = serve_stats_new())) {
+        snprintf(err, errlen, "out of memory");
+        serve_models_free(&s->models);
+        free(s);
+        return NULL;
+    }
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -455,6 +525,7 @@ void serve_stop(struct serve_server *s, int64_t deadline_ms)
         MHD_stop_daemon(s->daemon);
     }
     serve_models_free(&s->models);
+    serve_stats_free(s->stats);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);

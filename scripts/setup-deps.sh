@@ -7,13 +7,29 @@ set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev valgrind
 libcurl4-openssl-dev libinih-dev libcjson-dev libmicrohttpd-dev
 libsqlite3-dev libhiredis-dev libcmocka-dev"
+# Optional: installed as root, otherwise only mentioned.  chromium runs
+# the gateway dashboard's browser test (tests/unit/test_serve_metrics.c),
+# which is skipped without it.
+OPTIONAL="chromium"
+
+installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
 
 missing=""
 for p in $PKGS; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        missing="$missing $p"
-    fi
+    installed "$p" || missing="$missing $p"
 done
+optional=""
+for p in $OPTIONAL; do
+    installed "$p" || optional="$optional $p"
+done
+if [ "$(id -u)" -ne 0 ] && [ -n "$optional" ]; then
+    echo "setup-deps: optional, not installed (tests using them are" \
+         "skipped):$optional; as root: apt-get install -y$optional" >&2
+    optional=""
+fi
+missing="$missing$optional"
 [ -z "$missing" ] && exit 0
 
 echo "setup-deps: missing packages:$missing"

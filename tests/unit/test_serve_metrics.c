@@ -1,0 +1,763 @@
+/*
+ * test_serve_metrics.c - the gateway's GET /metrics, /dashboard and
+ * /dashboard/data, as their clients meet them: the built `llmroute
+ * serve` runs as a child in front of the scripted mock upstream (the
+ * fixture of test_serve.c), with target "bad" answering 500 and "a"
+ * answering, so the first request falls back from bad to a and the
+ * second, identical one is a cache hit.
+ *
+ * Checked: the Prometheus text parsed line by line (HELP then TYPE, one
+ * of each per family, every sample in a declared family, label syntax,
+ * numbers), cumulative histogram buckets ending in le="+Inf" equal to
+ * _count, counters equal to what was sent; name sanitising and label
+ * escaping directly; a stream counted when it ends; the
+ * dashboard's JSON (fallback ring, budget,
+ * breakers), its page (no external URL), auth (keys, loopback, the page
+ * itself needs none), and the page rendered by headless Chromium
+ * (skipped, exit 77 style, when /usr/bin/chromium is missing).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mock_upstream.h"
+#include "testenv.h"
+
+/* The pure helpers are compiled in for direct checks. */
+#include "../../cli/serve_metrics.c"
+#include "../../cli/serve_response.c"
+#include "../../cli/serve_dashboard.c"
+
+#define DEADLINE_MS 30000
+#define KEY_APP "sk-app-0123456789"
+#define CHROMIUM "/usr/bin/chromium"
+
+struct fx {
+    struct tenv env;
+    struct mock_upstream *mock;
+    char cli[1024];
+    pid_t pid;
+    int port;
+    char errpath[512];
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- The child ---------------------------------------------------------- */
+
+/* Start `llmroute serve` on gw.ini with --listen listen (NULL: none, the
+   [gateway] listen key applies); 0 and f->port, or the exit code it died
+   with (its stderr is in f->errpath). */
+static int start_listen(struct fx *f, const char *listen)
+{
+    int out[2];
+    char conf[512], *argv[8];
+    snprintf(conf, sizeof conf, "%s/gw.ini", f->env.dir);
+    snprintf(f->errpath, sizeof f->errpath, "%s/gw.err", f->env.dir);
+    int errfd = open(f->errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                     0600);
+    assert_true(errfd >= 0);
+    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+    argv[0] = f->cli;
+    argv[1] = "serve";
+    argv[2] = "-c";
+    argv[3] = conf;
+    argv[4] = listen ? "--listen" : NULL;
+    argv[5] = (char *)listen;
+    argv[6] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (dup2(out[1], 1) < 0 || dup2(errfd, 2) < 0)
+            _exit(126);
+        execv(f->cli, argv);
+        _exit(127);
+    }
+    close(out[1]);
+    close(errfd);
+    char line[256];
+    size_t len = 0;
+    int64_t deadline = mono_ms() + DEADLINE_MS;
+    while (len < sizeof line - 1 && !memchr(line, '\n', len)) {
+        struct pollfd pf = {out[0], POLLIN, 0};
+        int64_t left = deadline - mono_ms();
+        if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
+            break;
+        ssize_t n = read(out[0], line + len, sizeof line - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    line[len] = '\0';
+    close(out[0]);
+    char host[64];
+    if (sscanf(line, "listening on %63[^:]:%d", host, &f->port) == 2) {
+        f->pid = pid;
+        return 0;
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        fail_msg("gateway neither listened nor exited: '%s'", line);
+    return WEXITSTATUS(status);
+}
+
+/* SIGTERM the child and reap it within the deadline; its exit code. */
+static int stop_gateway(struct fx *f)
+{
+    if (!f->pid)
+        return 0;
+    kill(f->pid, SIGTERM);
+    int status = 0;
+    int64_t deadline = mono_ms() + DEADLINE_MS;
+    while (waitpid(f->pid, &status, WNOHANG) != f->pid) {
+        if (mono_ms() > deadline) {
+            kill(f->pid, SIGKILL);
+            waitpid(f->pid, &status, 0);
+            f->pid = 0;
+            fail_msg("gateway did not stop after SIGTERM");
+        }
+        usleep(5000);
+    }
+    f->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* --- Mock and configs --------------------------------------------------- */
+
+static char *script(void)
+{
+    return strdup(
+        "{\"routes\":["
+        "{\"name\":\"ok\",\"model\":\"m-ok\",\"responses\":[{\"text\":"
+        "\"Hello there\",\"usage\":{\"prompt_tokens\":3,"
+        "\"completion_tokens\":2}}]},"
+        "{\"name\":\"bad\",\"model\":\"m-bad\",\"responses\":[{\"status\":"
+        "500,\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}]}"
+        "]}");
+}
+
+#define TARGET(name, model)                                                \
+    "\n[target " name "]\nprovider = openai\nmodel = " model "\n"        \
+    "base_url = http://127.0.0.1:%d/v1\n"                                 \
+    "input_usd_per_mtok = 1000\noutput_usd_per_mtok = 1000\n"
+
+/* bad first, a second; a budget and a cache.  %s: extra [gateway]
+   and [client] text. */
+static const char CONF[] =
+    "[router]\nplugin_dir = .\ntimeout_ms = 10000\n"
+    "pipeline = budget, cache\ntargets = bad, a\n"
+    TARGET("bad", "m-bad") TARGET("a", "m-ok")
+    "\n[policy budget]\nplugin = budget_guard\ndaily_usd = 5\n"
+    "\n[policy cache]\nplugin = cache\n"
+    "\n[gateway]\nshutdown_timeout_ms = 2000\n%s";
+
+static const char WITH_KEY[] = "\n[client app]\nkey_env = TEST_SM_KEY\n";
+
+static int setup_conf(void **state, const char *extra)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    char err[512], text[4096];
+    if (!f)
+        return -1;
+    *state = f;
+    if (tenv_init(&f->env) != 0)
+        return -1;
+    char *s = script();
+    f->mock = s ? mock_start(s, err, sizeof err) : NULL;
+    free(s);
+    if (!f->mock) {
+        fprintf(stderr, "mock_start: %s\n", err);
+        return -1;
+    }
+    setenv("TEST_SM_KEY", KEY_APP, 1);
+    snprintf(f->cli, sizeof f->cli, "%s/llmroute", tenv_build());
+    int p = mock_port(f->mock);
+    snprintf(text, sizeof text, CONF, p, p, extra);
+    assert_non_null(tenv_write(&f->env, "gw.ini", "%s", text));
+    if (start_listen(f, "127.0.0.1:0") != 0) {
+        char *e = tenv_slurp(f->errpath);
+        fprintf(stderr, "gateway did not start: %s\n", e ? e : "?");
+        free(e);
+        return -1;
+    }
+    return 0;
+}
+
+static int setup_open(void **state)
+{
+    return setup_conf(state, "");
+}
+
+static int setup_keys(void **state)
+{
+    return setup_conf(state, WITH_KEY);
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    int code = stop_gateway(f);
+    mock_stop(f->mock);
+    tenv_free(&f->env);
+    free(f);
+    return code == 0 ? 0 : -1;
+}
+
+/* --- HTTP --------------------------------------------------------------- */
+
+struct http {
+    long status;
+    char *body;
+    size_t len;
+    char headers[4096];
+    size_t hlen;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *user)
+{
+    struct http *h = user;
+    char *b = realloc(h->body, h->len + size * n + 1);
+    if (!b)
+        return 0;
+    memcpy(b + h->len, p, size * n);
+    h->body = b;
+    h->len += size * n;
+    b[h->len] = '\0';
+    return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *user)
+{
+    struct http *h = user;
+    size_t k = size * n;
+    if (h->hlen + k < sizeof h->headers) {
+        memcpy(h->headers + h->hlen, p, k);
+        h->hlen += k;
+        h->headers[h->hlen] = '\0';
+    }
+    return k;
+}
+
+/* One request to host:port (host NULL: 127.0.0.1).  key NULL: no
+   Authorization; chunked: send the body without Content-Length. */
+static void http_to(const char *host, int port, const char *method,
+                    const char *path, const char *key, const char *body,
+                    int chunked, struct http *h)
+{
+    char url[256], auth[128];
+    memset(h, 0, sizeof *h);
+    snprintf(url, sizeof url, "http://%s:%d%s", host ? host : "127.0.0.1",
+             port, path);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    struct curl_slist *hs = curl_slist_append(NULL,
+                                              "Content-Type: application/json");
+    if (key) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+        hs = curl_slist_append(hs, auth);
+    }
+    if (chunked)
+        hs = curl_slist_append(hs, "Transfer-Encoding: chunked");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)DEADLINE_MS);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->status);
+    curl_slist_free_all(hs);
+    curl_easy_cleanup(c);
+    if (!h->body)
+        h->body = calloc(1, 1);
+}
+
+static void http(struct fx *f, const char *method, const char *path,
+                 const char *key, const char *body, struct http *h)
+{
+    http_to(NULL, f->port, method, path, key, body, 0, h);
+}
+
+/* A chat with one user message; the body is the same every time, so the
+   second call is a cache hit. */
+static void chat(struct fx *f, const char *key, struct http *h)
+{
+    http(f, "POST", "/v1/chat/completions", key,
+         "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\","
+         "\"content\":\"hi\"}]}", h);
+}
+
+/* One fallback (bad -> a), then a cache hit. */
+static void traffic(struct fx *f, const char *key)
+{
+    struct http h;
+    chat(f, key, &h);
+    assert_int_equal(h.status, 200);
+    assert_non_null(strstr(h.headers, "x-llmroute-target: a"));
+    free(h.body);
+    chat(f, key, &h);
+    assert_int_equal(h.status, 200);
+    free(h.body);
+}
+
+/* --- A small Prometheus text parser ------------------------------------- */
+
+#define MAX_FAM 128
+
+struct prom {
+    char fam[MAX_FAM][128];
+    char type[MAX_FAM][16];
+    int helped[MAX_FAM];
+    size_t n;
+};
+
+static int fam_index(const struct prom *p, const char *name)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (!strcmp(p->fam[i], name))
+            return (int)i;
+    return -1;
+}
+
+/* The family a sample name belongs to (histograms: _bucket/_sum/_count). */
+static int sample_family(const struct prom *p, const char *name)
+{
+    int i = fam_index(p, name);
+    if (i >= 0)
+        return i;
+    static const char *const sfx[] = {"_bucket", "_sum", "_count"};
+    for (size_t k = 0; k < 3; k++) {
+        size_t nl = strlen(name), sl = strlen(sfx[k]);
+        char base[128];
+        if (nl <= sl || nl - sl >= sizeof base ||
+            strcmp(name + nl - sl, sfx[k]))
+            continue;
+        memcpy(base, name, nl - sl);
+        base[nl - sl] = '\0';
+        i = fam_index(p, base);
+        if (i >= 0 && !strcmp(p->type[i], "histogram"))
+            return i;
+    }
+    return -1;
+}
+
+/* Check {k="v",...}: names [a-zA-Z_][a-zA-Z0-9_]*, values with only \\,
+   \" and \n escapes.  Returns the byte after '}'. */
+static const char *check_labels(const char *s)
+{
+    assert_int_equal(*s, '{');
+    s++;
+    while (*s != '}') {
+        assert_true((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                    *s == '_');
+        while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+               (*s >= '0' && *s <= '9') || *s == '_')
+            s++;
+        assert_int_equal(*s++, '=');
+        assert_int_equal(*s++, '"');
+        while (*s != '"') {
+            assert_true(*s && *s != '\n');
+            if (*s == '\\') {
+                s++;
+                assert_true(*s == '\\' || *s == '"' || *s == 'n');
+            }
+            s++;
+        }
+        s++;
+        if (*s == ',')
+            s++;
+        else
+            assert_int_equal(*s, '}');
+    }
+    return s + 1;
+}
+
+/* Parse the whole text: HELP then TYPE, once per family, before any of
+   its samples; every sample well formed. */
+static void prom_parse(const char *text, struct prom *p)
+{
+    memset(p, 0, sizeof *p);
+    char *copy = strdup(text), *save = NULL;
+    assert_non_null(copy);
+    assert_true(text[strlen(text) - 1] == '\n');
+    for (char *l = strtok_r(copy, "\n", &save); l;
+         l = strtok_r(NULL, "\n", &save)) {
+        char name[128], type[16];
+        if (sscanf(l, "# HELP %127s", name) == 1) {
+            assert_int_equal(fam_index(p, name), -1);
+            assert_true(p->n < MAX_FAM);
+            snprintf(p->fam[p->n], sizeof p->fam[0], "%s", name);
+            p->helped[p->n++] = 1;
+            continue;
+        }
+        if (sscanf(l, "# TYPE %127s %15s", name, type) == 2) {
+            int i = fam_index(p, name);
+            assert_true(i >= 0 && !p->type[i][0]);   /* HELP came first */
+            assert_true(!strcmp(type, "counter") || !strcmp(type, "gauge")
+                        || !strcmp(type, "histogram"));
+            snprintf(p->type[i], sizeof p->type[0], "%s", type);
+            continue;
+        }
+        if (l[0] == '#')
+            continue;
+        size_t nl = strcspn(l, "{ ");
+        assert_true(nl > 0 && nl < sizeof name);
+        memcpy(name, l, nl);
+        name[nl] = '\0';
+        int i = sample_family(p, name);
+        if (i < 0 || !p->type[i][0])
+            fail_msg("sample before its TYPE: %s", l);
+        const char *v = l[nl] == '{' ? check_labels(l + nl) : l + nl;
+        assert_int_equal(*v, ' ');
+        char *end;
+        strtod(v + 1, &end);
+        assert_true(end > v + 1 && *end == '\0');
+    }
+    free(copy);
+}
+
+/* The value of the sample line starting with exactly prefix + " ", or
+   -1 when there is none. */
+static double value_of(const char *text, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1
+                                                              : NULL) {
+        if (!strncmp(l, prefix, n) && l[n] == ' ')
+            return strtod(l + n + 1, NULL);
+    }
+    return -1;
+}
+
+/* Buckets of target's histogram: le ascending, counts cumulative, the
+   last le="+Inf" and equal to _count.  Returns _count. */
+static double check_histogram(const char *text, const char *target)
+{
+    char prefix[256];
+    int n = snprintf(prefix, sizeof prefix,
+                     "llmroute_request_latency_seconds_bucket{target=\"%s\","
+                     "le=\"", target);
+    double last_le = -1, last = 0;
+    int inf = 0, buckets = 0;
+    for (const char *l = strstr(text, prefix); l;
+         l = strstr(l + 1, prefix)) {
+        const char *le = l + n;
+        assert_false(inf);                     /* +Inf is the last */
+        double c = strtod(strchr(le, ' ') + 1, NULL);
+        assert_true(c >= last);
+        last = c;
+        buckets++;
+        if (!strncmp(le, "+Inf\"", 5)) {
+            inf = 1;
+            continue;
+        }
+        double x = strtod(le, NULL);
+        assert_true(x > last_le);
+        last_le = x;
+    }
+    assert_true(inf);
+    assert_true(buckets > 2);
+    snprintf(prefix, sizeof prefix,
+             "llmroute_request_latency_seconds_count{target=\"%s\"}", target);
+    assert_true(value_of(text, prefix) == last);
+    return last;
+}
+
+/* --- Tests ---------------------------------------------------------------- */
+
+static void test_prom_helpers(void **state)
+{
+    (void)state;
+    char out[64];
+    serve_prom_name("a-b.c:d_9", out, sizeof out);
+    assert_string_equal(out, "a_b_c_d_9");
+    serve_prom_name("abcdef", out, 4);
+    assert_string_equal(out, "abc");
+    char *e = serve_prom_escape("a\\b\"c\nd");
+    assert_non_null(e);
+    assert_string_equal(e, "a\\\\b\\\"c\\nd");
+    free(e);
+    e = serve_prom_escape("");
+    assert_string_equal(e, "");
+    free(e);
+    char fam[128];
+    counter_family("requests_by_class", fam, sizeof fam);
+    assert_string_equal(fam, "llmroute_requests_total");
+    counter_family("x.y_total", fam, sizeof fam);
+    assert_string_equal(fam, "llmroute_x_y_total");
+    counter_family("cost_usd", fam, sizeof fam);
+    assert_true(reserved(fam));
+    assert_string_equal(label_name("fallbacks"), "reason");
+    assert_string_equal(label_name("something_new"), "label");
+}
+
+static void test_metrics(void **state)
+{
+    struct fx *f = *state;
+    struct http h;
+    http(f, "GET", "/metrics", NULL, NULL, &h);   /* before any request */
+    assert_int_equal(h.status, 200);
+    struct prom p;
+    prom_parse(h.body, &p);
+    free(h.body);
+    traffic(f, NULL);
+    http(f, "GET", "/metrics", NULL, NULL, &h);
+    assert_int_equal(h.status, 200);
+    assert_non_null(strstr(h.headers, "text/plain; version=0.0.4"));
+    if (getenv("TEST_SM_SHOW_METRICS"))
+        fprintf(stderr, "%s", h.body);
+    prom_parse(h.body, &p);
+    for (size_t i = 0; i < p.n; i++)
+        assert_true(p.helped[i] && p.type[i][0]);
+    const char *t = h.body;
+    assert_true(value_of(t, "llmroute_requests_total{class=\"ok\"}") == 2);
+    assert_true(value_of(t, "llmroute_cache_hits_total") == 1);
+    assert_true(value_of(t, "llmroute_cache_misses_total") == 1);
+    assert_true(value_of(t, "llmroute_target_attempts_total{target=\"bad\","
+                         "result=\"error\"}") == 1);
+    assert_true(value_of(t, "llmroute_target_attempts_total{target=\"a\","
+                         "result=\"ok\"}") == 1);
+    assert_true(value_of(t, "llmroute_target_tokens_total{target=\"a\","
+                         "kind=\"prompt\"}") == 3);
+    assert_true(value_of(t, "llmroute_target_cost_usd_total{target=\"a\"}")
+                > 0.004);
+    assert_non_null(strstr(t, "# TYPE llmroute_fallbacks_total counter\n"
+                           "llmroute_fallbacks_total{reason=\""));
+    assert_non_null(strstr(t, "# TYPE llmroute_request_latency_seconds "
+                           "histogram\n"));
+    assert_non_null(strstr(t, "# TYPE llmroute_budget_spend_usd_total "
+                           "counter\n"));
+    /* Two answers: one by a, one by the cache (no target). */
+    double n = check_histogram(t, "a");
+    if (strstr(t, "target=\"none\""))
+        n += check_histogram(t, "none");
+    assert_true(n == 2);
+    free(h.body);
+}
+
+static void test_dashboard_data(void **state)
+{
+    struct fx *f = *state;
+    struct http h;
+    traffic(f, NULL);
+    http(f, "GET", "/dashboard/data", NULL, NULL, &h);
+    assert_int_equal(h.status, 200);
+    cJSON *d = cJSON_Parse(h.body);
+    assert_non_null(d);
+    cJSON *m = cJSON_GetObjectItem(d, "metrics");
+    assert_int_equal(cJSON_GetObjectItem(m, "requests")->valueint, 2);
+    cJSON *fb = cJSON_GetObjectItem(d, "fallbacks");
+    assert_int_equal(cJSON_GetArraySize(fb), 1);
+    cJSON *x = cJSON_GetArrayItem(fb, 0);
+    assert_string_equal(cJSON_GetObjectItem(x, "from")->valuestring, "bad");
+    assert_string_equal(cJSON_GetObjectItem(x, "to")->valuestring, "a");
+    assert_non_null(strstr(cJSON_GetObjectItem(x, "reason")->valuestring,
+                           "server_error"));
+    assert_true(cJSON_GetObjectItem(x, "at_ms")->valuedouble > 1.6e12);
+    cJSON *b = cJSON_GetObjectItem(d, "budget");
+    assert_true(cJSON_GetObjectItem(b, "daily_usd")->valuedouble == 5);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(b, "monthly_usd")));
+    assert_true(cJSON_GetObjectItem(b, "spend_usd")->valuedouble > 0.004);
+    assert_true(cJSON_IsArray(cJSON_GetObjectItem(d, "breakers")));
+    cJSON_Delete(d);
+    free(h.body);
+
+    http(f, "GET", "/dashboard", NULL, NULL, &h);
+    assert_int_equal(h.status, 200);
+    assert_non_null(strstr(h.headers, "text/html"));
+    assert_non_null(strstr(h.body, "llmroute dashboard"));
+    assert_null(strstr(h.body, "http://"));
+    assert_null(strstr(h.body, "https://"));
+    assert_null(strstr(h.body, "//cdn"));
+    free(h.body);
+}
+
+/* A stream is counted when it ends (after the client saw [DONE]), so
+   poll, bounded. */
+static void test_streamed_counted(void **state)
+{
+    struct fx *f = *state;
+    struct http h;
+    http(f, "POST", "/v1/chat/completions", NULL,
+         "{\"model\":\"auto\",\"stream\":true,\"messages\":[{\"role\":"
+         "\"user\",\"content\":\"stream me\"}]}", &h);
+    assert_int_equal(h.status, 200);
+    assert_non_null(strstr(h.body, "data: [DONE]"));
+    free(h.body);
+    double n = -1;
+    for (int i = 0; i < 250 && n != 1; i++) {
+        http(f, "GET", "/metrics", NULL, NULL, &h);
+        n = value_of(h.body, "llmroute_request_latency_seconds_count"
+                     "{target=\"a\"}");
+        free(h.body);
+        if (n != 1)
+            usleep(20000);
+    }
+    assert_true(n == 1);
+    http(f, "GET", "/dashboard/data", NULL, NULL, &h);
+    cJSON *d = cJSON_Parse(h.body);
+    assert_non_null(d);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(d, "fallbacks")),
+                     1);
+    cJSON_Delete(d);
+    free(h.body);
+}
+
+static void test_breaker_states(void **state)
+{
+    (void)state;
+    cJSON *root = cJSON_CreateObject(), *m = cJSON_Parse(
+        "{\"counters\":{\"breaker_transitions\":{\"x:open\":2,"
+        "\"x:half_open\":1,\"y:open\":1,\"y:half_open\":1,\"y:closed\":1,"
+        "\"z\":3,\"w:weird\":1}}}");
+    assert_non_null(m);
+    add_breakers(root, m);
+    cJSON *arr = cJSON_GetObjectItem(root, "breakers");
+    assert_int_equal(cJSON_GetArraySize(arr), 2);
+    cJSON *o;
+    cJSON_ArrayForEach(o, arr) {
+        const char *t = cJSON_GetObjectItem(o, "target")->valuestring;
+        const char *s = cJSON_GetObjectItem(o, "state")->valuestring;
+        assert_string_equal(s, !strcmp(t, "x") ? "open" : "not open");
+    }
+    cJSON_Delete(m);
+    cJSON_Delete(root);
+}
+
+static void test_auth(void **state)
+{
+    struct fx *f = *state;
+    struct http h;
+    http(f, "GET", "/metrics", NULL, NULL, &h);
+    assert_int_equal(h.status, 401);
+    free(h.body);
+    http(f, "GET", "/dashboard/data", "sk-wrong", NULL, &h);
+    assert_int_equal(h.status, 401);
+    free(h.body);
+    http(f, "GET", "/metrics", KEY_APP, NULL, &h);
+    assert_int_equal(h.status, 200);
+    free(h.body);
+    http(f, "GET", "/dashboard/data", KEY_APP, NULL, &h);
+    assert_int_equal(h.status, 200);
+    free(h.body);
+    http(f, "GET", "/dashboard", NULL, NULL, &h);   /* no data in it */
+    assert_int_equal(h.status, 200);
+    free(h.body);
+    http(f, "POST", "/metrics", KEY_APP, "{}", &h);
+    assert_int_equal(h.status, 405);
+    free(h.body);
+    http(f, "DELETE", "/dashboard", KEY_APP, NULL, &h);
+    assert_int_equal(h.status, 405);
+    free(h.body);
+}
+
+/* Run chromium on url with stdout to path; its exit code. */
+static int dump_dom(const char *url, const char *path, const char *profile)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (fd < 0 || devnull < 0 || dup2(fd, 1) < 0 || dup2(devnull, 2) < 0)
+            _exit(126);
+        char prof[600];
+        snprintf(prof, sizeof prof, "--user-data-dir=%s", profile);
+        execl(CHROMIUM, CHROMIUM, "--headless=new", "--no-sandbox",
+              "--disable-gpu", "--no-first-run", prof,
+              "--virtual-time-budget=5000", "--dump-dom", url, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    int64_t deadline = mono_ms() + 60000;
+    while (waitpid(pid, &status, WNOHANG) != pid) {
+        if (mono_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            fail_msg("chromium did not finish within 60 s");
+        }
+        usleep(20000);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_dashboard_browser(void **state)
+{
+    struct fx *f = *state;
+    if (access(CHROMIUM, X_OK) != 0) {
+        fprintf(stderr, "SKIPPED: dashboard browser test (" CHROMIUM
+                " missing; scripts/setup-deps.sh installs it as root)\n");
+        skip();
+    }
+    traffic(f, NULL);
+    char url[128], out[600], profile[600];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/dashboard", f->port);
+    snprintf(out, sizeof out, "%s/dom.html", f->env.dir);
+    snprintf(profile, sizeof profile, "%s/chromium", f->env.dir);
+    assert_int_equal(dump_dom(url, out, profile), 0);
+    char *dom = tenv_slurp(out);
+    assert_non_null(dom);
+    /* What a person sees: the targets, their success rates, the
+       fallback and its reason, the spend against the budget. */
+    const char *want[] = {
+        "<td>bad</td>", "<td>a</td>", "<td class=\"n\">0.0%</td>",
+        "<td class=\"n\">100.0%</td>",
+        "server_error (HTTP 500)", "daily budget $5.0000 (0.1% of it)",
+        "2 requests, 100.0% succeeded", "Cache hit rate: 50.0% (1 of 2)",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(dom, want[i]))
+            fail_msg("rendered page lacks '%s':\n%s", want[i], dom);
+    /* No load error shown (the script's own text is in the DOM too). */
+    if (!strstr(dom, "<p id=\"err\"></p>"))
+        fail_msg("page shows a load error:\n%s", dom);
+    assert_null(strstr(dom, "Updated <span id=\"updated\">never"));
+    if (getenv("TEST_SM_SHOW_DOM"))
+        fprintf(stderr, "%s\n", dom);
+    free(dom);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_prom_helpers),
+        cmocka_unit_test(test_breaker_states),
+        cmocka_unit_test_setup_teardown(test_metrics, setup_open, teardown),
+        cmocka_unit_test_setup_teardown(test_dashboard_data, setup_open,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_streamed_counted, setup_open,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_auth, setup_keys, teardown),
+        cmocka_unit_test_setup_teardown(test_dashboard_browser, setup_open,
+                                        teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
