@@ -228,21 +228,32 @@ static void add_target(cJSON *arr, const struct target_stats *t)
     cJSON_AddNumberToObject(o, "cost_usd", t->cost_usd);
 }
 
+/* counters: {"name": value} when a counter has no label, {"name":
+   {"label": value, ...}} when it has; a name used both ways keeps its
+   unlabelled value under the label "". */
 static void add_counters(cJSON *root, struct lr_metrics *m)
 {
     cJSON *cs = cJSON_AddObjectToObject(root, "counters");
     for (size_t i = 0; cs && i < 256; i++) {
         for (struct counter *c = m->table[i]; c; c = c->next) {
             cJSON *slot = cJSON_GetObjectItemCaseSensitive(cs, c->name);
-            if (!c->label) {
-                if (!slot)
-                    cJSON_AddNumberToObject(cs, c->name, c->value);
+            const char *label = c->label ? c->label : "";
+            if (!slot && !c->label) {
+                cJSON_AddNumberToObject(cs, c->name, c->value);
                 continue;
+            }
+            if (slot && cJSON_IsNumber(slot)) {
+                cJSON *obj = cJSON_CreateObject();
+                if (!obj)
+                    continue;
+                cJSON_AddNumberToObject(obj, "", slot->valuedouble);
+                cJSON_ReplaceItemInObjectCaseSensitive(cs, c->name, obj);
+                slot = obj;
             }
             if (!slot)
                 slot = cJSON_AddObjectToObject(cs, c->name);
             if (cJSON_IsObject(slot))
-                cJSON_AddNumberToObject(slot, c->label, c->value);
+                cJSON_AddNumberToObject(slot, label, c->value);
         }
     }
 }
