@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "loop.h"
 #include "router.h"
 
 void lr_result_init(struct lr_result *r)
@@ -42,7 +43,7 @@ static void clear_headers(struct lr_transfer *t)
     t->n_headers = 0;
 }
 
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
+size_t lr_transfer_on_header(char *p, size_t size, size_t n, void *ud)
 {
     struct lr_transfer *t = ud;
     size_t len = size * n;
@@ -145,7 +146,7 @@ static int on_event(const struct lr_sse_event *ev, void *ud)
     return LR_OK;
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
+size_t lr_transfer_on_body(char *p, size_t size, size_t n, void *ud)
 {
     struct lr_transfer *t = ud;
     size_t len = size * n;
@@ -164,18 +165,26 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 
 static int build_header_list(struct lr_transfer *t)
 {
-    char *lines = t->hreq.headers.data;
-    for (char *line = lines; line && *line;) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = '\0';
-        if (*line) {
-            struct curl_slist *l = curl_slist_append(t->hdr_list, line);
+    const char *p = lr_buf_str(&t->hreq.headers);
+    const char *end = p + t->hreq.headers.len;
+    char line[1024];
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = (size_t)((nl ? nl : end) - p);
+        if (n) {
+            char *big = n < sizeof line ? line : malloc(n + 1);
+            if (!big)
+                return LR_E_NOMEM;
+            memcpy(big, p, n);
+            big[n] = '\0';
+            struct curl_slist *l = curl_slist_append(t->hdr_list, big);
+            if (big != line)
+                free(big);
             if (!l)
                 return LR_E_NOMEM;
             t->hdr_list = l;
         }
-        line = nl ? nl + 1 : NULL;
+        p = nl ? nl + 1 : end;
     }
     /* No 100-continue round trip for large bodies. */
     struct curl_slist *l = curl_slist_append(t->hdr_list, "Expect:");
@@ -185,42 +194,60 @@ static int build_header_list(struct lr_transfer *t)
     return LR_OK;
 }
 
-int lr_transfer_setup(struct lr_transfer *t, CURL *easy,
-                      const struct lr_target *target, int64_t timeout_ms,
-                      size_t max_body, char *err, size_t errlen)
+/* The header list: the loop's cached one when the provider sent the same
+   header text as last time on this target and key, else a new one that
+   the cache takes over when it can. */
+static int header_list(struct lr_transfer *t, struct lr_loop *loop,
+                       size_t key_idx)
+{
+    const char *text = lr_buf_str(&t->hreq.headers);
+    size_t len = t->hreq.headers.len;
+    t->hdr_list = lr_loop_headers(loop, t->target, key_idx, text, len,
+                                  &t->hdr_cached);
+    if (t->hdr_list)
+        return LR_OK;
+    if (build_header_list(t) != LR_OK)
+        return LR_E_NOMEM;
+    t->hdr_cached = lr_loop_headers_offer(loop, t->target, key_idx, text,
+                                          len, t->hdr_list);
+    return LR_OK;
+}
+
+int lr_transfer_setup(struct lr_transfer *t, struct lr_loop *loop,
+                      const struct lr_target *target, size_t key_idx,
+                      int64_t timeout_ms, size_t max_body, char *err,
+                      size_t errlen)
 {
     t->target = target;
     t->max_body = max_body;
-    t->easy = easy ? easy : curl_easy_init();
-    if (!t->easy || build_header_list(t) != LR_OK) {
+    t->easy = lr_loop_take_easy(loop);
+    if (!t->easy || header_list(t, loop, key_idx) != LR_OK) {
         snprintf(err, errlen, "out of memory setting up the request");
         return LR_E_NOMEM;
     }
     lr_sse_init(&t->sse, max_body);
+    /* Only what differs between attempts: the handle came configured
+       from the loop (lr_loop_take_easy). */
     CURL *e = t->easy;
     curl_easy_setopt(e, CURLOPT_URL, t->hreq.url.data);
     if (!t->hreq.method || strcmp(t->hreq.method, "POST") == 0) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, lr_buf_str(&t->hreq.body));
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)t->hreq.body.len);
     }
-    else
+    else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->hreq.method);
+    }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->hdr_list);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "llmroute/" LR_VERSION);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)target->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     t->errbuf[0] = '\0';
     return LR_OK;
 }
@@ -230,7 +257,10 @@ CURL *lr_transfer_reset(struct lr_transfer *t)
     CURL *easy = t->easy;
     if (t->pstate_live && t->target->ops->stream_end)
         t->target->ops->stream_end(t->target->inst, t->pstate);
-    curl_slist_free_all(t->hdr_list);
+    if (t->hdr_cached)
+        lr_loop_headers_done(t->hdr_cached);
+    else
+        curl_slist_free_all(t->hdr_list);
     lr_buf_free(&t->hreq.url);
     lr_buf_free(&t->hreq.headers);
     lr_buf_free(&t->hreq.body);
@@ -242,8 +272,6 @@ CURL *lr_transfer_reset(struct lr_transfer *t)
     lr_result_free(&t->result);
     lr_buf_free(&t->delta);
     memset(t, 0, sizeof *t);
-    if (easy)
-        curl_easy_reset(easy);
     return easy;
 }
 
