@@ -54,8 +54,13 @@ static enum lr_attempt_state skip(struct lr_job *job, const char *who,
 int64_t lr_attempt_cooldown_left(struct lr_job *job, const char *target,
                                  char *cls, size_t clslen)
 {
-    char key[300];
-    snprintf(key, sizeof key, "cooldown/%s", target);
+    /* Per attempt: no snprintf for a constant prefix. */
+    char key[300] = "cooldown/";
+    size_t tn = strlen(target);
+    if (tn > sizeof key - 10)
+        tn = sizeof key - 10;
+    memcpy(key + 9, target, tn);
+    key[9 + tn] = '\0';
     struct lr_buf v = {0};
     int64_t left = 0;
     struct lr_store *s = job->rt->store;

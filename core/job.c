@@ -64,9 +64,15 @@ struct lr_job *lr_job_new(struct lr_router *rt, struct lr_loop *loop,
                           const struct lr_request *req, lr_delta_fn on_delta,
                           void *delta_user, lr_done_fn on_done, void *user)
 {
-    struct lr_job *job = calloc(1, sizeof *job);
+    /* Only a blocking call's loop recycles: engine jobs are made on the
+       submitting thread, not the loop's. */
+    struct lr_job *job = !e && loop->spare_job ? loop->spare_job
+                                               : malloc(sizeof *job);
     if (!job)
         return NULL;
+    if (job == loop->spare_job)
+        loop->spare_job = NULL;
+    memset(job, 0, sizeof *job);
     job->loop = loop;
     job->eng = e;
     job->rt = rt;
@@ -102,7 +108,10 @@ void lr_job_discard(struct lr_job *job)
     free(job->deferred);
     free(job->pstate);
     free(job->wait_reason);
-    free(job);
+    if (!job->eng && !job->loop->spare_job)
+        job->loop->spare_job = job;
+    else
+        free(job);
 }
 
 static void set_error(struct lr_job *job, enum lr_status st,

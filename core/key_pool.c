@@ -35,7 +35,8 @@ static void skey(char *out, size_t n, const struct lr_target *t, size_t i,
 void lr_key_id(const struct lr_target *t, size_t idx, char *out, size_t n)
 {
     if (t->n_keys < 2 || idx >= t->n_keys) {
-        snprintf(out, n, "%s", "");
+        if (n)
+            out[0] = '\0';
         return;
     }
     snprintf(out, n, "%s#%016" PRIx64, t->keys[idx].var,

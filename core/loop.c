@@ -68,6 +68,7 @@ void lr_loop_fini(struct lr_loop *l)
         curl_slist_free_all(l->hdrs[i].list);
     }
     free(l->hdrs);
+    free(l->spare_job);
     lr_timer_heap_free(&l->timers);
     curl_multi_cleanup(l->multi);
     memset(l, 0, sizeof *l);

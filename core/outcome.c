@@ -92,7 +92,11 @@ static void from_result(struct outcome *o, const struct lr_result *r)
 {
     o->st = r->error;
     o->hint = r->retry_after_ms;
-    snprintf(o->msg, sizeof o->msg, "%s", lr_buf_str(&r->error_message));
+    /* Every answer passes here, mostly with no message: no snprintf. */
+    const char *m = lr_buf_str(&r->error_message);
+    size_t n = strnlen(m, sizeof o->msg - 1);
+    memcpy(o->msg, m, n);
+    o->msg[n] = '\0';
 }
 
 static void parse_whole(struct lr_job *job, struct outcome *o)

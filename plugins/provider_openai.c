@@ -884,6 +884,14 @@ static int sc_word(struct scan *s, const char *w)
     return 0;
 }
 
+/* Bytes that end a plain run inside a string: '"', '\\' and controls. */
+static const unsigned char stops[256] = {
+    [0] = 1, [1] = 1, [2] = 1, [3] = 1, [4] = 1, [5] = 1, [6] = 1, [7] = 1,
+    [8] = 1, [9] = 1, [10] = 1, [11] = 1, [12] = 1, [13] = 1, [14] = 1,
+    [15] = 1, [16] = 1, [17] = 1, [18] = 1, [19] = 1, [20] = 1, [21] = 1,
+    [22] = 1, [23] = 1, [24] = 1, [25] = 1, [26] = 1, [27] = 1, [28] = 1,
+    [29] = 1, [30] = 1, [31] = 1, ['"'] = 1, ['\\'] = 1};
+
 /* A string with only the short escapes (no \u, no control bytes). */
 static int sc_string(struct scan *s, struct span *out)
 {
@@ -892,6 +900,10 @@ static int sc_string(struct scan *s, struct span *out)
     out->p = s->p;
     out->esc = 0;
     while (s->p < s->end) {
+        while (s->p < s->end && !stops[(unsigned char)*s->p])
+            s->p++;
+        if (s->p == s->end)
+            break;
         unsigned char c = (unsigned char)*s->p;
         if (c == '"') {
             out->n = (size_t)(s->p - out->p);
@@ -998,10 +1010,10 @@ static int sc_skip(struct scan *s, int depth)
     }
 }
 
-static int key_is(const struct span *k, const char *name)
-{
-    return !k->esc && k->n == strlen(name) && memcmp(k->p, name, k->n) == 0;
-}
+/* k is the key name, a string literal (no escapes). */
+#define key_is(k, name) \
+    (!(k)->esc && (k)->n == sizeof(name) - 1 && \
+     memcmp((k)->p, name, sizeof(name) - 1) == 0)
 
 /* Mark key bit as seen; -1 when it was already (a repeated key). */
 static int first(struct fast *f, unsigned bit)
@@ -1052,7 +1064,7 @@ static int on_details(struct scan *s, const struct span *k, struct fast *f,
                       int depth, const char *name, unsigned bit,
                       int64_t *out)
 {
-    if (key_is(k, name))
+    if (!k->esc && k->n == strlen(name) && memcmp(k->p, name, k->n) == 0)
         return first(f, bit) || sc_count(s, out);
     return sc_skip(s, depth + 1);
 }
