@@ -15,6 +15,7 @@
 
 int cmd_chat(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
 
 /* Print "llmroute: <msg>" to stderr and return EXIT_USAGE. */

@@ -18,7 +18,8 @@
 
 struct chat_opts {
     const char *conf, *user, *system, *target, *prompt_arg, *messages;
-    int json, stream;
+    const char *conversation, *tier;
+    int json, stream, no_cache;
     int64_t max_tokens, timeout_ms;
     double temperature;
     int has_temperature;
@@ -48,6 +49,9 @@ static int parse_opts(int argc, char **argv, struct chat_opts *o)
         {"target", required_argument, NULL, 'T'},
         {"timeout-ms", required_argument, NULL, 'o'},
         {"messages", required_argument, NULL, 'M'},
+        {"conversation", required_argument, NULL, 'C'},
+        {"tier", required_argument, NULL, 'R'},
+        {"no-cache", no_argument, NULL, 'N'},
         {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
@@ -61,6 +65,15 @@ static int parse_opts(int argc, char **argv, struct chat_opts *o)
         case 'S': o->system = optarg; break;
         case 'T': o->target = optarg; break;
         case 'M': o->messages = optarg; break;
+        case 'C': o->conversation = optarg; break;
+        case 'N': o->no_cache = 1; break;
+        case 'R':
+            if (strcmp(optarg, "simple") && strcmp(optarg, "medium") &&
+                strcmp(optarg, "complex"))
+                return usage_error("--tier wants simple, medium or "
+                                   "complex, got '%s'", optarg);
+            o->tier = optarg;
+            break;
         case 'm':
             if (parse_i64(optarg, &o->max_tokens) || o->max_tokens == 0)
                 return usage_error("--max-tokens wants a positive whole "
@@ -108,6 +121,12 @@ static int build_request(const struct chat_opts *o, const char *prompt,
         rc = lr_request_set_target(req, o->target);
     if (!rc && o->timeout_ms)
         rc = lr_request_set_timeout_ms(req, o->timeout_ms);
+    if (!rc && o->conversation)
+        rc = lr_request_set_conversation(req, o->conversation);
+    if (!rc && o->tier)
+        rc = lr_request_set_attr(req, "tier_want", o->tier);
+    if (!rc && o->no_cache)
+        rc = lr_request_set_cache_bypass(req, 1);
     if (rc)
         return usage_error("chat: bad request option: %s",
                            lr_strerror((enum lr_status)rc));

@@ -14,13 +14,22 @@ static const char usage[] =
     "commands:\n"
     "  chat -c CONF [--json] [--stream] [--user ID] [--system TEXT]\n"
     "       [--max-tokens N] [--temperature T] [--target NAME]\n"
-    "       [--timeout-ms N] [--messages FILE.json] [PROMPT | -]\n"
+    "       [--timeout-ms N] [--messages FILE.json] [--conversation ID]\n"
+    "       [--tier simple|medium|complex] [--no-cache] [PROMPT | -]\n"
     "                      send one prompt (stdin when PROMPT is - or "
     "absent),\n"
     "                      or a whole OpenAI-style conversation (with "
     "tools)\n"
     "  check -c CONF [--json]\n"
     "                      load everything, print the pipeline and targets\n"
+    "  classify -c CONF [--json] [--conversation ID] [PROMPT | -]\n"
+    "  classify -c CONF --in FILE.jsonl\n"
+    "  classify -c CONF --calibrate SAMPLE.jsonl [--premium-share 0.1]\n"
+    "       [--medium-share 0.3] [--json]\n"
+    "                      show the routing tier, score and features of "
+    "prompts\n"
+    "                      (nothing is sent), or calibrate the tier "
+    "cut-offs\n"
     "  plugins [-c CONF | --dir DIR] [--json]\n"
     "                      list plugins with kind and ABI version\n"
     "\n"
@@ -77,6 +86,8 @@ int main(int argc, char **argv)
         return cmd_chat(argc - 1, argv + 1);
     if (strcmp(argv[1], "check") == 0)
         return cmd_check(argc - 1, argv + 1);
+    if (strcmp(argv[1], "classify") == 0)
+        return cmd_classify(argc - 1, argv + 1);
     if (strcmp(argv[1], "plugins") == 0)
         return cmd_plugins(argc - 1, argv + 1);
     fputs(usage, stderr);

@@ -166,7 +166,10 @@ static void job_finish(struct lr_job *job)
     if (tier && !resp->tier)
         resp->tier = strdup(tier);
     run_on_complete(job);
-    lr_metrics_request(job->rt->metrics, resp->target, resp->status,
+    /* An answer a policy gave (a cache hit) is no call to its target: it
+       counts for the router, not in the target's figures. */
+    lr_metrics_request(job->rt->metrics,
+                       resp->served_by ? NULL : resp->target, resp->status,
                        resp->latency_ms, resp->prompt_tokens,
                        resp->completion_tokens, resp->cost_usd);
     write_request_log(job);

@@ -389,12 +389,36 @@ static int load_pipeline(struct lr_router *r, struct lr_section *rs,
     return LR_OK;
 }
 
+/* A policy's check of its keys in every [target] section. */
+static int check_targets(struct lr_router *r, const struct lr_policy_inst *p,
+                         char *err, size_t errlen)
+{
+    for (size_t t = 0; p->ops->check_target && t < r->n_targets; t++) {
+        const struct lr_section *s = r->targets[t].sec;
+        char why[512] = "";
+        if (p->ops->check_target(p->inst, s, why, sizeof why) == LR_OK)
+            continue;
+        const char *colon = strstr(why, ": ");
+        char key[128] = "";
+        if (colon && (size_t)(colon - why) < sizeof key) {
+            memcpy(key, why, (size_t)(colon - why));
+            key[colon - why] = '\0';
+        }
+        return fail_at(s, lr_section_kv(s, key) ? key : NULL, err, errlen,
+                       "[target %s] (read by policy %s): %s", s->name,
+                       p->name, why[0] ? why : "refused");
+    }
+    return LR_OK;
+}
+
 static int create_policies(struct lr_router *r, char *err, size_t errlen)
 {
     for (size_t i = 0; i < r->n_policies; i++) {
         struct lr_policy_inst *p = &r->policies[i];
         int rc = create_instance(r, p->sec, p->plugin, "policy", &p->host,
                                  &p->inst, err, errlen);
+        if (rc == LR_OK)
+            rc = check_targets(r, p, err, errlen);
         if (rc != LR_OK)
             return rc;
     }

@@ -433,6 +433,13 @@ struct lr_policy_ops {
        configuration and the store. */
     int (*classify)(void *inst, const struct lr_policy_req *req,
                     struct lr_buf *json);
+    /* (1.1) Check one [target] section's values of this policy's
+       target_keys (ranges; the core checked types).  Called at load,
+       after create(), once per target.  Return non-LR_OK with "KEY:
+       message" in err to refuse the configuration: the core reports it
+       at that key's FILE:LINE. */
+    int (*check_target)(void *inst, const struct lr_section *target,
+                        char *err, size_t errlen);
 };
 
 /* --- The host table ---------------------------------------------------- */

@@ -22,6 +22,10 @@
  *  - The retry hint is the exhausted anthropic-ratelimit-*-reset time
  *    minus "now", now being the response's Date when it has one (so a
  *    skewed local clock does not matter) and the host's wall clock else.
+ *  - The anthropic-ratelimit-* remaining/reset headers are read into the
+ *    result's rl_* fields on every response, success or error, the same
+ *    way (resets as ms from the Date header); streams are left alone, as
+ *    the provider never sees a stream's headers.
  *  - The target's API key is cut out of every error message we copy.
  *
  * Only lr_plugin_entry is exported; libcjson is the one library linked.
@@ -681,6 +685,18 @@ static int worth_a_hint(enum lr_status st)
            st == LR_E_SERVER_ERROR || st == LR_E_TIMEOUT;
 }
 
+/* "Now" as the response saw it: its Date header when there is one (so
+   a skewed local clock does not matter), else the host's wall clock. */
+static int64_t response_now(const struct lr_host *h,
+                            const struct lr_http_response *in)
+{
+    const char *date = header(in, "date");
+    int64_t now;
+    if (!date || h->parse_time_ms(date, &now) != LR_OK)
+        now = h->wall_ms(h);
+    return now;
+}
+
 /* The latest anthropic-ratelimit-*-reset among exhausted dimensions,
    minus now (the Date header when there is one); -1 when none. */
 static int64_t header_hint(const struct lr_host *h,
@@ -688,12 +704,9 @@ static int64_t header_hint(const struct lr_host *h,
 {
     static const char *const dims[] = {"requests", "tokens",
                                        "input-tokens", "output-tokens"};
-    const char *date = header(in, "date");
-    int64_t now, best = -1, at;
+    int64_t now = response_now(h, in), best = -1, at;
     char name[64];
 
-    if (!date || h->parse_time_ms(date, &now) != LR_OK)
-        now = h->wall_ms(h);
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
         snprintf(name, sizeof name, "anthropic-ratelimit-%s-remaining",
                  dims[i]);
@@ -710,6 +723,73 @@ static int64_t header_hint(const struct lr_host *h,
             best = at;
     }
     return best;
+}
+
+/* --- Rate-limit readings (ABI 1.1) ------------------------------------ */
+
+/* One dimension's anthropic-ratelimit-DIM-remaining (-1: absent or not
+   a plain count) and -reset as ms from now (-1: absent or unreadable). */
+static void read_dim(const struct lr_host *h,
+                     const struct lr_http_response *in, const char *dim,
+                     int64_t now, int64_t *remaining, int64_t *reset_ms)
+{
+    char name[64];
+    int64_t at;
+    snprintf(name, sizeof name, "anthropic-ratelimit-%s-remaining", dim);
+    const char *v = header(in, name);
+    size_t n = v ? strlen(v) : 0;
+    *remaining = n && n <= 15 && strspn(v, "0123456789") == n
+                     ? (int64_t)strtoll(v, NULL, 10) : -1;
+    snprintf(name, sizeof name, "anthropic-ratelimit-%s-reset", dim);
+    v = header(in, name);
+    *reset_ms = -1;
+    if (v && h->parse_time_ms(v, &at) == LR_OK)
+        *reset_ms = at > now ? at - now : 0;
+}
+
+/* Of two token dimensions, the more restrictive: fewer left, and on a
+   tie the later reset. */
+static void tighter(int64_t rem, int64_t reset, int64_t *best_rem,
+                    int64_t *best_reset)
+{
+    if (rem < 0)
+        return;
+    if (*best_rem < 0 || rem < *best_rem ||
+        (rem == *best_rem && reset > *best_reset)) {
+        *best_rem = rem;
+        *best_reset = reset;
+    }
+}
+
+/* anthropic-ratelimit-* into out->rl_*, on every response.  Tokens come
+   from the tokens-* headers (the most restrictive token limit, as
+   Anthropic reports it), else from the tighter of input-tokens-* and
+   output-tokens-*.  Resets are RFC 3339 times, turned into ms from the
+   response's own "now". */
+static void read_limits(const struct lr_host *h,
+                        const struct lr_http_response *in,
+                        struct lr_result *out)
+{
+    int64_t now = response_now(h, in), rem, reset;
+    int64_t tok_rem = -1, tok_reset = -1;
+
+    read_dim(h, in, "requests", now, &rem, &reset);
+    if (rem >= 0)
+        out->rl_remaining_requests = rem;
+    if (reset >= 0)
+        out->rl_reset_requests_ms = reset;
+    read_dim(h, in, "tokens", now, &tok_rem, &tok_reset);
+    if (tok_rem < 0) {
+        tok_reset = -1;
+        read_dim(h, in, "input-tokens", now, &rem, &reset);
+        tighter(rem, reset, &tok_rem, &tok_reset);
+        read_dim(h, in, "output-tokens", now, &rem, &reset);
+        tighter(rem, reset, &tok_rem, &tok_reset);
+    }
+    if (tok_rem >= 0)
+        out->rl_remaining_tokens = tok_rem;
+    if (tok_reset >= 0)
+        out->rl_reset_tokens_ms = tok_reset;
 }
 
 /* --- Responses ---------------------------------------------------------- */
@@ -921,6 +1001,7 @@ static int parse_response(void *inst, const struct lr_target_info *t,
         rc |= fill_error(h, key, in->status, e, out);
     else
         rc |= fill_success(h, key, in, root, out);
+    read_limits(h, in, out);
     if (out->error != LR_OK && worth_a_hint(out->error))
         out->retry_after_ms = header_hint(h, in);
     cJSON_Delete(root);

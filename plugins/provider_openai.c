@@ -20,6 +20,10 @@
  *    bad_request whatever its wording, since it can never fit.
  *  - A retry hint is computed only for classes worth retrying; the core's
  *    generic headers (retry-after-ms, retry-after) win over it anyway.
+ *  - The x-ratelimit-remaining/reset-{requests,tokens} headers are read
+ *    into the result's rl_* fields on every response, success or error,
+ *    for a limits policy to learn from.  Streams are left alone: the
+ *    provider never sees a stream's headers.
  *  - The target's API key is cut out of every error message we copy,
  *    should an upstream or proxy echo it.
  *
@@ -534,6 +538,50 @@ static int64_t header_hint(const struct lr_host *h,
             best = ms;
     }
     return best;
+}
+
+/* --- Rate-limit readings (ABI 1.1) ------------------------------------ */
+
+/* A header that is a plain count ("0", "1499"), else -1.  Anything else
+   (signs, spaces, fractions, absurd lengths) is not trusted. */
+static int64_t header_count(const struct lr_http_response *in,
+                            const char *name)
+{
+    const char *v = header(in, name);
+    size_t n = v ? strlen(v) : 0;
+    if (n == 0 || n > 15 || strspn(v, "0123456789") != n)
+        return -1;
+    return (int64_t)strtoll(v, NULL, 10);
+}
+
+/* A Go-duration header ("6m0s", "1s", "20ms") in ms, else -1. */
+static int64_t header_duration(const struct lr_host *h,
+                               const struct lr_http_response *in,
+                               const char *name)
+{
+    const char *v = header(in, name);
+    int64_t ms;
+    if (!v || h->parse_duration_ms(v, &ms) != LR_OK || ms < 0)
+        return -1;
+    return ms;
+}
+
+/* x-ratelimit-{remaining,reset}-{requests,tokens} into out->rl_*, on
+   every response (they mostly come with successes).  A missing or
+   malformed header leaves its field at the core's -1. */
+static void read_limits(const struct lr_host *h,
+                        const struct lr_http_response *in,
+                        struct lr_result *out)
+{
+    int64_t v;
+    if ((v = header_count(in, "x-ratelimit-remaining-requests")) >= 0)
+        out->rl_remaining_requests = v;
+    if ((v = header_count(in, "x-ratelimit-remaining-tokens")) >= 0)
+        out->rl_remaining_tokens = v;
+    if ((v = header_duration(h, in, "x-ratelimit-reset-requests")) >= 0)
+        out->rl_reset_requests_ms = v;
+    if ((v = header_duration(h, in, "x-ratelimit-reset-tokens")) >= 0)
+        out->rl_reset_tokens_ms = v;
 }
 
 /* After "try again in"/"retry after": "1.45s", "20ms", "6 seconds". */
@@ -1275,6 +1323,7 @@ static int parse_response(void *inst, const struct lr_target_info *t,
         rc |= fill_error(h, key, in->status, root, e, out);
     else
         rc |= fill_success(h, key, in, root, out);
+    read_limits(h, in, out);
     if (out->error != LR_OK && worth_a_hint(out->error)) {
         int64_t hint = header_hint(h, in);
         if (hint >= 0)

@@ -10,9 +10,69 @@
 #             (fewer requests; for comparison).
 # On a 1-CPU machine only the unpinned run happens.  Each run is bounded
 # by timeout(1); together they take well under two minutes.  JSON lines
-# land in BUILD_DIR/bench/overhead-*.json.  Exit 1 if a run failed.
+# land in BUILD_DIR/bench/overhead-*.json.
+#
+# Then the routing-quality step (route_eval, about a second): route_eval's
+# selftest; the RouteLLM MT-Bench and GSM8K prompts exported as JSONL;
+# `llmroute classify -c bench/route_eval.ini --in` on each; route_eval
+# score prints APGR, CPT and cost for the complexity policy next to the
+# random and length baselines.  Without build/plugins/complexity.so it
+# prints "complexity plugin not built: skipped" and the baselines only.
+# The data folder is $ROUTE_EVAL_DATA (default
+# /work/shared/data/routellm-evals); without it the step is skipped.
+# Files land in BUILD_DIR/bench/route_eval-out/.
+#
+#   sh scripts/bench.sh [BUILD_DIR] [route_eval]
+# With "route_eval", only that step runs.  Exit 1 if a run failed.
 set -u
 B=${1:-build}
+only=${2:-}
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+route_eval() {
+    re="$B/bench/route_eval"
+    data=${ROUTE_EVAL_DATA:-/work/shared/data/routellm-evals}
+    out="$B/bench/route_eval-out"
+    echo "== route_eval: routing quality on RouteLLM's MT-Bench and GSM8K"
+    if [ ! -x "$re" ]; then
+        echo "bench: $re missing; run make bench" >&2
+        return 1
+    fi
+    if [ ! -f "$data/gsm8k_responses.csv" ]; then
+        echo "route_eval: no RouteLLM data in $data: skipped"
+        return 0
+    fi
+    mkdir -p "$out"
+    if ! "$re" selftest >"$out/selftest.txt"; then
+        cat "$out/selftest.txt"
+        return 1
+    fi
+    echo "route_eval selftest: passed"
+    "$re" export --data "$data" --out-mt "$out/mt.jsonl" \
+        --out-gsm "$out/gsm.jsonl" || return 1
+    if [ ! -f "$B/plugins/complexity.so" ]; then
+        echo "complexity plugin not built: skipped"
+        echo
+        "$re" score --data "$data"
+        return $?
+    fi
+    for set in mt gsm; do
+        if ! LLMROUTE_PLUGIN_DIR="$B/plugins" timeout 120 "$B/llmroute" \
+            classify -c "$root/bench/route_eval.ini" --in "$out/$set.jsonl" \
+            >"$out/$set-scores.jsonl"; then
+            echo "route_eval: llmroute classify failed on $out/$set.jsonl" >&2
+            return 1
+        fi
+    done
+    echo
+    "$re" score --data "$data" --mt "$out/mt-scores.jsonl" \
+        --gsm "$out/gsm-scores.jsonl"
+}
+
+if [ "$only" = route_eval ]; then
+    route_eval
+    exit $?
+fi
 bin="$B/bench/bench_overhead"
 if [ ! -x "$bin" ] || [ ! -x "$B/bench/bench_client" ]; then
     echo "bench: $bin or bench_client missing; run make bench" >&2
@@ -32,4 +92,6 @@ if [ "$ncpu" -ge 2 ]; then
 fi
 timeout 90 "$bin" --label unpinned --requests 10000,20000 --rounds 3 \
     --json "$B/bench/overhead-unpinned.json" || status=1
+echo
+route_eval || status=1
 exit $status

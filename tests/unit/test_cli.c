@@ -648,6 +648,39 @@ static void chat_stream(void **state)
     free(body);
 }
 
+/* --tier asks the router for a tier, --conversation and --no-cache reach
+   the policies; bad values are usage errors. */
+static void chat_tier_conversation_cache(void **state)
+{
+    struct fx *f = *state;
+    char ini[512];
+    struct run r;
+    conf(f, "t.ini", ROUTER "pipeline = cache, cx\n"
+         TARGET("a", "m-echo") TARGET("b", "m-ok")
+         "[policy cache]\nplugin = cache\n"
+         "[policy cx]\nplugin = complexity\nsimple = a\nmedium = a\n"
+         "complex = b\n", ini);
+    run(f, &r, NULL, "chat", "-c", ini, "--json", "--tier", "complex",
+        "--conversation", "c1", "hi", NULL);
+    assert_int_equal(r.code, 0);
+    cJSON *j = parse_one(r.out);
+    assert_string_equal(str_key(j, "tier"), "complex");
+    assert_string_equal(str_key(j, "target"), "b");
+    cJSON_Delete(j);
+    run_free(&r);
+    run(f, &r, NULL, "chat", "-c", ini, "--json", "--no-cache", "--tier",
+        "complex", "hi", NULL);
+    assert_int_equal(r.code, 0);
+    j = parse_one(r.out);
+    assert_null(cJSON_GetObjectItemCaseSensitive(j, "served_by"));
+    cJSON_Delete(j);
+    run_free(&r);
+    run(f, &r, NULL, "chat", "-c", ini, "--tier", "huge", "hi", NULL);
+    assert_int_equal(r.code, 2);
+    assert_non_null(strstr(r.err, "--tier wants simple, medium or complex"));
+    run_free(&r);
+}
+
 static void chat_broken_config(void **state)
 {
     struct fx *f = *state;
@@ -873,6 +906,7 @@ int main(void)
         T(chat_plain_failure),
         T(chat_stream),
         T(chat_messages_file),
+        T(chat_tier_conversation_cache),
         T(chat_broken_config),
         T(plugins_good_dir),
         T(plugins_broken_dir),

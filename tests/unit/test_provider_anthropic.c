@@ -755,6 +755,72 @@ static void run_file(struct provider_fx *t, const char *file, struct run *whole)
     free(text);
 }
 
+static void assert_rl(const struct lr_result *r, int64_t req, int64_t tok,
+                      int64_t req_reset, int64_t tok_reset)
+{
+    assert_int_equal(r->rl_remaining_requests, req);
+    assert_int_equal(r->rl_remaining_tokens, tok);
+    assert_int_equal(r->rl_reset_requests_ms, req_reset);
+    assert_int_equal(r->rl_reset_tokens_ms, tok_reset);
+}
+
+/* The rl_* readings (ABI 1.1): on successes and errors alike, resets in
+   ms from the Date header (else the wall clock), tokens from tokens-*
+   or else the tighter of input-/output-tokens-*. */
+static void test_parse_ratelimit_readings(void **state)
+{
+    struct provider_fx *t = *state;
+    struct lr_result r;
+    const struct lr_header full[] = {
+        {"date", "Sat, 14 Mar 2026 09:26:18 GMT"},
+        {"anthropic-ratelimit-requests-remaining", "49"},
+        {"anthropic-ratelimit-requests-reset", "2026-03-14T09:26:19Z"},
+        {"anthropic-ratelimit-tokens-remaining", "3900"},
+        {"anthropic-ratelimit-tokens-reset", "2026-03-14T09:26:24.5Z"},
+        {"anthropic-ratelimit-input-tokens-remaining", "10"},
+        {"anthropic-ratelimit-input-tokens-reset", "2026-03-14T09:27:18Z"},
+    };
+    const struct lr_header split[] = {
+        {"anthropic-ratelimit-input-tokens-remaining", "800"},
+        {"anthropic-ratelimit-input-tokens-reset", "2026-03-14T09:26:20Z"},
+        {"anthropic-ratelimit-output-tokens-remaining", "0"},
+        {"anthropic-ratelimit-output-tokens-reset", "2026-03-14T09:26:30Z"},
+    };
+    const struct lr_header bad[] = {
+        {"anthropic-ratelimit-requests-remaining", "-1"},
+        {"anthropic-ratelimit-requests-reset", "2026-03-14T09:00:00Z"},
+        {"anthropic-ratelimit-tokens-remaining", "1e3"},
+        {"anthropic-ratelimit-tokens-reset", "soon"},
+    };
+
+    /* our clock is an hour off: the Date header rules */
+    fake_host_set_time(t->fh, 5, T0 - 3600000);
+    parse_file(t, "ok_plain.json", 200, full, 7, &r);
+    assert_int_equal(r.error, LR_OK);
+    assert_rl(&r, 49, 3900, 1000, 6500);
+    fake_result_free(&r);
+    parse_file(t, "err_429_rate_limit.json", 429, full, 7, &r);
+    assert_int_equal(r.error, LR_E_RATE_LIMITED);
+    assert_rl(&r, 49, 3900, 1000, 6500);
+    fake_result_free(&r);
+
+    /* no Date: the wall clock; no tokens-*: output-tokens is tighter */
+    fake_host_set_time(t->fh, 5, T0);
+    parse_file(t, "ok_plain.json", 200, split, 4, &r);
+    assert_rl(&r, -1, 0, -1, 12000);
+    fake_result_free(&r);
+
+    /* malformed counts stay unknown; a reset in the past is 0 */
+    parse_file(t, "ok_plain.json", 200, bad, 4, &r);
+    assert_rl(&r, -1, -1, 0, -1);
+    fake_result_free(&r);
+
+    /* none at all: the core's -1 stays */
+    parse_file(t, "ok_plain.json", 200, NULL, 0, &r);
+    assert_rl(&r, -1, -1, -1, -1);
+    fake_result_free(&r);
+}
+
 static void test_stream_plain(void **state)
 {
     struct provider_fx *t = *state;
@@ -967,6 +1033,7 @@ int main(void)
         T(test_parse_error_table),
         T(test_parse_error_details),
         T(test_parse_ratelimit_hints),
+        T(test_parse_ratelimit_readings),
         T(test_stream_plain),
         T(test_stream_tool_use),
         T(test_stream_error_event),

@@ -794,6 +794,64 @@ static void test_parse_rate_limit_headers(void **state)
 
 }
 
+static void assert_rl(const struct lr_result *r, int64_t req, int64_t tok,
+                      int64_t req_reset, int64_t tok_reset)
+{
+    assert_int_equal(r->rl_remaining_requests, req);
+    assert_int_equal(r->rl_remaining_tokens, tok);
+    assert_int_equal(r->rl_reset_requests_ms, req_reset);
+    assert_int_equal(r->rl_reset_tokens_ms, tok_reset);
+}
+
+/* The rl_* readings (ABI 1.1), on successes and errors alike. */
+static void test_parse_rate_limit_readings(void **state)
+{
+    struct provider_fx *t = *state;
+    struct lr_result r;
+    const struct lr_header full[] = {
+        {"x-ratelimit-limit-requests", "500"},
+        {"x-ratelimit-remaining-requests", "499"},
+        {"x-ratelimit-reset-requests", "120ms"},
+        {"x-ratelimit-remaining-tokens", "149000"},
+        {"x-ratelimit-reset-tokens", "6m0s"},
+    };
+    const struct lr_header partial[] = {
+        {"x-ratelimit-remaining-requests", "0"},
+        {"x-ratelimit-reset-requests", "1s"},
+    };
+    const struct lr_header bad[] = {
+        {"x-ratelimit-remaining-requests", "-3"},
+        {"x-ratelimit-reset-requests", "later"},
+        {"x-ratelimit-remaining-tokens", "1.5"},
+        {"x-ratelimit-reset-tokens", "1m12.5s"},
+    };
+
+    parse_file(t, "ok_plain.json", 200, full, 5, &r);
+    assert_int_equal(r.error, LR_OK);
+    assert_rl(&r, 499, 149000, 120, 360000);
+    fake_result_free(&r);
+
+    parse_file(t, "err_429_rate_limit.json", 429, partial, 2, &r);
+    assert_int_equal(r.error, LR_E_RATE_LIMITED);
+    assert_rl(&r, 0, -1, 1000, -1);
+    fake_result_free(&r);
+
+    /* an error class with no retry hint still reports its readings */
+    parse_file(t, "err_401_invalid_key.json", 401, full, 5, &r);
+    assert_int_equal(r.error, LR_E_AUTH);
+    assert_rl(&r, 499, 149000, 120, 360000);
+    fake_result_free(&r);
+
+    /* malformed values are left unknown, the good one is kept */
+    parse_file(t, "ok_plain.json", 200, bad, 4, &r);
+    assert_rl(&r, -1, -1, -1, 72500);
+    fake_result_free(&r);
+
+    parse_file(t, "ok_plain.json", 200, NULL, 0, &r);
+    assert_rl(&r, -1, -1, -1, -1);
+    fake_result_free(&r);
+}
+
 /* Azure-style wording and a string status code. */
 static void test_parse_retry_words(void **state)
 {
@@ -1260,6 +1318,7 @@ int main(void)
         T(test_parse_error_table),
         T(test_parse_error_details),
         T(test_parse_rate_limit_headers),
+        T(test_parse_rate_limit_readings),
         T(test_parse_retry_words),
         T(test_stream_plain),
         T(test_stream_tool_calls),

@@ -1,0 +1,685 @@
+/*
+ * test_policy_complexity.c - the complexity router, loaded as the real
+ * build/plugins/complexity.so and driven through its hooks with the fake
+ * host, its target sections, a real memory store and the fake clock: the key
+ * table, config errors (unknown targets, missing tiers, cut-offs in the
+ * wrong order, negative weights), features counted on crafted prompts (code
+ * blocks, stack traces, math, questions, turns, the scan bound of a huge
+ * paste), a score that grows with evidence, cut-offs, candidate lists with
+ * default, configured and empty fallbacks, tier_want, tier_cap, conversation
+ * stickiness across requests (raise-only, TTL, cap beats it), the tier
+ * attribute and counter, and classify's JSON without side effects.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support/fake_host.h"
+
+static const char *const TARGETS[] = {"s1", "s2", "m1", "c1", "c2", "x"};
+#define NTARGETS (sizeof TARGETS / sizeof TARGETS[0])
+
+struct fx {
+    void *handle;
+    const struct lr_plugin_desc *desc;
+    const struct lr_policy_ops *ops;
+    struct fake_host *fh;
+    const struct lr_host *h;
+    struct lr_section *sec;
+    struct lr_section *targets[NTARGETS];
+    void *inst;
+    /* the request under test */
+    struct lr_message msgs[8];
+    struct lr_chat chat;
+    struct lr_policy_req req;
+    struct lr_candidates *cands;
+};
+
+static void tier_lists(struct fx *f)
+{
+    fake_section_set(f->sec, "simple", "s1, s2");
+    fake_section_set(f->sec, "medium", "m1");
+    fake_section_set(f->sec, "complex", "c1, c2");
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    *state = f;
+    f->desc = fake_plugin_open("complexity", &f->handle);
+    if (!f->desc)
+        return -1;
+    f->ops = f->desc->ops;
+    f->fh = fake_host_new();
+    f->sec = fake_section_new("router");
+    if (!f->fh || !f->sec || fake_host_use_memory_store(f->fh) != 0)
+        return -1;
+    f->h = fake_host_table(f->fh);
+    fake_host_set_time(f->fh, 1000000, 1700000000000);
+    fake_section_set_keys(f->sec, f->ops->keys, f->ops->n_keys);
+    for (size_t i = 0; i < NTARGETS; i++) {
+        f->targets[i] = fake_section_new(TARGETS[i]);
+        if (!f->targets[i])
+            return -1;
+        fake_host_add_target(f->fh, f->targets[i]);
+    }
+    tier_lists(f);
+    f->req.id = 1;
+    f->req.chat = &f->chat;
+    f->chat.messages = f->msgs;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (f->inst)
+        f->desc->destroy(f->inst);
+    fake_cands_free(f->cands);
+    fake_section_free(f->sec);
+    for (size_t i = 0; i < NTARGETS; i++)
+        fake_section_free(f->targets[i]);
+    fake_host_free(f->fh);
+    fake_plugin_close(f->handle);
+    free(f);
+    return 0;
+}
+
+static int make(struct fx *f, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    return f->desc->create(f->sec, f->h, &f->inst, err, errlen);
+}
+
+static void make_ok(struct fx *f)
+{
+    char err[256];
+    if (make(f, err, sizeof err) != LR_OK)
+        fail_msg("create failed: %s", err);
+}
+
+/* create() must fail with exactly this error. */
+static void make_fails(struct fx *f, const char *want)
+{
+    char err[256];
+    if (make(f, err, sizeof err) == LR_OK)
+        fail_msg("create accepted what should fail with: %s", want);
+    assert_null(f->inst);
+    assert_string_equal(err, want);
+}
+
+/* --- Requests ------------------------------------------------------------ */
+
+/* A fresh request (new id: the fake keeps attributes per pointer, so the
+   old request's are forgotten) with one user prompt and conversation
+   id conv (NULL: none). */
+static void ask(struct fx *f, const char *prompt, const char *conv)
+{
+    fake_req_forget(f->fh, &f->req);
+    f->req.id++;
+    f->req.conversation = conv;
+    f->chat.n_messages = 1;
+    f->msgs[0] = (struct lr_message){LR_ROLE_USER, prompt, NULL, NULL, NULL};
+}
+
+static void attr(struct fx *f, const char *key, const char *value)
+{
+    assert_int_equal(f->h->req_set(f->h, &f->req, key, value), LR_OK);
+}
+
+/* route() the current request; returns the tier attribute it set. */
+static const char *route(struct fx *f)
+{
+    static const char *const start[] = {"x"};
+    fake_cands_free(f->cands);
+    f->cands = fake_cands_new(start, 1);
+    assert_non_null(f->cands);
+    assert_int_equal(f->ops->route(f->inst, &f->req, NULL, f->cands), LR_OK);
+    const char *tier = f->h->req_get(f->h, &f->req, "tier");
+    assert_non_null(tier);
+    return tier;
+}
+
+/* The candidates route() left, joined with commas. */
+static const char *cands(struct fx *f)
+{
+    static char out[256];
+    out[0] = '\0';
+    for (size_t i = 0; i < f->h->cand_count(f->cands); i++) {
+        if (i)
+            strcat(out, ",");
+        strcat(out, f->h->cand_get(f->cands, i));
+    }
+    return out;
+}
+
+/* classify() of the current request, parsed. */
+static cJSON *classify(struct fx *f)
+{
+    struct lr_buf b = {0};
+    assert_int_equal(f->ops->classify(f->inst, &f->req, &b), LR_OK);
+    cJSON *j = cJSON_Parse(b.data);
+    if (!j)
+        fail_msg("classify gave no JSON: %s", b.data);
+    fake_buf_free(&b);
+    return j;
+}
+
+static double score_of(struct fx *f, const char *prompt)
+{
+    ask(f, prompt, NULL);
+    cJSON *j = classify(f);
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "score");
+    assert_true(cJSON_IsNumber(s));
+    double v = s->valuedouble;
+    cJSON_Delete(j);
+    return v;
+}
+
+/* Feature name of classify() for prompt. */
+static int feature(struct fx *f, const char *prompt, const char *name)
+{
+    ask(f, prompt, NULL);
+    cJSON *j = classify(f);
+    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(j, "features");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(fs, name);
+    if (!cJSON_IsNumber(v))
+        fail_msg("no feature %s", name);
+    int n = v->valueint;
+    cJSON_Delete(j);
+    return n;
+}
+
+/* Weights all 0 and bias b: the score is b. */
+static void flat_score(struct fx *f, const char *bias)
+{
+    static const char *const w[] = {
+        "w_length", "w_code", "w_error", "w_math", "w_numbers",
+        "w_multistep", "w_design", "w_questions", "w_turns", "w_easy"};
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+        fake_section_set(f->sec, w[i], "0");
+    fake_section_set(f->sec, "bias", bias);
+}
+
+#define EASY "hi, thanks!"
+#define HARD                                                               \
+    "My C program crashes with a segfault. Find the bug and fix it:\n"    \
+    "```c\nint last(struct node *n) {\n    while (n->next)\n"            \
+    "        n = n->next;\n    return n->value;\n}\n```\n"
+
+/* --- Tests ------------------------------------------------------------- */
+
+static void test_descriptor(void **state)
+{
+    struct fx *f = *state;
+    assert_string_equal(f->desc->name, "complexity");
+    assert_int_equal(f->desc->kind, LR_PLUGIN_POLICY);
+    assert_int_equal(f->desc->abi_major, LR_PLUGIN_ABI_MAJOR);
+    assert_int_equal(f->desc->abi_minor, 1);
+    assert_int_equal(f->desc->ops_size, sizeof(struct lr_policy_ops));
+    assert_non_null(f->ops->route);
+    assert_non_null(f->ops->classify);
+    assert_null(f->ops->before_attempt);
+    /* Tier lists have no default; weights and cut-offs do, so an INI
+       needs only the three lists. */
+    for (size_t i = 0; i < f->ops->n_keys; i++) {
+        const struct lr_cfg_key *k = &f->ops->keys[i];
+        int list = k->type == LR_CFG_LIST;
+        assert_non_null(k->help);
+        if (list)
+            assert_null(k->def);
+        else
+            assert_non_null(k->def);
+    }
+    assert_string_equal(f->ops->keys[0].key, "simple");
+    assert_string_equal(f->ops->keys[1].key, "medium");
+    assert_string_equal(f->ops->keys[2].key, "complex");
+    make_ok(f);
+}
+
+static void test_config_errors(void **state)
+{
+    struct fx *f = *state;
+    static const struct {
+        const char *key, *value, *err;
+    } bad[] = {
+        {"medium", "m1, nope", "medium: no target named 'nope'"},
+        {"simple", "zz", "simple: no target named 'zz'"},
+        {"fallback_complex", "s1, ghost",
+         "fallback_complex: no target named 'ghost'"},
+        {"complex", NULL, "complex: name the targets of the complex tier "
+                          "(they may repeat another tier's)"},
+        {"simple", "", "simple: name the targets of the simple tier (they "
+                       "may repeat another tier's)"},
+        {"medium_above", "3", "medium_above: must not be above "
+                              "complex_above (3 > 2.2)"},
+        {"w_code", "-1", "w_code: must be a weight from 0 to 1000000 (a "
+                         "negative one would make the score fall with "
+                         "evidence of difficulty)"},
+        {"w_easy", "-0.5", "w_easy: must be a weight from 0 to 1000000 (a "
+                           "negative one would make the score fall with "
+                           "evidence of difficulty)"},
+        {"w_length", "1e7", "w_length: must be a weight from 0 to 1000000 "
+                            "(a negative one would make the score fall "
+                            "with evidence of difficulty)"},
+        {"bias", "1e9", "bias: must be between -1000000 and 1000000"},
+        {"conversation_ttl_s", "0",
+         "conversation_ttl_s: must be from 1 to 315360000 (ten years)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fake_section_set(f->sec, bad[i].key, bad[i].value);
+        make_fails(f, bad[i].err);
+        fake_section_set(f->sec, bad[i].key, NULL);
+        tier_lists(f);
+    }
+    /* Equal cut-offs are fine: no medium tier then. */
+    fake_section_set(f->sec, "medium_above", "2");
+    fake_section_set(f->sec, "complex_above", "2");
+    make_ok(f);
+}
+
+static void test_features_code_and_trace(void **state)
+{
+    struct fx *f = *state;
+    make_ok(f);
+    assert_int_equal(feature(f, HARD, "code_blocks"), 1);
+    assert_int_equal(feature(f, HARD, "code_lines"), 5);
+    assert_int_equal(feature(f, HARD, "error_words"), 3); /* crash,
+                                                            segfault, bug */
+    assert_int_equal(feature(f, EASY, "code_blocks"), 0);
+    static const char trace[] =
+        "Why does this fail?\n"
+        "Traceback (most recent call last):\n"
+        "  File \"app.py\", line 3, in <module>\n"
+        "    main()\n"
+        "ZeroDivisionError: division by zero\n"
+        "TypeError: x is undefined\n"
+        "    at render (App.jsx:14:22)\n"
+        "main.c:12:5: error: expected ';'\n";
+    assert_int_equal(feature(f, trace, "trace_lines"), 6);
+    /* "main()" outside a fence is not a code line; prose stays prose. */
+    assert_int_equal(feature(f, trace, "code_lines"), 0);
+    assert_int_equal(feature(f, "x = 1;\nreturn x;\nhello there",
+                             "code_lines"), 2);
+}
+
+static void test_features_math_questions_turns(void **state)
+{
+    struct fx *f = *state;
+    make_ok(f);
+    static const char word_problem[] =
+        "Janet has 3 boxes with 12 apples each. She gives away a quarter "
+        "of them and buys 7 more. How many apples does she have in total?";
+    /* 3, 12, quarter, 7 */
+    assert_int_equal(feature(f, word_problem, "numbers"), 4);
+    /* each, how many, total */
+    assert_int_equal(feature(f, word_problem, "math_words"), 3);
+    /* ^, "2 - 8", = and \frac ("x + 6" is not digit-op-digit) */
+    assert_int_equal(feature(f, "Solve 2x^2 - 8x + 6 = 0 and \\frac{1}{2}",
+                             "math_symbols"), 4);
+    assert_int_equal(feature(f, "Why? How? And when??", "questions"), 3);
+    /* List items count as steps; their numbers are not quantities. */
+    assert_int_equal(feature(f, "1. parse\n2. check\n- save", "steps"), 3);
+    assert_int_equal(feature(f, "1. parse\n2. check\n- save", "numbers"), 0);
+    /* Turns: the messages before the last user message. */
+    ask(f, "first", NULL);
+    f->msgs[1] = (struct lr_message){LR_ROLE_ASSISTANT, "reply", NULL, NULL,
+                                     NULL};
+    f->msgs[2] = (struct lr_message){LR_ROLE_USER, "second", NULL, NULL,
+                                     NULL};
+    f->msgs[3] = (struct lr_message){LR_ROLE_ASSISTANT, "reply", NULL, NULL,
+                                     NULL};
+    f->msgs[4] = (struct lr_message){LR_ROLE_USER, "third?", NULL, NULL,
+                                     NULL};
+    f->chat.n_messages = 5;
+    cJSON *j = classify(f);
+    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(j, "features");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(fs, "turns")->valueint,
+                     4);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(fs, "chars")->valueint,
+                     6); /* "third?": the prompt only */
+    cJSON_Delete(j);
+    /* No user message at all: an empty prompt, simple. */
+    f->msgs[0].role = LR_ROLE_ASSISTANT;
+    f->chat.n_messages = 1;
+    j = classify(f);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "tier")
+                            ->valuestring, "simple");
+    cJSON_Delete(j);
+}
+
+/* A huge paste: its length counts whole, features only in the first
+   64 KiB (the scan is bounded). */
+static void test_long_prompt_scan_bound(void **state)
+{
+    struct fx *f = *state;
+    size_t n = 100000;
+    char *big = malloc(n + 1);
+    assert_non_null(big);
+    for (size_t i = 0; i < n; i += 2) {
+        big[i] = '?';
+        big[i + 1] = ' ';
+    }
+    big[n] = '\0';
+    make_ok(f);
+    assert_int_equal(feature(f, big, "chars"), 100000);
+    assert_int_equal(feature(f, big, "questions"), 65536 / 2);
+    free(big);
+}
+
+static void test_score_grows_with_evidence(void **state)
+{
+    struct fx *f = *state;
+    make_ok(f);
+    static const char *const ladder[] = {
+        "Tell me about rivers.",
+        "Tell me about rivers. Why do they bend?",
+        "Tell me about rivers. Why do they bend? How fast do they move?",
+        "Tell me about rivers. Why do they bend? How fast do they move? "
+        "Explain step by step.",
+        "Tell me about rivers. Why do they bend? How fast do they move? "
+        "Explain step by step. Compute the flow for 3 rivers of 40, 55 "
+        "and 70 m3 per second.",
+        "Tell me about rivers. Why do they bend? How fast do they move? "
+        "Explain step by step. Compute the flow for 3 rivers of 40, 55 "
+        "and 70 m3 per second. Write a Python function for it.\n"
+        "```python\ndef flow(xs):\n    return sum(xs)\n```",
+    };
+    double prev = score_of(f, ladder[0]);
+    for (size_t i = 1; i < sizeof ladder / sizeof ladder[0]; i++) {
+        double s = score_of(f, ladder[i]);
+        if (!(s > prev))
+            fail_msg("step %zu: score %.4f not above %.4f", i, s, prev);
+        prev = s;
+    }
+    /* Easy wording lowers it; earlier turns raise it. */
+    assert_true(score_of(f, "Rewrite this: rivers bend.") <
+                score_of(f, "About this: rivers bend."));
+    ask(f, "Rivers bend.", NULL);
+    cJSON *j = classify(f);
+    double alone = cJSON_GetObjectItemCaseSensitive(j, "score")->valuedouble;
+    cJSON_Delete(j);
+    f->msgs[1] = f->msgs[0];
+    f->msgs[0].role = LR_ROLE_ASSISTANT;
+    f->chat.n_messages = 2;
+    j = classify(f);
+    assert_true(cJSON_GetObjectItemCaseSensitive(j, "score")->valuedouble >
+                alone);
+    cJSON_Delete(j);
+    /* The defaults put the extremes in the outer tiers. */
+    ask(f, EASY, NULL);
+    assert_string_equal(route(f), "simple");
+    ask(f, HARD, NULL);
+    assert_string_equal(route(f), "complex");
+}
+
+static void test_cutoffs(void **state)
+{
+    struct fx *f = *state;
+    static const struct {
+        const char *bias, *tier;
+    } cases[] = {
+        {"-5", "simple"}, {"0.5", "simple"}, {"0.51", "medium"},
+        {"1.5", "medium"}, {"1.51", "complex"}, {"99", "complex"},
+    };
+    fake_section_set(f->sec, "medium_above", "0.5");
+    fake_section_set(f->sec, "complex_above", "1.5");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        flat_score(f, cases[i].bias);
+        make_ok(f);
+        ask(f, HARD, NULL);
+        if (strcmp(route(f), cases[i].tier) != 0)
+            fail_msg("bias %s: tier %s, want %s", cases[i].bias,
+                     route(f), cases[i].tier);
+        cJSON *j = classify(f);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "tier")
+                                ->valuestring, cases[i].tier);
+        assert_float_equal(cJSON_GetObjectItemCaseSensitive(j, "score")
+                               ->valuedouble, atof(cases[i].bias), 1e-9);
+        cJSON_Delete(j);
+        f->desc->destroy(f->inst);
+        f->inst = NULL;
+    }
+}
+
+/* Route a prompt forced to tier t (by bias) and return the candidates. */
+static const char *cands_for(struct fx *f, const char *tier)
+{
+    ask(f, "anything", NULL);
+    attr(f, "tier_want", tier);
+    assert_string_equal(route(f), tier);
+    return cands(f);
+}
+
+static void test_default_fallbacks(void **state)
+{
+    struct fx *f = *state;
+    make_ok(f);
+    assert_string_equal(cands_for(f, "simple"), "s1,s2");
+    assert_string_equal(cands_for(f, "medium"), "m1,s1,s2");
+    assert_string_equal(cands_for(f, "complex"), "c1,c2,m1,s1,s2");
+    assert_float_equal(fake_host_counter(f->fh, "complexity_tier", "simple"),
+                       1, 0);
+    assert_float_equal(fake_host_counter(f->fh, "complexity_tier",
+                                         "complex"), 1, 0);
+}
+
+static void test_configured_fallbacks(void **state)
+{
+    struct fx *f = *state;
+    fake_section_set(f->sec, "medium", "m1, s1");
+    fake_section_set(f->sec, "fallback_simple", "m1");
+    fake_section_set(f->sec, "fallback_medium", "");
+    fake_section_set(f->sec, "fallback_complex", "x, c1, s2");
+    make_ok(f);
+    assert_string_equal(cands_for(f, "simple"), "s1,s2,m1");
+    assert_string_equal(cands_for(f, "medium"), "m1,s1"); /* none */
+    /* Repeats are tried once, at their first place. */
+    assert_string_equal(cands_for(f, "complex"), "c1,c2,x,s2");
+}
+
+static void test_tier_want(void **state)
+{
+    struct fx *f = *state;
+    make_ok(f);
+    ask(f, HARD, NULL);
+    attr(f, "tier_want", "simple");
+    assert_string_equal(route(f), "simple");
+    assert_false(fake_host_log_contains(f->fh, "WARN"));
+    /* A bad value is ignored (the score decides), with one warning. */
+    ask(f, HARD, NULL);
+    attr(f, "tier_want", "gold");
+    assert_string_equal(route(f), "complex");
+    ask(f, HARD, NULL);
+    attr(f, "tier_want", "platinum");
+    assert_string_equal(route(f), "complex");
+    assert_true(fake_host_log_contains(f->fh, "WARN: request attribute "
+                                       "tier_want = 'gold' is not a tier"));
+    assert_false(fake_host_log_contains(f->fh, "platinum"));
+}
+
+static void test_tier_cap(void **state)
+{
+    struct fx *f = *state;
+    make_ok(f);
+    ask(f, HARD, NULL);
+    attr(f, "tier_cap", "medium");
+    assert_string_equal(route(f), "medium");
+    assert_string_equal(cands(f), "m1,s1,s2");
+    /* A cap above the tier changes nothing; it also caps tier_want. */
+    ask(f, EASY, NULL);
+    attr(f, "tier_cap", "complex");
+    assert_string_equal(route(f), "simple");
+    ask(f, EASY, NULL);
+    attr(f, "tier_want", "complex");
+    attr(f, "tier_cap", "simple");
+    assert_string_equal(route(f), "simple");
+    assert_string_equal(cands(f), "s1,s2");
+}
+
+static void test_conversation_sticks(void **state)
+{
+    struct fx *f = *state;
+    fake_section_set(f->sec, "conversation_ttl_s", "60");
+    make_ok(f);
+    ask(f, EASY, "conv-1");
+    assert_string_equal(route(f), "simple");
+    ask(f, HARD, "conv-1");
+    assert_string_equal(route(f), "complex");
+    /* Easy turns of that conversation stay complex; others do not. */
+    ask(f, EASY, "conv-1");
+    assert_string_equal(route(f), "complex");
+    assert_string_equal(cands(f), "c1,c2,m1,s1,s2");
+    ask(f, EASY, "conv-2");
+    assert_string_equal(route(f), "simple");
+    ask(f, EASY, NULL);
+    assert_string_equal(route(f), "simple");
+    /* Each turn refreshes the TTL: 50 s + 50 s later it still holds. */
+    fake_host_advance(f->fh, 50000);
+    ask(f, EASY, "conv-1");
+    assert_string_equal(route(f), "complex");
+    fake_host_advance(f->fh, 50000);
+    ask(f, EASY, "conv-1");
+    assert_string_equal(route(f), "complex");
+    /* Idle past the TTL: forgotten. */
+    fake_host_advance(f->fh, 61000);
+    ask(f, EASY, "conv-1");
+    assert_string_equal(route(f), "simple");
+}
+
+static void test_conversation_cap_and_want(void **state)
+{
+    struct fx *f = *state;
+    make_ok(f);
+    ask(f, HARD, "c");
+    assert_string_equal(route(f), "complex");
+    /* The cap beats stickiness but does not lower the stored tier. */
+    ask(f, EASY, "c");
+    attr(f, "tier_cap", "medium");
+    assert_string_equal(route(f), "medium");
+    ask(f, EASY, "c");
+    assert_string_equal(route(f), "complex");
+    /* An explicit tier_want wins over the conversation's tier... */
+    ask(f, EASY, "c");
+    attr(f, "tier_want", "simple");
+    assert_string_equal(route(f), "simple");
+    /* ...and never lowers it. */
+    ask(f, EASY, "c");
+    assert_string_equal(route(f), "complex");
+    /* A tier_want above raises it. */
+    ask(f, EASY, "d");
+    attr(f, "tier_want", "medium");
+    assert_string_equal(route(f), "medium");
+    ask(f, EASY, "d");
+    assert_string_equal(route(f), "medium");
+}
+
+static void test_conversation_raise_only_shared(void **state)
+{
+    struct fx *f = *state;
+    make_ok(f);
+    /* Another process (instance) on the same store sees the tier. */
+    void *other = NULL;
+    char err[128];
+    assert_int_equal(f->desc->create(f->sec, f->h, &other, err, sizeof err),
+                     LR_OK);
+    ask(f, HARD, "shared");
+    assert_string_equal(route(f), "complex");
+    void *keep = f->inst;
+    f->inst = other;
+    ask(f, EASY, "shared");
+    assert_string_equal(route(f), "complex");
+    f->inst = keep;
+    f->desc->destroy(other);
+    /* A stored garbage value is replaced, a higher one kept. */
+    static const char junk[] = "gold";
+    assert_int_equal(f->h->store_set(f->h, "conv/g", junk, 4, 0), LR_OK);
+    ask(f, EASY, "g");
+    assert_string_equal(route(f), "simple");
+    ask(f, HARD, "g");
+    assert_string_equal(route(f), "complex");
+    /* A long or odd id works too (stored under a hash). */
+    char id[300];
+    memset(id, 'z', sizeof id - 1);
+    id[sizeof id - 1] = '\0';
+    id[5] = ' ';
+    ask(f, HARD, id);
+    assert_string_equal(route(f), "complex");
+    ask(f, EASY, id);
+    assert_string_equal(route(f), "complex");
+}
+
+static void test_classify_json_no_side_effects(void **state)
+{
+    struct fx *f = *state;
+    make_ok(f);
+    ask(f, HARD, "q");
+    cJSON *j = classify(f);
+    static const char *const top[] = {"tier", "score", "features", "parts",
+                                      "reason"};
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+        assert_non_null(cJSON_GetObjectItemCaseSensitive(j, top[i]));
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "tier")
+                            ->valuestring, "complex");
+    assert_null(cJSON_GetObjectItemCaseSensitive(j, "conversation_tier"));
+    /* parts add up to the score (bias 0) */
+    double sum = 0;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(j, "parts"))
+        sum += p->valuedouble;
+    assert_float_equal(sum, cJSON_GetObjectItemCaseSensitive(j, "score")
+                                ->valuedouble, 1e-3);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+                         j, "features")), 14);
+    cJSON_Delete(j);
+    /* Nothing stored, counted or set by classify. */
+    ask(f, EASY, "q");
+    assert_string_equal(route(f), "simple");
+    assert_float_equal(fake_host_counter(f->fh, "complexity_tier",
+                                         "complex"), 0, 0);
+    /* After a routed complex turn, classify reports the conversation. */
+    ask(f, HARD, "q");
+    route(f);
+    ask(f, EASY, "q");
+    j = classify(f);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "tier")
+                            ->valuestring, "complex");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "reason")
+                            ->valuestring, "conversation");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(
+                            j, "conversation_tier")->valuestring, "complex");
+    cJSON_Delete(j);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_descriptor),
+        T(test_config_errors),
+        T(test_features_code_and_trace),
+        T(test_features_math_questions_turns),
+        T(test_long_prompt_scan_bound),
+        T(test_score_grows_with_evidence),
+        T(test_cutoffs),
+        T(test_default_fallbacks),
+        T(test_configured_fallbacks),
+        T(test_tier_want),
+        T(test_tier_cap),
+        T(test_conversation_sticks),
+        T(test_conversation_cap_and_want),
+        T(test_conversation_raise_only_shared),
+        T(test_classify_json_no_side_effects),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
