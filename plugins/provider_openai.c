@@ -1312,8 +1312,10 @@ static int parse_response(void *inst, const struct lr_target_info *t,
         rc = h->buf_append(&out->request_id, rid, strlen(rid));
     if (is_2xx) {
         int fast = fast_success(h, in, out);
-        if (fast)
+        if (fast) {
+            read_limits(h, in, out);
             return rc || fast < 0 ? LR_E_NOMEM : LR_OK;
+        }
     }
     cJSON *root = parse_json(in->body, in->body_len);
     const cJSON *e = find_error(root, is_2xx);

@@ -56,10 +56,20 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Rate-limit headers on every answer: both paths read them. */
+static const struct lr_header hdrs[] = {
+    {"x-request-id", "req_1"},
+    {"x-ratelimit-remaining-requests", "499"},
+    {"x-ratelimit-remaining-tokens", "149000"},
+    {"x-ratelimit-reset-requests", "120ms"},
+    {"x-ratelimit-reset-tokens", "1s"},
+};
+
 static void parse(struct provider_fx *t, const char *body, size_t len,
                   struct lr_result *r)
 {
-    struct lr_http_response in = {200, NULL, 0, body, len};
+    struct lr_http_response in = {200, hdrs, sizeof hdrs / sizeof hdrs[0],
+                                  body, len};
     fake_result_init(r);
     assert_int_equal(ops->parse_response(t->inst, &t->target, &in, r),
                      LR_OK);
@@ -100,6 +110,11 @@ static void same(struct provider_fx *t, const char *body, size_t len)
     parse(t, body, len, &a);
     parse(t, slow, slen, &b);
     assert_int_equal(a.error, b.error);
+    assert_string_equal(lr_buf_str(&a.request_id), lr_buf_str(&b.request_id));
+    assert_int_equal(a.rl_remaining_requests, b.rl_remaining_requests);
+    assert_int_equal(a.rl_remaining_tokens, b.rl_remaining_tokens);
+    assert_int_equal(a.rl_reset_requests_ms, b.rl_reset_requests_ms);
+    assert_int_equal(a.rl_reset_tokens_ms, b.rl_reset_tokens_ms);
     if (a.error == LR_OK) {
         assert_string_equal(lr_buf_str(&a.text), lr_buf_str(&b.text));
         assert_int_equal(a.text.len, b.text.len);
@@ -167,6 +182,9 @@ static void plain_answer(void **state)
     assert_int_equal(r.completion_tokens, 9);
     assert_int_equal(r.cached_tokens, 4);
     assert_int_equal(r.reasoning_tokens, 2);
+    assert_string_equal(lr_buf_str(&r.request_id), "req_1");
+    assert_int_equal(r.rl_remaining_requests, 499);
+    assert_int_equal(r.rl_reset_tokens_ms, 1000);
     fake_result_free(&r);
     same_str(t, body);
 }
