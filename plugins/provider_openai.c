@@ -940,6 +940,26 @@ static const unsigned char stops[256] = {
     [22] = 1, [23] = 1, [24] = 1, [25] = 1, [26] = 1, [27] = 1, [28] = 1,
     [29] = 1, [30] = 1, [31] = 1, ['"'] = 1, ['\\'] = 1};
 
+/* Skip whole 8-byte words of plain string bytes at once (a word with a
+   '"', a '\\' or a control byte stops it; the exact test is the
+   byte loop's).  Bit tricks from "Bit Twiddling Hacks" (haszero,
+   hasless), exact as to whether such a byte is present. */
+static void skip_plain(struct scan *s)
+{
+    const uint64_t ones = 0x0101010101010101ull;
+    const uint64_t highs = 0x8080808080808080ull;
+    while (s->end - s->p >= 8) {
+        uint64_t x;
+        memcpy(&x, s->p, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+        uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) |
+                       ((x - ones * 0x20) & ~x);
+        if (hit & highs)
+            return;
+        s->p += 8;
+    }
+}
+
 /* A string with only the short escapes (no \u, no control bytes). */
 static int sc_string(struct scan *s, struct span *out)
 {
@@ -948,6 +968,7 @@ static int sc_string(struct scan *s, struct span *out)
     out->p = s->p;
     out->esc = 0;
     while (s->p < s->end) {
+        skip_plain(s);
         while (s->p < s->end && !stops[(unsigned char)*s->p])
             s->p++;
         if (s->p == s->end)

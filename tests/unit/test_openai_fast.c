@@ -236,6 +236,11 @@ static void edge_cases_agree(void **state)
         "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"n\":01}",
         "{\"choices\":[{\"message\":{\"content\":\"caf\xc3\xa9\"}}]}",
         "{}",
+        /* Stops in the middle of 8-byte words, and words of UTF-8. */
+        "{\"choices\":[{\"message\":{\"content\":\"abcdefghijklm\\\"nopqrstuv"
+        "wxyz0123456789\\\\ABCDEFG\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9HIJ\"}}]}",
+        "{\"choices\":[{\"message\":{\"content\":\"abcdefghijklmnopqrs\ttuv\"}}]}",
+        "{\"choices\":[{\"message\":{\"content\":\"abcdefghijklmnopqrs\x7f\x1f\"}}]}",
         "  {\"choices\":[{\"message\":{\"content\":\"x\"}}]}  \n",
     };
     struct provider_fx *t = *state;
