@@ -944,20 +944,37 @@ static const unsigned char stops[256] = {
    '"', a '\\' or a control byte stops it; the exact test is the
    byte loop's).  Bit tricks from "Bit Twiddling Hacks" (haszero,
    hasless), exact as to whether such a byte is present. */
-static void skip_plain(struct scan *s)
+static const char *skip_plain(const char *p, const char *end)
 {
     const uint64_t ones = 0x0101010101010101ull;
     const uint64_t highs = 0x8080808080808080ull;
-    while (s->end - s->p >= 8) {
+    while (end - p >= 8) {
         uint64_t x;
-        memcpy(&x, s->p, 8);
+        memcpy(&x, p, 8);
         uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
         uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) |
                        ((x - ones * 0x20) & ~x);
         if (hit & highs)
-            return;
-        s->p += 8;
+            break;
+        p += 8;
     }
+    return p;
+}
+
+/* The first stop byte at or after p, or end.  Keys and short values end
+   within a few bytes: bytewise first, whole words only for a long run
+   (the text of an answer).  Locals, not s->p: a char store may alias. */
+static const char *to_stop(const char *p, const char *end)
+{
+    const char *quick = end - p > 16 ? p + 16 : end;
+    while (p < quick && !stops[(unsigned char)*p])
+        p++;
+    if (p < quick || p == end)
+        return p;
+    p = skip_plain(p, end);
+    while (p < end && !stops[(unsigned char)*p])
+        p++;
+    return p;
 }
 
 /* A string with only the short escapes (no \u, no control bytes). */
@@ -967,27 +984,21 @@ static int sc_string(struct scan *s, struct span *out)
         return -1;
     out->p = s->p;
     out->esc = 0;
-    while (s->p < s->end) {
-        skip_plain(s);
-        while (s->p < s->end && !stops[(unsigned char)*s->p])
-            s->p++;
-        if (s->p == s->end)
-            break;
-        unsigned char c = (unsigned char)*s->p;
+    const char *p = s->p, *end = s->end;
+    while ((p = to_stop(p, end)) < end) {
+        unsigned char c = (unsigned char)*p;
         if (c == '"') {
-            out->n = (size_t)(s->p - out->p);
-            s->p++;
+            out->n = (size_t)(p - out->p);
+            s->p = p + 1;
             return 0;
         }
         if (c < 0x20)
             return -1;
-        if (c == '\\') {
-            if (++s->p >= s->end || !strchr("\"\\/bfnrt", *s->p) ||
-                !*s->p)
-                return -1;
-            out->esc = 1;
-        }
-        s->p++;
+        /* c is '\\' */
+        if (++p >= end || !*p || !strchr("\"\\/bfnrt", *p))
+            return -1;
+        out->esc = 1;
+        p++;
     }
     return -1;
 }
