@@ -1035,10 +1035,21 @@ static int sc_number(struct scan *s, double *v)
     size_t n = (size_t)(s->p - b);
     if (n >= sizeof tmp)
         return -1;
+    if (!v)
+        return 0;
+    /* Token counts are plain integers: exact as doubles up to 15
+       digits, so no strtod needed. */
+    size_t k = 0;
+    double d = 0;
+    while (k < n && b[k] >= '0' && b[k] <= '9')
+        d = d * 10 + (b[k++] - '0');
+    if (k == n && n <= 15) {
+        *v = d;
+        return 0;
+    }
     memcpy(tmp, b, n);
     tmp[n] = '\0';
-    if (v)
-        *v = strtod(tmp, NULL);
+    *v = strtod(tmp, NULL);
     return 0;
 }
 

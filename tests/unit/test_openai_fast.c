@@ -222,6 +222,11 @@ static void edge_cases_agree(void **state)
         "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{"
         "\"prompt_tokens\":1e400,\"completion_tokens\":true}}",
         "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":7}",
+        "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{"
+        "\"prompt_tokens\":999999999999999,\"completion_tokens\":"
+        "12345678901234567890}}",
+        "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{"
+        "\"prompt_tokens\":0,\"completion_tokens\":9007199254740993}}",
         "{\"model\":\"a\",\"model\":\"b\",\"choices\":[{\"message\":{"
         "\"content\":\"x\"}}]}",
         "{\"model\":5,\"object\":\"chat.completion\",\"choices\":[{"
