@@ -60,15 +60,24 @@ size_t lr_transfer_on_header(char *p, size_t size, size_t n, void *ud)
         v++;
     while (end > v && isspace((unsigned char)end[-1]))
         end--;
-    size_t at = t->hdr_names.len;
-    if (lr_buf_append(&t->hdr_names, p, nl + 1) != LR_OK ||
-        lr_buf_append(&t->hdr_values, v, (size_t)(end - v)) != LR_OK ||
-        lr_buf_append(&t->hdr_values, "", 1) != LR_OK)
+    /* Once per header line of every answer: copy name (lowercased)
+       and value straight in, one reservation each. */
+    size_t vl = (size_t)(end - v);
+    if (lr_buf_reserve(&t->hdr_names, nl + 1) != LR_OK ||
+        lr_buf_reserve(&t->hdr_values, vl + 1) != LR_OK)
         return 0;
-    for (size_t i = at; i < at + nl; i++)
-        t->hdr_names.data[i] = (char)tolower((unsigned char)
-                                             t->hdr_names.data[i]);
-    t->hdr_names.data[at + nl] = '\0';
+    char *dst = t->hdr_names.data + t->hdr_names.len;
+    for (size_t i = 0; i < nl; i++) {
+        char c = p[i];
+        dst[i] = c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+    }
+    dst[nl] = '\0';
+    t->hdr_names.len += nl + 1;
+    t->hdr_names.data[t->hdr_names.len] = '\0';
+    memcpy(t->hdr_values.data + t->hdr_values.len, v, vl);
+    t->hdr_values.len += vl;
+    t->hdr_values.data[t->hdr_values.len++] = '\0';
+    t->hdr_values.data[t->hdr_values.len] = '\0';
     t->n_headers++;
     return len;
 }
