@@ -70,9 +70,15 @@ struct lr_job *lr_job_new(struct lr_router *rt, struct lr_loop *loop,
                                                : malloc(sizeof *job);
     if (!job)
         return NULL;
-    if (job == loop->spare_job)
+    if (job == loop->spare_job) {
+        /* Its transfer was reset and keeps its empty buffers. */
+        struct lr_transfer kept = job->xfer;
         loop->spare_job = NULL;
-    memset(job, 0, sizeof *job);
+        memset(job, 0, sizeof *job);
+        job->xfer = kept;
+    }
+    else
+        memset(job, 0, sizeof *job);
     job->loop = loop;
     job->eng = e;
     job->rt = rt;
@@ -108,10 +114,13 @@ void lr_job_discard(struct lr_job *job)
     free(job->deferred);
     free(job->pstate);
     free(job->wait_reason);
-    if (!job->eng && !job->loop->spare_job)
+    if (!job->eng && !job->loop->spare_job) {
+        lr_transfer_reset(&job->xfer);
         job->loop->spare_job = job;
-    else
-        free(job);
+        return;
+    }
+    lr_transfer_free(&job->xfer);
+    free(job);
 }
 
 static void set_error(struct lr_job *job, enum lr_status st,

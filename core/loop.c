@@ -68,7 +68,11 @@ void lr_loop_fini(struct lr_loop *l)
         curl_slist_free_all(l->hdrs[i].list);
     }
     free(l->hdrs);
-    free(l->spare_job);
+    if (l->spare_job) {
+        struct lr_job *job = l->spare_job;
+        lr_transfer_free(&job->xfer);
+        free(job);
+    }
     lr_timer_heap_free(&l->timers);
     curl_multi_cleanup(l->multi);
     memset(l, 0, sizeof *l);

@@ -84,10 +84,15 @@ size_t lr_transfer_on_header(char *p, size_t size, size_t n, void *ud)
 
 const struct lr_header *lr_transfer_headers(struct lr_transfer *t)
 {
-    free(t->headers);
-    t->headers = calloc(t->n_headers + 1, sizeof *t->headers);
-    if (!t->headers)
-        return NULL;
+    if (t->n_headers + 1 > t->cap_headers) {
+        free(t->headers);
+        t->cap_headers = 0;
+        t->headers = calloc(t->n_headers + 8, sizeof *t->headers);
+        if (!t->headers)
+            return NULL;
+        t->cap_headers = t->n_headers + 8;
+    }
+    memset(&t->headers[t->n_headers], 0, sizeof *t->headers);
     const char *n = lr_buf_str(&t->hdr_names);
     const char *v = lr_buf_str(&t->hdr_values);
     for (size_t i = 0; i < t->n_headers; i++) {
@@ -261,6 +266,26 @@ int lr_transfer_setup(struct lr_transfer *t, struct lr_loop *loop,
     return LR_OK;
 }
 
+/* Buffers every attempt fills from scratch.  They are emptied, not
+   freed, between attempts (and between the jobs of a blocking call's
+   loop, which recycles its job struct), so a request does not allocate
+   them again; one that grew large is freed. */
+#define KEEP_MAX (64 * 1024)
+
+struct kept {
+    struct lr_buf url, hdrs, req_body, names, values, body, delta;
+    struct lr_header *headers;
+    size_t cap_headers;
+};
+
+static void keep(struct lr_buf *b)
+{
+    if (b->cap > KEEP_MAX)
+        lr_buf_free(b);
+    else
+        lr_buf_reset(b);
+}
+
 CURL *lr_transfer_reset(struct lr_transfer *t)
 {
     CURL *easy = t->easy;
@@ -270,18 +295,43 @@ CURL *lr_transfer_reset(struct lr_transfer *t)
         lr_loop_headers_done(t->hdr_cached);
     else
         curl_slist_free_all(t->hdr_list);
+    lr_sse_free(&t->sse);
+    lr_result_free(&t->result);
+    struct kept k = {t->hreq.url, t->hreq.headers, t->hreq.body,
+                     t->hdr_names, t->hdr_values, t->body, t->delta,
+                     t->headers, t->cap_headers};
+    keep(&k.url);
+    keep(&k.hdrs);
+    keep(&k.req_body);
+    keep(&k.names);
+    keep(&k.values);
+    keep(&k.body);
+    keep(&k.delta);
+    memset(t, 0, sizeof *t);
+    t->hreq.url = k.url;
+    t->hreq.headers = k.hdrs;
+    t->hreq.body = k.req_body;
+    t->hdr_names = k.names;
+    t->hdr_values = k.values;
+    t->body = k.body;
+    t->delta = k.delta;
+    t->headers = k.headers;
+    t->cap_headers = k.cap_headers;
+    return easy;
+}
+
+void lr_transfer_free(struct lr_transfer *t)
+{
+    lr_transfer_reset(t);
     lr_buf_free(&t->hreq.url);
     lr_buf_free(&t->hreq.headers);
     lr_buf_free(&t->hreq.body);
     lr_buf_free(&t->hdr_names);
     lr_buf_free(&t->hdr_values);
-    free(t->headers);
     lr_buf_free(&t->body);
-    lr_sse_free(&t->sse);
-    lr_result_free(&t->result);
     lr_buf_free(&t->delta);
+    free(t->headers);
     memset(t, 0, sizeof *t);
-    return easy;
 }
 
 int lr_transfer_finish_stream(struct lr_transfer *t)

@@ -33,6 +33,7 @@ struct lr_transfer {
     struct lr_buf hdr_names, hdr_values;  /* NUL-separated */
     size_t n_headers;
     struct lr_header *headers;            /* built by lr_transfer_headers */
+    size_t cap_headers;
     struct lr_buf body;
     size_t max_body;
 
@@ -67,9 +68,13 @@ const struct lr_header *lr_transfer_headers(struct lr_transfer *t);
 const char *lr_transfer_header(struct lr_transfer *t, const char *name);
 /* End of a 2xx SSE body: dispatch a pending last event. */
 int lr_transfer_finish_stream(struct lr_transfer *t);
-/* Release everything but the easy handle, which is returned for reuse
-   (NULL when none) and goes back to its loop (lr_loop_give_easy). */
+/* End the attempt: release everything but the easy handle, which is
+   returned for reuse (NULL when none) and goes back to its loop
+   (lr_loop_give_easy), and the attempt buffers, which are kept empty for
+   the next attempt. */
 CURL *lr_transfer_reset(struct lr_transfer *t);
+/* Reset, and free the kept buffers too (the job is going away). */
+void lr_transfer_free(struct lr_transfer *t);
 void lr_result_init(struct lr_result *r);
 void lr_result_free(struct lr_result *r);
 
