@@ -118,7 +118,7 @@ endef
 $(foreach p,$(PLUGIN_SRC),$(eval $(call plugin_rule,$(p))))
 
 $(CLI): $(CLI_OBJ) $(LIB_A)
-	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(LIB_A) $(PKG_LIBS) -ldl -lm -pthread
+	$(CC) $(CFLAGS_ALL) -o $@ $(CLI_OBJ) $(LIB_A) $(PKG_LIBS) $(MHD_LIBS) -ldl -lm -pthread
 
 $(MOCK): $(B)/obj/tests/mock/mock_main.o $(MOCK_LIB_OBJ) $(LIB_A)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIB_A) $(PKG_LIBS) $(MHD_LIBS) -ldl -lm -pthread

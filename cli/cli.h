@@ -5,6 +5,7 @@
 #ifndef LR_CLI_H
 #define LR_CLI_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 /* Exit codes (design contract). */
@@ -13,10 +14,12 @@
 #define EXIT_FAILED 3     /* request failed after every permitted attempt */
 #define EXIT_REJECTED 4   /* rejected by a policy (budget, local limit) */
 
+int cmd_batch(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_plugins(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Print "llmroute: <msg>" to stderr and return EXIT_USAGE. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -25,6 +28,15 @@ int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
    code after printing the error. */
 struct lr_request;
 int load_messages(struct lr_request *req, const char *path);
+
+/* The same from parsed JSON: add an OpenAI-style messages array, or the
+   "tools"/"tool_choice" members of obj (absent ones are fine).  0, or -1
+   with a reason (no file name) in err. */
+struct cJSON;
+int json_add_messages(struct lr_request *req, const struct cJSON *msgs,
+                      char *err, size_t errlen);
+int json_add_tools(struct lr_request *req, const struct cJSON *obj,
+                   char *err, size_t errlen);
 
 /* Read all of fp into a malloc'd NUL-terminated string, or NULL. */
 char *read_all(FILE *fp);

@@ -12,6 +12,14 @@ static const char usage[] =
     "usage: llmroute COMMAND [options]\n"
     "\n"
     "commands:\n"
+    "  batch -c CONF --in IN.jsonl --out OUT.jsonl [--concurrency N]\n"
+    "       [--timeout-ms N] [--grace-ms N] [--progress-interval-ms N]\n"
+    "       [--json-summary]\n"
+    "                      one request per input line ({\"id\", \"prompt\" "
+    "|\n"
+    "                      \"messages\", ...}), one chat --json result per "
+    "line;\n"
+    "                      resumable: ids already in OUT are skipped\n"
     "  chat -c CONF [--json] [--stream] [--user ID] [--system TEXT]\n"
     "       [--max-tokens N] [--temperature T] [--target NAME]\n"
     "       [--timeout-ms N] [--messages FILE.json] [--conversation ID]\n"
@@ -32,9 +40,14 @@ static const char usage[] =
     "cut-offs\n"
     "  plugins [-c CONF | --dir DIR] [--json]\n"
     "                      list plugins with kind and ABI version\n"
+    "  serve -c CONF [--listen HOST:PORT]\n"
+    "                      OpenAI-compatible HTTP gateway (docs/gateway.md)\n"
     "\n"
     "exit codes: 0 ok, 2 usage/config error, 3 request failed, 4 rejected "
-    "by a policy\n";
+    "by a policy\n"
+    "            (batch: 0 every line got a result, 1 I/O error on OUT, "
+    "130/143\n"
+    "            interrupted)\n";
 
 int usage_error(const char *fmt, ...)
 {
@@ -82,6 +95,8 @@ int main(int argc, char **argv)
         printf("llmroute %s\n", LR_VERSION);
         return EXIT_OK;
     }
+    if (strcmp(argv[1], "batch") == 0)
+        return cmd_batch(argc - 1, argv + 1);
     if (strcmp(argv[1], "chat") == 0)
         return cmd_chat(argc - 1, argv + 1);
     if (strcmp(argv[1], "check") == 0)
@@ -90,6 +105,8 @@ int main(int argc, char **argv)
         return cmd_classify(argc - 1, argv + 1);
     if (strcmp(argv[1], "plugins") == 0)
         return cmd_plugins(argc - 1, argv + 1);
+    if (strcmp(argv[1], "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
     fputs(usage, stderr);
     return usage_error("unknown command '%s'", argv[1]);
 }

@@ -3,7 +3,8 @@
  * in OpenAI's shape, either a bare messages array or an object
  * {"messages":[...], "tools":[...], "tool_choice":...}.  Content may be a
  * string or an array of {"type":"text","text":...} parts (joined).
- * Errors name the message index and what is wrong.
+ * Errors name the message index and what is wrong.  `llmroute batch`
+ * reuses the JSON half (json_add_messages/json_add_tools) per input line.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -69,8 +70,8 @@ static int add_one(struct lr_request *req, const cJSON *m, const char *text)
     return -1;
 }
 
-static int add_messages(struct lr_request *req, const cJSON *msgs,
-                        const char *path)
+int json_add_messages(struct lr_request *req, const cJSON *msgs, char *err,
+                      size_t errlen)
 {
     int i = 0;
     const cJSON *m;
@@ -79,18 +80,24 @@ static int add_messages(struct lr_request *req, const cJSON *msgs,
                                                                    "content"));
         int rc = text ? add_one(req, m, text) : -1;
         free(text);
-        if (rc)
-            return usage_error("%s: messages[%d]: needs a role (system, "
-                               "user, assistant, tool), string or text-part "
-                               "content, tool_call_id on tool turns and "
-                               "well-formed tool_calls", path, i);
+        if (rc) {
+            snprintf(err, errlen, "messages[%d]: needs a role (system, "
+                     "user, assistant, tool), string or text-part content, "
+                     "tool_call_id on tool turns and well-formed tool_calls",
+                     i);
+            return -1;
+        }
         i++;
     }
-    return i ? 0 : usage_error("%s: no messages", path);
+    if (!i) {
+        snprintf(err, errlen, "no messages");
+        return -1;
+    }
+    return 0;
 }
 
-static int add_tools(struct lr_request *req, const cJSON *root,
-                     const char *path)
+int json_add_tools(struct lr_request *req, const cJSON *root, char *err,
+                   size_t errlen)
 {
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
     const cJSON *choice = cJSON_GetObjectItemCaseSensitive(root,
@@ -101,17 +108,21 @@ static int add_tools(struct lr_request *req, const cJSON *root,
         j = cJSON_PrintUnformatted(tools);
         rc = j && lr_request_set_tools_json(req, j) == LR_OK ? 0 : -1;
         free(j);
-        if (rc)
-            return usage_error("%s: tools must be an array of tool "
-                               "definitions", path);
+        if (rc) {
+            snprintf(err, errlen, "tools must be an array of tool "
+                     "definitions");
+            return -1;
+        }
     }
     if (choice) {
         j = cJSON_PrintUnformatted(choice);
         rc = j && lr_request_set_tool_choice_json(req, j) == LR_OK ? 0 : -1;
         free(j);
-        if (rc)
-            return usage_error("%s: tool_choice must be \"auto\", \"none\", "
-                               "\"required\" or a function object", path);
+        if (rc) {
+            snprintf(err, errlen, "tool_choice must be \"auto\", \"none\", "
+                     "\"required\" or a function object");
+            return -1;
+        }
     }
     return 0;
 }
@@ -130,12 +141,15 @@ int load_messages(struct lr_request *req, const char *path)
         return usage_error("%s: not valid JSON", path);
     const cJSON *msgs = cJSON_IsArray(root)
         ? root : cJSON_GetObjectItemCaseSensitive(root, "messages");
-    int rc = cJSON_IsArray(msgs)
-        ? add_messages(req, msgs, path)
-        : usage_error("%s: expected a messages array or an object with "
-                      "\"messages\"", path);
-    if (!rc && cJSON_IsObject(root))
-        rc = add_tools(req, root, path);
+    char err[256];
+    int rc = 0;
+    if (!cJSON_IsArray(msgs))
+        rc = usage_error("%s: expected a messages array or an object with "
+                         "\"messages\"", path);
+    else if (json_add_messages(req, msgs, err, sizeof err) ||
+             (cJSON_IsObject(root) &&
+              json_add_tools(req, root, err, sizeof err)))
+        rc = usage_error("%s: %s", path, err);
     cJSON_Delete(root);
     return rc;
 }

@@ -26,6 +26,7 @@ struct parse_state {
     char *raw;                  /* getline buffer */
     size_t raw_cap;
     struct lr_section *cur;
+    int skipping;               /* in a front end's [client]/[gateway] */
     char *err;
     size_t errlen;
     int failed;
@@ -65,6 +66,10 @@ static int add_section(struct parse_state *ps, char *inner)
     char *name = *sp ? trim(sp + 1) : sp;
     *sp = '\0';
     enum lr_section_kind kind;
+    /* Front ends' sections (llmroute serve): read by them, not us. */
+    ps->skipping = !strcmp(t, "client") || !strcmp(t, "gateway");
+    if (ps->skipping)
+        return 0;
     if (strcmp(t, "router") == 0)
         kind = LR_SEC_ROUTER;
     else if (strcmp(t, "target") == 0)
@@ -188,6 +193,8 @@ static int handler(void *user, const char *section, const char *name,
     (void)section;
     if (ps->failed)
         return 0;
+    if (ps->skipping)
+        return 1;
     if (!ps->cur) {
         fail(ps, ps->line, "key '%s' outside any section", name);
         return 0;

@@ -428,15 +428,15 @@ static size_t scopes_of(const struct guard *g,
     return n;
 }
 
-/* Settled spend and live reservations of a scope; -1: store failed. */
+/* Settled spend and live reservations of a scope; -1: store failed.
+   Reservations are read before the settled spend, and settle() adds the
+   spend before it gives the reservation back: another process settling
+   between our reads is then counted twice (conservative), never missed. */
 static int level(struct guard *g, const struct scope *s, int64_t *settled,
                  int64_t *reserved)
 {
     int64_t now = g->host->wall_ms(g->host), v;
     char key[KEYLEN + 32];
-    snprintf(key, sizeof key, "spent/%s", s->base);
-    if (get_int(g, key, settled) != 0)
-        return -1;
     *reserved = 0;
     int64_t first = bp_floor_div(now - g->ttl_ms, g->bucket_ms);
     int64_t last = bp_floor_div(now, g->bucket_ms);
@@ -447,6 +447,9 @@ static int level(struct guard *g, const struct scope *s, int64_t *settled,
         if (v > 0)
             *reserved += v;
     }
+    snprintf(key, sizeof key, "spent/%s", s->base);
+    if (get_int(g, key, settled) != 0)
+        return -1;
     store_ok(g);
     return 0;
 }
@@ -639,13 +642,14 @@ static void settle(struct guard *g, struct req *rq, int64_t cost_nano)
     int live = h->wall_ms(h) - rq->at < g->ttl_ms;
     for (size_t i = 0; i < rq->n; i++) {
         struct hold *o = &rq->holds[i];
-        if (o->amount > 0 && live)
-            incr(g, o->resv, -o->amount, g->ttl_ms, NULL);
+        /* Spend first, then the reservation back (see level()). */
         if (cost_nano > 0 &&
             incr(g, o->spent, cost_nano, period_ttl(g, o->reset_ms),
                  NULL) != 0)
             h->log(h, LR_LOG_ERROR, "could not record a spend of $%.6f "
                    "on %s", (double)cost_nano / BP_NANO, o->spent);
+        if (o->amount > 0 && live)
+            incr(g, o->resv, -o->amount, g->ttl_ms, NULL);
     }
     if (cost_nano > 0)
         h->counter_add(h, "budget_spend_usd", NULL,

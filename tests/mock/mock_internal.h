@@ -48,6 +48,14 @@ struct mock_header {
     char *value;
 };
 
+/* A route's quota: at most limit requests per fixed window of window_ms
+   (windows counted from the mock's start); the rest get over. */
+struct mock_quota {
+    long limit;
+    long window_ms;
+    struct mock_entry over;
+};
+
 struct mock_route {
     const char *name;
     const char *model;
@@ -55,8 +63,13 @@ struct mock_route {
     int cycle;
     struct mock_entry *entries;
     size_t nentries;
+    struct mock_quota *quota; /* NULL: no quota */
     /* Guarded by the server's lock; reset with the script. */
-    long requests;
+    long requests;   /* every request matched to the route */
+    long answered;   /* position in responses (over-quota ones excluded) */
+    long over_quota; /* requests answered with quota->over */
+    long window;     /* index of the window `used` counts in */
+    long used;       /* requests within quota in that window */
     char *last_body;
     struct mock_header *last_headers;
     size_t nlast_headers;
@@ -152,11 +165,14 @@ struct mock_upstream;
 int mock_nap(struct mock_upstream *m, long ms);
 
 /* mock_send.c: the response for reply, with e's headers, pacing and
-   truncation; takes over reply (freed on failure too).  NULL: no memory. */
+   truncation; takes over reply (freed on failure too).  window_left_ms
+   >= 0 fills the {{window_left_*}} placeholders of header values (quota
+   answers); -1 sends them verbatim.  NULL: no memory. */
 struct MHD_Response;
 struct MHD_Response *mock_response(struct mock_upstream *m,
                                    const struct mock_entry *e,
-                                   struct mock_reply *reply);
+                                   struct mock_reply *reply,
+                                   long window_left_ms);
 
 /* mock_util.c */
 char *mock_strdup(const char *s);
@@ -172,5 +188,8 @@ void mock_reply_free(struct mock_reply *r);
 void mock_request_free(struct mock_request *req);
 /* cJSON_PrintUnformatted(o), then cJSON_Delete(o); NULL-safe. */
 char *mock_print_free(cJSON *o);
+/* malloc'd copy of s with {{window_left_ms}} replaced by left_ms and
+   {{window_left_s}} by the seconds it makes, rounded up, at least 1. */
+char *mock_fill_window(const char *s, long left_ms);
 
 #endif

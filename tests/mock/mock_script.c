@@ -235,11 +235,37 @@ static int parse_responses(const cJSON *list, struct mock_route *r,
     return 0;
 }
 
+/* "quota": {"limit", "window_ms", "over": ENTRY}, all required. */
+static int parse_quota(const cJSON *o, struct mock_route *r,
+                       const struct where *w)
+{
+    static const char *const keys[] = {"limit", "window_ms", "over", NULL};
+    char path[96], opath[112];
+    snprintf(path, sizeof path, "%s.quota", w->path);
+    snprintf(opath, sizeof opath, "%s.over", path);
+    struct where qw = {w->err, w->errlen, path};
+    struct where ow = {w->err, w->errlen, opath};
+    if (!cJSON_IsObject(o))
+        return fail(&qw, "must be an object");
+    r->quota = calloc(1, sizeof *r->quota);
+    if (!r->quota)
+        return fail(&qw, "out of memory");
+    struct mock_quota *q = r->quota;
+    if (check_keys(o, keys, &qw) ||
+        get_long(o, "limit", 0, INT_MAX, -1, &q->limit, &qw) ||
+        get_long(o, "window_ms", 1, MAX_DELAY_MS, -1, &q->window_ms, &qw))
+        return -1;
+    if (q->limit < 0 || q->window_ms < 0 || !item(o, "over"))
+        return fail(&qw, "\"limit\", \"window_ms\" and \"over\" are "
+                         "required");
+    return parse_entry(item(o, "over"), r->format, &q->over, &ow);
+}
+
 static int parse_route(const cJSON *o, struct mock_route *r,
                        const struct where *w)
 {
     static const char *const keys[] = {"name", "model", "format", "repeat",
-                                       "responses", NULL};
+                                       "responses", "quota", NULL};
     const char *format, *repeat;
     if (!cJSON_IsObject(o))
         return fail(w, "must be an object");
@@ -258,7 +284,9 @@ static int parse_route(const cJSON *o, struct mock_route *r,
     if (strcmp(repeat, "last") != 0 && strcmp(repeat, "cycle") != 0)
         return fail(w, "\"repeat\" must be \"last\" or \"cycle\"");
     r->cycle = strcmp(repeat, "cycle") == 0;
-    return parse_responses(item(o, "responses"), r, w);
+    if (parse_responses(item(o, "responses"), r, w))
+        return -1;
+    return item(o, "quota") ? parse_quota(item(o, "quota"), r, w) : 0;
 }
 
 /* Route names are unique, and so are models within a format. */
@@ -353,6 +381,9 @@ static void free_route(struct mock_route *r)
     for (size_t j = 0; j < r->nentries; j++)
         free(r->entries[j].body);
     free(r->entries);
+    if (r->quota)
+        free(r->quota->over.body);
+    free(r->quota);
     free(r->last_body);
     for (size_t j = 0; j < r->nlast_headers; j++) {
         free(r->last_headers[j].name);

@@ -102,7 +102,7 @@ static struct MHD_Response *make_response(struct mock_upstream *m,
 }
 
 static void add_headers(struct MHD_Response *r, const struct mock_entry *e,
-                        int streamed)
+                        int streamed, long window_left_ms)
 {
     const char *type = e->content_type ? e->content_type
                        : streamed      ? "text/event-stream"
@@ -112,7 +112,12 @@ static void add_headers(struct MHD_Response *r, const struct mock_entry *e,
     cJSON_ArrayForEach(h, e->headers)
     {
         own_type |= strcasecmp(h->string, "Content-Type") == 0;
-        MHD_add_response_header(r, h->string, h->valuestring);
+        char *filled = window_left_ms >= 0
+                           ? mock_fill_window(h->valuestring, window_left_ms)
+                           : NULL;
+        MHD_add_response_header(r, h->string,
+                                filled ? filled : h->valuestring);
+        free(filled);
     }
     if (!own_type)
         MHD_add_response_header(r, "Content-Type", type);
@@ -122,11 +127,12 @@ static void add_headers(struct MHD_Response *r, const struct mock_entry *e,
 
 struct MHD_Response *mock_response(struct mock_upstream *m,
                                    const struct mock_entry *e,
-                                   struct mock_reply *reply)
+                                   struct mock_reply *reply,
+                                   long window_left_ms)
 {
     int streamed = reply->streamed;
     struct MHD_Response *r = make_response(m, e, reply);
     if (r)
-        add_headers(r, e, streamed);
+        add_headers(r, e, streamed, window_left_ms);
     return r;
 }

@@ -49,6 +49,7 @@ struct mock_upstream {
     int stopping;               /* guarded by lock */
     struct mock_script *script; /* guarded by lock; holds a reference */
     long total;                 /* guarded by lock */
+    long start_ms;              /* monotonic; quota windows count from it */
 };
 
 /* One request's body as it arrives (MHD's per-request pointer). */
@@ -70,7 +71,15 @@ struct pick {
     struct mock_route *route;
     const struct mock_entry *entry;
     long id;
+    long window_left_ms; /* over quota: time left in the window; else -1 */
 };
+
+static long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int mock_nap(struct mock_upstream *m, long ms)
 {
@@ -138,14 +147,17 @@ static enum MHD_Result send_stats(struct mock_upstream *m,
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *routes = cJSON_CreateObject();
+    cJSON *over = cJSON_CreateObject();
     pthread_mutex_lock(&m->lock);
     cJSON_AddNumberToObject(o, "total", (double)m->total);
     for (size_t i = 0; i < m->script->nroutes; i++) {
         const struct mock_route *r = &m->script->routes[i];
         cJSON_AddNumberToObject(routes, r->name, (double)r->requests);
+        cJSON_AddNumberToObject(over, r->name, (double)r->over_quota);
     }
     pthread_mutex_unlock(&m->lock);
     cJSON_AddItemToObject(o, "routes", routes);
+    cJSON_AddItemToObject(o, "over_quota", over);
     return send_body(c, 200, mock_print_free(o));
 }
 
@@ -155,19 +167,26 @@ static int build_reply(const struct mock_format *f,
                        struct mock_reply *reply)
 {
     const struct mock_entry *e = p->entry;
+    int fill = p->window_left_ms >= 0; /* a quota answer */
     if (e->kind == MOCK_ERROR || e->kind == MOCK_RAW)
-        return mock_reply_add(reply, e->body, strlen(e->body));
+        return fill ? mock_reply_take(reply, mock_fill_window(
+                                                 e->body, p->window_left_ms))
+                    : mock_reply_add(reply, e->body, strlen(e->body));
     char id[48];
     snprintf(id, sizeof id, "chatcmpl-mock-%ld", p->id);
-    char *echo = NULL;
-    if (e->kind == MOCK_ECHO && !(echo = mock_concat("echo: ", req->last_user)))
+    char *own = NULL; /* echo text, or a quota answer's filled text */
+    if (e->kind == MOCK_ECHO)
+        own = mock_concat("echo: ", req->last_user);
+    else if (fill)
+        own = mock_fill_window(e->text, p->window_left_ms);
+    if ((e->kind == MOCK_ECHO || fill) && !own)
         return -1;
     struct mock_answer a = {
         .id = id,
         .model = strcmp(p->route->model, "*") != 0 ? p->route->model
                  : req->model                      ? req->model
                                                    : "mock",
-        .text = echo ? echo : e->text,
+        .text = own ? own : e->text,
         .finish_reason = e->finish_reason,
     };
     a.prompt_tokens = e->prompt_tokens >= 0 ? e->prompt_tokens
@@ -176,7 +195,7 @@ static int build_reply(const struct mock_format *f,
                               ? e->completion_tokens
                               : mock_count_words(a.text);
     int rc = f->answer(req, &a, reply);
-    free(echo);
+    free(own);
     return rc;
 }
 
@@ -193,7 +212,8 @@ static enum MHD_Result answer(struct mock_upstream *m,
         return send_problem(c, f, 500, "server_error", NULL, "mock: %s",
                             "out of memory");
     }
-    struct MHD_Response *r = mock_response(m, e, &reply);
+    struct MHD_Response *r =
+        mock_response(m, e, &reply, p->window_left_ms);
     if (!r)
         return MHD_NO;
     enum MHD_Result rc = MHD_NO;
@@ -236,6 +256,36 @@ static void capture_free(struct capture *cap)
 }
 
 /*
+ * The entry for the next request of route r, under the lock: the quota's
+ * over entry when this fixed window's quota is used up (then the time
+ * left in the window goes to p), else the next of the route's responses.
+ */
+static const struct mock_entry *next_entry(struct mock_upstream *m,
+                                           struct mock_route *r,
+                                           struct pick *p)
+{
+    struct mock_quota *q = r->quota;
+    r->requests++;
+    if (q) {
+        long since = mono_ms() - m->start_ms;
+        if (since / q->window_ms != r->window) {
+            r->window = since / q->window_ms;
+            r->used = 0;
+        }
+        if (r->used >= q->limit) {
+            r->over_quota++;
+            p->window_left_ms = q->window_ms - since % q->window_ms;
+            return &q->over;
+        }
+        r->used++;
+    }
+    size_t i = (size_t)r->answered++;
+    if (i >= r->nentries)
+        i = r->cycle ? i % r->nentries : r->nentries - 1;
+    return &r->entries[i];
+}
+
+/*
  * Count the request, find its route and entry, keep its body and headers
  * as the route's last ones (the old ones go back into cap to be freed)
  * and take a script reference for the answer.  model_ok: the body was a
@@ -247,13 +297,11 @@ static void record(struct mock_upstream *m, const struct mock_format *f,
 {
     pthread_mutex_lock(&m->lock);
     p->id = ++m->total;
+    p->window_left_ms = -1;
     p->route = model_ok ? mock_script_match(m->script, f, model) : NULL;
     if (p->route) {
         struct mock_route *r = p->route;
-        size_t i = (size_t)r->requests++;
-        if (i >= r->nentries)
-            i = r->cycle ? i % r->nentries : r->nentries - 1;
-        p->entry = &r->entries[i];
+        p->entry = next_entry(m, r, p);
         p->script = m->script;
         p->script->refs++;
         struct capture old = {r->last_body, r->last_headers,
@@ -416,6 +464,7 @@ struct mock_upstream *mock_start_port(const char *script_json, int port,
         return NULL;
     }
     m->script = s;
+    m->start_ms = mono_ms();
     errno = 0;
     if (listen_on(m, port, err, errlen)) {
         pthread_mutex_destroy(&m->lock);
@@ -472,6 +521,20 @@ long mock_requests(const struct mock_upstream *cm, const char *route_name)
         if (r)
             n = r->requests;
     }
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+long mock_over_quota(const struct mock_upstream *cm, const char *route_name)
+{
+    struct mock_upstream *m = (struct mock_upstream *)cm;
+    long n = -1;
+    if (!route_name)
+        return -1;
+    pthread_mutex_lock(&m->lock);
+    const struct mock_route *r = mock_script_route(m->script, route_name);
+    if (r)
+        n = r->over_quota;
     pthread_mutex_unlock(&m->lock);
     return n;
 }

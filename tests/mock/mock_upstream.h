@@ -22,7 +22,28 @@
  *   route keys: name (unique), model (the request's "model"; "*" catches
  *   models no other route of the format claims), format ("openai", the
  *   default), repeat ("last", the default: after the list keep answering
- *   with the last entry; "cycle": start over), responses (non-empty).
+ *   with the last entry; "cycle": start over), responses (non-empty),
+ *   quota (optional, below).
+ *
+ *   quota: {"limit": 15, "window_ms": 3000, "over": ENTRY}, all three
+ *   required: a provider's request quota in fixed windows of window_ms,
+ *   counted from mock_start() on the monotonic clock (window k is
+ *   [start + k*window_ms, start + (k+1)*window_ms)).  The first limit
+ *   requests of a window get the route's responses as usual; the rest
+ *   get the over entry instead, do not advance the responses sequence,
+ *   and are counted in mock_over_quota() (and still in mock_requests()).
+ *   In the over entry only, the body (text, error or raw) and the header
+ *   values may carry the placeholders {{window_left_ms}} and
+ *   {{window_left_s}} (seconds, rounded up, at least 1), replaced by the
+ *   time left in the current window, for dynamic retry hints:
+ *     Gemini: "over": {"status": 429, "error": {"code": 429, "status":
+ *       "RESOURCE_EXHAUSTED", "message": "quota", "details": [{"@type":
+ *       "type.googleapis.com/google.rpc.RetryInfo",
+ *       "retryDelay": "{{window_left_s}}s"}]}}
+ *     OpenAI: "over": {"status": 429, "headers": {"retry-after-ms":
+ *       "{{window_left_ms}}"}, "error": {...}}
+ *   mock_set_script() starts the new script's quotas from zero, windows
+ *   still aligned to the mock's start.
  *
  *   ENTRY keys: status (default 200), headers (object of strings),
  *   delay_ms (wait before answering), content_type, truncate_at (close
@@ -37,8 +58,8 @@
  *
  * Requests: POST to any path ending in /chat/completions; the route is
  * chosen by the body's "model".  GET /_mock/stats returns
- * {"total":N,"routes":{"a":N,...}}.  Unknown models and paths get 404 in
- * the format's error shape.
+ * {"total":N,"routes":{"a":N,...},"over_quota":{"a":N,...}}.  Unknown
+ * models and paths get 404 in the format's error shape.
  *
  * Every function is thread-safe.  Strings returned are malloc'd and owned
  * by the caller; string arguments are borrowed for the call.
@@ -84,6 +105,12 @@ int mock_set_script(struct mock_upstream *m, const char *script_json,
  * for that route of the current script; -1 for an unknown route name.
  */
 long mock_requests(const struct mock_upstream *m, const char *route_name);
+
+/*
+ * Requests of a route answered with its quota's over entry (0 for a
+ * route without quota); -1 for a NULL or unknown route name.
+ */
+long mock_over_quota(const struct mock_upstream *m, const char *route_name);
 
 /* Copy of the last request body a route received; NULL if none yet. */
 char *mock_last_body(struct mock_upstream *m, const char *route_name);

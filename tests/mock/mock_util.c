@@ -6,6 +6,7 @@
 #include "mock_internal.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,4 +131,51 @@ char *mock_print_free(cJSON *o)
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
+}
+
+/* Append n bytes of s to the growing string at *out (len, cap). */
+static int put(char **out, size_t *len, size_t *cap, const char *s,
+               size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t want = (*len + n + 1) * 2;
+        char *p = realloc(*out, want);
+        if (!p)
+            return -1;
+        *out = p;
+        *cap = want;
+    }
+    memcpy(*out + *len, s, n);
+    *len += n;
+    (*out)[*len] = '\0';
+    return 0;
+}
+
+char *mock_fill_window(const char *s, long left_ms)
+{
+    static const char ms_tag[] = "{{window_left_ms}}";
+    static const char s_tag[] = "{{window_left_s}}";
+    char ms[24], secs[24];
+    long whole = (left_ms + 999) / 1000;
+    snprintf(ms, sizeof ms, "%ld", left_ms);
+    snprintf(secs, sizeof secs, "%ld", whole < 1 ? 1 : whole);
+    size_t len = 0, cap = strlen(s) + 1;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    out[0] = '\0';
+    while (*s) {
+        const char *tag = strncmp(s, ms_tag, sizeof ms_tag - 1) == 0 ? ms_tag
+                          : strncmp(s, s_tag, sizeof s_tag - 1) == 0
+                              ? s_tag
+                              : NULL;
+        const char *val = tag == ms_tag ? ms : secs;
+        size_t n = tag ? strlen(val) : 1;
+        if (put(&out, &len, &cap, tag ? val : s, n)) {
+            free(out);
+            return NULL;
+        }
+        s += tag ? strlen(tag) : 1;
+    }
+    return out;
 }

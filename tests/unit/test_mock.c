@@ -2,8 +2,10 @@
  * test_mock.c - tests of the mock upstream itself (tests/mock), talking to
  * it with libcurl over loopback: scripted status sequences, headers, the
  * OpenAI JSON and SSE shapes, echo, raw bodies, truncation, delays,
- * 404s, counters, the last body/header, script errors and run-time script
- * changes.  Every request has a timeout and every loop a fixed bound.
+ * 404s, counters, the last body/header, script errors, run-time script
+ * changes and route quotas (over entries with filled-in retry hints,
+ * window roll-over).  Every request has a timeout and every loop a fixed
+ * bound.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -570,6 +572,24 @@ static const struct bad bad_scripts[] = {
     {"{\"routes\":[{\"name\":\"a\",\"model\":\"m\",\"responses\":["
      "{\"echo\":false}]}]}",
      "routes[0].responses[0]: \"echo\" must be true"},
+    {"{\"routes\":[{\"name\":\"a\",\"model\":\"m\",\"responses\":["
+     "{\"text\":\"x\"}],\"quota\":{\"limit\":1,\"window_ms\":10}}]}",
+     "routes[0].quota: \"limit\", \"window_ms\" and \"over\" are required"},
+    {"{\"routes\":[{\"name\":\"a\",\"model\":\"m\",\"responses\":["
+     "{\"text\":\"x\"}],\"quota\":{\"limit\":1,\"window_ms\":0,"
+     "\"over\":{\"text\":\"y\"}}}]}",
+     "routes[0].quota: \"window_ms\" must be an integer from 1 to"},
+    {"{\"routes\":[{\"name\":\"a\",\"model\":\"m\",\"responses\":["
+     "{\"text\":\"x\"}],\"quota\":{\"limit\":1,\"window_ms\":5,"
+     "\"over\":{\"status\":429}}}]}",
+     "routes[0].quota.over: needs one of"},
+    {"{\"routes\":[{\"name\":\"a\",\"model\":\"m\",\"responses\":["
+     "{\"text\":\"x\"}],\"quota\":{\"limit\":1,\"window_ms\":5,"
+     "\"over\":{\"text\":\"y\"},\"burst\":2}}]}",
+     "routes[0].quota: unknown key \"burst\""},
+    {"{\"routes\":[{\"name\":\"a\",\"model\":\"m\",\"responses\":["
+     "{\"text\":\"x\"}],\"quota\":[]}]}",
+     "routes[0].quota: must be an object"},
 };
 
 static void test_bad_scripts(void **state)
@@ -733,6 +753,121 @@ static void test_set_script_in_flight(void **state)
     mock_stop(m);
 }
 
+/* Quota: limit 2 per minute (one window for the whole test), OpenAI
+   over entry with a retry-after-ms header and the seconds in the body. */
+static const char *quota_script =
+    "{\"routes\":[{\"name\":\"a\",\"model\":\"model-a\",\"responses\":["
+    "{\"text\":\"one\"},{\"text\":\"two\"},{\"text\":\"three\"}],"
+    "\"quota\":{\"limit\":2,\"window_ms\":60000,\"over\":{\"status\":429,"
+    "\"headers\":{\"retry-after-ms\":\"{{window_left_ms}}\","
+    "\"x-left\":\"{{window_left_s}}s, {{nope}}\"},"
+    "\"error\":{\"message\":\"quota: retry in {{window_left_s}}s\","
+    "\"type\":\"requests\",\"code\":\"rate_limit_exceeded\"}}}},"
+    "{\"name\":\"b\",\"model\":\"model-b\",\"responses\":["
+    "{\"text\":\"{{window_left_ms}}\"}]}]}";
+
+static void test_quota(void **state)
+{
+    char v[64];
+    struct mock_upstream *m = start(quota_script);
+    struct res r;
+    static const char *const want[] = {"one", "two"};
+    for (int i = 0; i < 2; i++) {
+        post(m, USER_HI, &r);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(content_of(r.body), want[i]);
+        res_free(&r);
+    }
+    for (int i = 0; i < 2; i++) {
+        post(m, USER_HI, &r);
+        assert_int_equal(r.status, 429);
+        long left = atol(head_value(&r, "retry-after-ms", v, sizeof v));
+        assert_true(left > 0 && left <= 60000);
+        long secs = (left + 999) / 1000;
+        char want_left[32], want_msg[64];
+        snprintf(want_left, sizeof want_left, "%lds, {{nope}}", secs);
+        assert_string_equal(head_value(&r, "x-left", v, sizeof v),
+                            want_left);
+        snprintf(want_msg, sizeof want_msg, "quota: retry in %lds", secs);
+        cJSON *j = cJSON_Parse(r.body);
+        cJSON *e = cJSON_GetObjectItem(j, "error");
+        assert_string_equal(cJSON_GetObjectItem(e, "message")->valuestring,
+                            want_msg);
+        cJSON_Delete(j);
+        res_free(&r);
+    }
+    /* Placeholders outside an over entry stay as they are. */
+    post(m, "{\"model\":\"model-b\",\"messages\":[]}", &r);
+    assert_string_equal(content_of(r.body), "{{window_left_ms}}");
+    res_free(&r);
+    assert_int_equal(mock_requests(m, "a"), 4);
+    assert_int_equal(mock_over_quota(m, "a"), 2);
+    assert_int_equal(mock_over_quota(m, "b"), 0);
+    assert_int_equal(mock_over_quota(m, "nope"), -1);
+    assert_int_equal(mock_over_quota(m, NULL), -1);
+    request(mock_port(m), "/_mock/stats", NULL, NULL, &r);
+    cJSON *j = cJSON_Parse(r.body);
+    cJSON *over = cJSON_GetObjectItem(j, "over_quota");
+    assert_int_equal(cJSON_GetObjectItem(over, "a")->valueint, 2);
+    assert_int_equal(cJSON_GetObjectItem(over, "b")->valueint, 0);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "routes"),
+                                         "a")->valueint, 4);
+    cJSON_Delete(j);
+    res_free(&r);
+    mock_stop(m);
+}
+
+/* Windows roll over: after the hinted time the quota has room again and
+   the responses go on where the last in-quota request left them.  Gemini
+   format, RetryInfo in the body.  Whatever the machine's speed, the loop
+   meets the quota within a window (limit 1), and waiting out the hint
+   always lands in a later window. */
+static void test_quota_window(void **state)
+{
+    static const char *script =
+        "{\"routes\":[{\"name\":\"g\",\"model\":\"gem\",\"format\":\"gemini\","
+        "\"responses\":[{\"text\":\"r0\"},{\"text\":\"r1\"},{\"text\":\"r2\"},"
+        "{\"text\":\"r3\"}],\"quota\":{\"limit\":1,\"window_ms\":400,"
+        "\"over\":{\"status\":429,\"error\":{\"code\":429,\"status\":"
+        "\"RESOURCE_EXHAUSTED\",\"message\":\"quota\",\"details\":[{\"@type\":"
+        "\"type.googleapis.com/google.rpc.RetryInfo\",\"retryDelay\":"
+        "\"{{window_left_s}}s\",\"ms\":\"{{window_left_ms}}\"}]}}}}]}";
+    static const char *body =
+        "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}]}";
+    static const char *path = "/v1beta/models/gem:generateContent";
+    struct mock_upstream *m = start(script);
+    struct res r;
+    long ok = 0, left = -1;
+    for (int i = 0; i < 10 && left < 0; i++) {
+        request(mock_port(m), path, body, NULL, &r);
+        if (r.status == 200)
+            ok++;
+        else {
+            assert_int_equal(r.status, 429);
+            cJSON *j = cJSON_Parse(r.body);
+            cJSON *d = cJSON_GetArrayItem(cJSON_GetObjectItem(
+                cJSON_GetObjectItem(j, "error"), "details"), 0);
+            left = atol(cJSON_GetObjectItem(d, "ms")->valuestring);
+            assert_string_equal(
+                cJSON_GetObjectItem(d, "retryDelay")->valuestring, "1s");
+            cJSON_Delete(j);
+        }
+        res_free(&r);
+    }
+    assert_true(ok >= 1 && left > 0 && left <= 400);
+    struct timespec ts = {0, (left + 30) * 1000000L};
+    nanosleep(&ts, NULL);
+    request(mock_port(m), path, body, NULL, &r);
+    assert_int_equal(r.status, 200);
+    char want[8];
+    snprintf(want, sizeof want, "\"r%ld\"", ok);
+    assert_non_null(strstr(r.body, want));
+    res_free(&r);
+    assert_int_equal(mock_over_quota(m, "g"), 1);
+    assert_int_equal(mock_requests(m, "g"), ok + 2);
+    mock_stop(m);
+}
+
 static int group_setup(void **state)
 {
     return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
@@ -764,6 +899,8 @@ int main(void)
         cmocka_unit_test(test_delays),
         cmocka_unit_test(test_stop_while_delayed),
         cmocka_unit_test(test_set_script_in_flight),
+        cmocka_unit_test(test_quota),
+        cmocka_unit_test(test_quota_window),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,0 +1,74 @@
+/*
+ * serve_exchange.h - one chat request in flight through the gateway, and
+ * the server state it reports to.  Shared by serve_exchange.c (engine
+ * side, SSE reader) and serve_http.c (daemon, routes).
+ *
+ * Threads: the MHD thread owns the exchange's HTTP side (conn, body,
+ * out); the engine thread only appends to `pending`, sets `resp`/`done`
+ * and resumes the connection, under `mu`.  A connection is suspended
+ * only with `mu` held and `suspended` set, and resumed only with `mu`
+ * held and `suspended` cleared, so a wake-up is never lost and never
+ * doubled.  Lock order: server mu, then exchange mu, then
+ * libmicrohttpd's own locks.
+ */
+#ifndef LR_CLI_SERVE_EXCHANGE_H
+#define LR_CLI_SERVE_EXCHANGE_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "serve.h"
+
+struct exchange;
+
+struct serve_server {
+    struct lr_router *router;
+    const struct serve_config *cfg;
+    struct serve_models models;
+    struct MHD_Daemon *daemon;
+    int port;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t live;                 /* exchanges libmicrohttpd still holds */
+    struct exchange *list;       /* those exchanges, for shutdown */
+};
+
+struct exchange {
+    pthread_mutex_t mu;
+    int refs;                    /* HTTP side, engine, SSE reader */
+    struct serve_server *srv;
+    struct MHD_Connection *conn;
+    struct exchange *prev, *next;
+    /* HTTP side (MHD thread) */
+    const struct serve_client *client;
+    struct serve_buf body;
+    int too_big, started, sse_role_sent, sse_final;
+    struct serve_parsed parsed;
+    char id[48];
+    long long created;
+    struct serve_buf out;
+    size_t out_off;
+    /* shared, under mu */
+    int suspended, conn_gone, submitted, done;
+    uint64_t req_id;
+    struct serve_buf pending;    /* streamed text not yet sent */
+    struct lr_response *resp;    /* set once, with done */
+};
+
+/* A new exchange for conn, counted live by srv; NULL on out of memory. */
+struct exchange *exchange_new(struct serve_server *srv,
+                              struct MHD_Connection *conn);
+/* Hand req to the engine (copied).  0, or -1 (router closing). */
+int exchange_submit(struct exchange *x, const struct lr_request *req);
+/* From the access handler: 1 when there is something to answer with
+   (done, or streamed text), else 0 after suspending the connection. */
+int exchange_ready(struct exchange *x);
+/* The SSE response reading from x (takes a reference), or NULL. */
+struct MHD_Response *exchange_sse_response(struct exchange *x);
+/* libmicrohttpd is done with the connection: cancel what still runs. */
+void exchange_closed(struct exchange *x);
+/* Cancel x's request if it is still in flight (shutdown). */
+void exchange_cancel(struct exchange *x);
+
+#endif

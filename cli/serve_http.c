@@ -1,0 +1,461 @@
+/*
+ * serve_http.c - the gateway's HTTP server (libmicrohttpd): one internal
+ * polling thread (epoll where available), connections suspended while
+ * the engine works (serve_exchange.c), TCP_NODELAY on every accepted
+ * socket so small SSE writes are not held back by Nagle.
+ *
+ * Routes:
+ *   GET  /healthz              200 {"status":"ok"}, no key needed
+ *   GET  /v1/models            targets, then simple, medium, complex, auto
+ *   POST /v1/chat/completions  non-streamed or SSE (serve_request.c)
+ * Anything else is 404 (405 for a known path with another method), in
+ * OpenAI's error shape.  /metrics and /dashboard will join /healthz.
+ *
+ * Request bodies over max_body_bytes get 413: at once when the
+ * Content-Length says so (the body is never read), else once the
+ * chunked upload has gone past the limit (the rest is discarded).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "llmroute.h"
+#include "serve_exchange.h"
+
+/* --- Replies ------------------------------------------------------------ */
+
+/* Queue body (malloc'd, taken over; NULL: out of memory) as JSON. */
+static enum MHD_Result reply_json(struct MHD_Connection *conn,
+                                  unsigned status, char *body,
+                                  int64_t retry_after_ms,
+                                  const struct lr_response *resp)
+{
+    if (!body) {
+        static const char oom[] = "{\"error\":{\"message\":\"out of memory\","
+            "\"type\":\"server_error\",\"param\":null,\"code\":\"nomem\"}}";
+        body = strdup(oom);
+        status = 500;
+        if (!body)
+            return MHD_NO;
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    char v[64];
+    if (retry_after_ms >= 0) {
+        snprintf(v, sizeof v, "%lld", (long long)((retry_after_ms + 999) /
+                                                  1000));
+        MHD_add_response_header(r, "Retry-After", v);
+        snprintf(v, sizeof v, "%lld", (long long)retry_after_ms);
+        MHD_add_response_header(r, "retry-after-ms", v);
+    }
+    if (resp) {
+        const char *t = lr_response_target(resp), *tier =
+            lr_response_tier(resp);
+        if (t)
+            MHD_add_response_header(r, "x-llmroute-target", t);
+        if (tier)
+            MHD_add_response_header(r, "x-llmroute-tier", tier);
+        snprintf(v, sizeof v, "%zu", lr_response_attempt_count(resp));
+        MHD_add_response_header(r, "x-llmroute-attempts", v);
+        snprintf(v, sizeof v, "chatcmpl-%llu",
+                 (unsigned long long)lr_response_id(resp));
+        MHD_add_response_header(r, "x-request-id", v);
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *conn,
+                                   const struct serve_error *e,
+                                   const struct lr_response *resp)
+{
+    return reply_json(conn, e->status, serve_error_json(e),
+                      e->retry_after_ms, resp);
+}
+
+static enum MHD_Result reply_simple(struct MHD_Connection *conn,
+                                    unsigned status, const char *code,
+                                    const char *msg)
+{
+    struct serve_error e;
+    serve_error_set(&e, status, code, NULL, "%s", msg);
+    return reply_error(conn, &e, NULL);
+}
+
+/* --- Auth ---------------------------------------------------------------- */
+
+static int is_loopback(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const void *)sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa && sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)
+                                     (const void *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) ||
+               (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
+/* MHD_YES with *who set when the caller may go on; otherwise the error
+   is queued and *done set. */
+static enum MHD_Result authorize(struct serve_server *s,
+                                 struct MHD_Connection *conn,
+                                 const struct serve_client **who, int *done)
+{
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                "Authorization");
+    enum serve_auth a = serve_auth_check(s->cfg, h, is_loopback(conn), who);
+    *done = a != SERVE_AUTH_OK;
+    if (a == SERVE_AUTH_MISSING)
+        return reply_simple(conn, 401, "invalid_api_key", "Missing API key:"
+                            " send Authorization: Bearer KEY");
+    if (a == SERVE_AUTH_WRONG)
+        return reply_simple(conn, 401, "invalid_api_key",
+                            "Incorrect API key provided");
+    if (a == SERVE_AUTH_NOT_LOOPBACK)
+        return reply_simple(conn, 403, "forbidden", "No client keys are "
+                            "configured: only loopback callers are served "
+                            "(add [client NAME] sections or "
+                            "allow_anonymous = true)");
+    return MHD_YES;
+}
+
+/* --- Chat ------------------------------------------------------------- */
+
+static enum MHD_Result answer(struct exchange *x)
+{
+    pthread_mutex_lock(&x->mu);
+    struct lr_response *resp = x->done ? x->resp : NULL;
+    pthread_mutex_unlock(&x->mu);
+    int failed = resp && lr_response_status(resp) != LR_OK;
+    if (x->parsed.stream && !failed) {
+        struct MHD_Response *r = exchange_sse_response(x);
+        if (!r)
+            return MHD_NO;
+        MHD_add_response_header(r, "x-request-id", x->id);
+        enum MHD_Result ret = MHD_queue_response(x->conn, 200, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (failed) {
+        struct serve_error e;
+        serve_error_from_response(resp, &e);
+        return reply_error(x->conn, &e, resp);
+    }
+    return reply_json(x->conn, 200, serve_completion_json(resp, x->id,
+                      x->created, x->parsed.model), -1, resp);
+}
+
+/* The whole body is in: build the request and hand it to the engine. */
+static enum MHD_Result start_chat(struct serve_server *s, struct exchange *x)
+{
+    struct serve_error e;
+    memset(&e, 0, sizeof e);
+    if (x->too_big) {
+        serve_error_set(&e, 413, "request_too_large", NULL, "The request "
+                        "body is larger than max_body_bytes (%lld)",
+                        (long long)s->cfg->max_body_bytes);
+        return reply_error(x->conn, &e, NULL);
+    }
+    struct lr_request *req = lr_request_new();
+    const struct serve_client *cl = x->client;
+    if (!req)
+        return reply_json(x->conn, 500, NULL, -1, NULL);
+    int rc = serve_request_build(x->body.data ? x->body.data : "",
+                                 x->body.len, &s->models,
+                                 cl ? cl->user : NULL,
+                                 cl ? cl->allow_user_override : 0, req,
+                                 &x->parsed, &e);
+    x->created = (long long)time(NULL);
+    if (!rc && exchange_submit(x, req) != 0) {
+        serve_error_set(&e, 503, "stopped", NULL, "The gateway is shutting "
+                        "down");
+        rc = -1;
+    }
+    lr_request_free(req);
+    serve_buf_free(&x->body);   /* not needed while the request waits */
+    if (rc)
+        return reply_error(x->conn, &e, NULL);
+    snprintf(x->id, sizeof x->id, "chatcmpl-%llu",
+             (unsigned long long)x->req_id);
+    return MHD_YES;
+}
+
+static enum MHD_Result chat(struct serve_server *s, struct exchange *x,
+                            const char *upload, size_t *upload_size)
+{
+    if (*upload_size) {
+        if (!x->too_big && x->body.len + *upload_size >
+                               (size_t)s->cfg->max_body_bytes) {
+            x->too_big = 1;
+            serve_buf_free(&x->body);
+        }
+        if (!x->too_big && serve_buf_add(&x->body, upload, *upload_size))
+            return MHD_NO;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (!x->started) {
+        x->started = 1;
+        enum MHD_Result ret = start_chat(s, x);
+        if (!x->submitted)
+            return ret;
+    }
+    return exchange_ready(x) ? answer(x) : MHD_YES;
+}
+
+/* First call for POST /v1/chat/completions: auth, size, an exchange. */
+static enum MHD_Result open_chat(struct serve_server *s,
+                                 struct MHD_Connection *conn, void **con_cls)
+{
+    const struct serve_client *who;
+    int done;
+    enum MHD_Result ret = authorize(s, conn, &who, &done);
+    if (done)
+        return ret;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 "Content-Length");
+    if (cl && strtoll(cl, NULL, 10) > s->cfg->max_body_bytes) {
+        struct serve_error e;
+        serve_error_set(&e, 413, "request_too_large", NULL, "The request "
+                        "body is larger than max_body_bytes (%lld)",
+                        (long long)s->cfg->max_body_bytes);
+        return reply_error(conn, &e, NULL);
+    }
+    struct exchange *x = exchange_new(s, conn);
+    if (!x)
+        return MHD_NO;
+    x->client = who;
+    *con_cls = x;
+    return MHD_YES;
+}
+
+/* --- Routing ------------------------------------------------------------ */
+
+/* *con_cls of a request other than a chat, between its first call (the
+   headers) and its last: answering on the first call would make
+   libmicrohttpd close the connection, losing keep-alive. */
+static char other_request;
+
+static enum MHD_Result route(struct serve_server *s,
+                             struct MHD_Connection *conn, const char *url,
+                             const char *method)
+{
+    int get = !strcmp(method, "GET");
+    if (!strcmp(url, "/healthz") && get)
+        return reply_json(conn, 200, strdup("{\"status\":\"ok\"}"), -1,
+                          NULL);
+    if (!strcmp(url, "/v1/models") && get) {
+        const struct serve_client *who;
+        int done;
+        enum MHD_Result ret = authorize(s, conn, &who, &done);
+        return done ? ret : reply_json(conn, 200,
+                                       serve_models_json(&s->models), -1,
+                                       NULL);
+    }
+    if (!strcmp(url, "/healthz") || !strcmp(url, "/v1/models") ||
+        !strcmp(url, "/v1/chat/completions"))
+        return reply_simple(conn, 405, "method_not_allowed",
+                            "Method not allowed for this path");
+    return reply_simple(conn, 404, "not_found", "Unknown path");
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn,
+                               const char *url, const char *method,
+                               const char *version, const char *upload,
+                               size_t *upload_size, void **con_cls)
+{
+    struct serve_server *s = cls;
+    (void)version;
+    if (*con_cls == &other_request) {
+        if (*upload_size) {
+            *upload_size = 0;   /* a body nobody asked for: dropped */
+            return MHD_YES;
+        }
+        return route(s, conn, url, method);
+    }
+    if (*con_cls)
+        return chat(s, *con_cls, upload, upload_size);
+    if (!strcmp(url, "/v1/chat/completions") && !strcmp(method, "POST"))
+        return open_chat(s, conn, con_cls);
+    *con_cls = &other_request;
+    return MHD_YES;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn,
+                      void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (*con_cls && *con_cls != &other_request)
+        exchange_closed(*con_cls);
+    *con_cls = NULL;
+}
+
+static void notify_conn(void *cls, struct MHD_Connection *conn,
+                        void **socket_context,
+                        enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)socket_context;
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int one = 1;
+    if (ci)
+        setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one,
+                   sizeof one);
+}
+
+/* --- Daemon ------------------------------------------------------------- */
+
+/* HOST:PORT ([v6addr]:PORT too) into addr. */
+static int parse_listen(const char *listen, struct sockaddr_storage *addr,
+                        char *err, size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    size_t hl = colon ? (size_t)(colon - listen) : 0;
+    if (!colon || !hl || hl >= sizeof host || !colon[1]) {
+        snprintf(err, errlen, "--listen wants HOST:PORT, got '%s'", listen);
+        return -1;
+    }
+    memcpy(host, listen, hl);
+    host[hl] = '\0';
+    if (host[0] == '[' && host[hl - 1] == ']') {
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = '\0';
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, colon + 1, &hints, &res);
+    if (rc || !res) {
+        snprintf(err, errlen, "--listen %s: %s", listen, gai_strerror(rc));
+        return -1;
+    }
+    memset(addr, 0, sizeof *addr);
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+}
+
+struct serve_server *serve_start(struct lr_router *r,
+                                 const struct serve_config *c,
+                                 const char *listen, char *err,
+                                 size_t errlen)
+{
+    struct sockaddr_storage addr;
+    if (parse_listen(listen, &addr, err, errlen))
+        return NULL;
+    struct serve_server *s = calloc(1, sizeof *s);
+    if (!s || serve_models_load(r, &s->models)) {
+        snprintf(err, errlen, "out of memory");
+        if (s)
+            serve_models_free(&s->models);
+        free(s);
+        return NULL;
+    }
+    s->router = r;
+    s->cfg = c;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
+                     | MHD_USE_ERROR_LOG;
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handler, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, notify_conn, s,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)c->max_connections,
+        MHD_OPTION_END);
+    const union MHD_DaemonInfo *di = s->daemon
+        ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+    if (!di) {
+        snprintf(err, errlen, "cannot listen on %s: %s", listen,
+                 s->daemon ? "no port" : strerror(errno));
+        serve_stop(s, 0);
+        return NULL;
+    }
+    s->port = di->port;
+    return s;
+}
+
+int serve_port(const struct serve_server *s)
+{
+    return s->port;
+}
+
+/* Wait (s->mu held) until nothing is live or deadline (CLOCK_MONOTONIC
+   ms) passes. */
+static void wait_live(struct serve_server *s, int64_t deadline)
+{
+    struct timespec ts = {.tv_sec = deadline / 1000,
+                          .tv_nsec = (deadline % 1000) * 1000000};
+    while (s->live) {
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
+            return;
+    }
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void serve_stop(struct serve_server *s, int64_t deadline_ms)
+{
+    if (!s)
+        return;
+    if (s->daemon) {
+        MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+        pthread_mutex_lock(&s->mu);
+        wait_live(s, mono_ms() + deadline_ms);
+        /* Past the grace period: cancel what still runs; the cancelled
+           requests answer (503) and their connections resume, which
+           libmicrohttpd needs before it may stop. */
+        for (struct exchange *x = s->list; x; x = x->next)
+            exchange_cancel(x);
+        wait_live(s, mono_ms() + 2000);
+        pthread_mutex_unlock(&s->mu);
+        MHD_stop_daemon(s->daemon);
+    }
+    serve_models_free(&s->models);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}

@@ -1,0 +1,358 @@
+/*
+ * serve_response.c - what OpenAI clients read back: chat.completion
+ * objects, chat.completion.chunk SSE events, the model list, and errors
+ * in OpenAI's shape {"error":{"message","type","param","code"}} with our
+ * error class in "code" and the HTTP status from the table below
+ * (docs/gateway.md has it too).
+ */
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llmroute.h"
+#include "serve.h"
+
+/* --- Errors ------------------------------------------------------------- */
+
+static const char *type_for(unsigned status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 402: return "insufficient_quota";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 429: return "rate_limit_error";
+    default: return status < 500 ? "invalid_request_error" : "server_error";
+    }
+}
+
+void serve_error_set(struct serve_error *e, unsigned status,
+                     const char *code, const char *param, const char *fmt,
+                     ...)
+{
+    e->status = status;
+    e->type = type_for(status);
+    e->code = code;
+    e->param = param;
+    e->retry_after_ms = -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+}
+
+/* Our error classes as HTTP statuses.  A class that belongs to the
+   caller's request is 4xx; upstream trouble is 5xx (502 the upstream
+   answered badly, 503 nobody could take it, 504 it took too long).
+   Budgets are 402, not 429: OpenAI's SDKs retry 429 on their own, and
+   a spent daily budget does not come back in a second. */
+static unsigned status_for(enum lr_status st)
+{
+    switch (st) {
+    case LR_E_BAD_REQUEST: case LR_E_CONTEXT_LENGTH:
+    case LR_E_CONTENT_FILTER: case LR_E_INVALID_ARG:
+        return 400;
+    case LR_E_BUDGET_EXCEEDED: return 402;
+    case LR_E_RATE_LIMITED_LOCAL: case LR_E_RATE_LIMITED: return 429;
+    case LR_E_TIMEOUT: return 504;
+    case LR_E_SERVER_ERROR: case LR_E_NETWORK: case LR_E_AUTH:
+    case LR_E_PROTOCOL:
+        return 502;
+    case LR_E_QUOTA_EXHAUSTED: case LR_E_OVERLOADED: case LR_E_NO_TARGET:
+    case LR_E_CANCELLED: case LR_E_STOPPED:
+        return 503;
+    default: return 500;
+    }
+}
+
+void serve_error_from_response(const struct lr_response *resp,
+                               struct serve_error *e)
+{
+    enum lr_status st = lr_response_status(resp);
+    const char *msg = lr_response_error_message(resp);
+    serve_error_set(e, status_for(st), lr_status_name(st), NULL, "%s",
+                    msg && *msg ? msg : lr_strerror(st));
+    e->retry_after_ms = lr_response_retry_after_ms(resp);
+}
+
+static cJSON *error_obj(const struct serve_error *e)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *o = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(o, "message", e->message);
+    cJSON_AddStringToObject(o, "type", e->type);
+    if (e->param)
+        cJSON_AddStringToObject(o, "param", e->param);
+    else
+        cJSON_AddNullToObject(o, "param");
+    cJSON_AddStringToObject(o, "code", e->code);
+    return root;
+}
+
+char *serve_error_json(const struct serve_error *e)
+{
+    cJSON *root = error_obj(e);
+    char *s = root ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    return s;
+}
+
+/* --- Models ------------------------------------------------------------- */
+
+static int add_name(struct serve_models *m, const char *name)
+{
+    char **v = realloc(m->names, (m->n + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    m->names = v;
+    return (v[m->n++] = strdup(name)) ? 0 : -1;
+}
+
+int serve_models_load(struct lr_router *r, struct serve_models *m)
+{
+    static const char *extra[] = {"simple", "medium", "complex", "auto"};
+    memset(m, 0, sizeof *m);
+    char *text = lr_router_describe_json(r);
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+    lr_free(text);
+    const cJSON *t;
+    int rc = root ? 0 : -1;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(root,
+                                                          "targets")) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(t, "name");
+        if (!rc && cJSON_IsString(n))
+            rc = add_name(m, n->valuestring);
+    }
+    cJSON_Delete(root);
+    m->n_targets = m->n;
+    for (size_t i = 0; !rc && i < 4; i++)
+        rc = add_name(m, extra[i]);
+    return rc;
+}
+
+void serve_models_free(struct serve_models *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        free(m->names[i]);
+    free(m->names);
+    memset(m, 0, sizeof *m);
+}
+
+char *serve_models_json(const struct serve_models *m)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "object", "list");
+    cJSON *data = cJSON_AddArrayToObject(root, "data");
+    for (size_t i = 0; data && i < m->n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(data, o);
+        cJSON_AddStringToObject(o, "id", m->names[i]);
+        cJSON_AddStringToObject(o, "object", "model");
+        cJSON_AddNumberToObject(o, "created", 0);
+        cJSON_AddStringToObject(o, "owned_by", i < m->n_targets
+                                    ? "llmroute-target" : "llmroute-router");
+    }
+    char *s = root ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    return s;
+}
+
+/* --- Completions -------------------------------------------------------- */
+
+/* OpenAI knows stop, length, tool_calls, content_filter. */
+static const char *finish_of(const struct lr_response *resp)
+{
+    const char *f = lr_response_finish_reason(resp);
+    if (!strcmp(f, "length") || !strcmp(f, "tool_calls") ||
+        !strcmp(f, "content_filter"))
+        return f;
+    return "stop";
+}
+
+static cJSON *usage_obj(const struct lr_response *resp)
+{
+    int64_t p = lr_response_prompt_tokens(resp);
+    int64_t c = lr_response_completion_tokens(resp);
+    p = p < 0 ? 0 : p;
+    c = c < 0 ? 0 : c;
+    int64_t cached = lr_response_cached_tokens(resp);
+    int64_t reasoning = lr_response_reasoning_tokens(resp);
+    cJSON *u = cJSON_CreateObject();
+    cJSON_AddNumberToObject(u, "prompt_tokens", (double)p);
+    cJSON_AddNumberToObject(u, "completion_tokens", (double)c);
+    cJSON_AddNumberToObject(u, "total_tokens", (double)(p + c));
+    cJSON_AddNumberToObject(cJSON_AddObjectToObject(u,
+        "prompt_tokens_details"), "cached_tokens",
+        (double)(cached > 0 ? cached : 0));
+    cJSON_AddNumberToObject(cJSON_AddObjectToObject(u,
+        "completion_tokens_details"), "reasoning_tokens",
+        (double)(reasoning > 0 ? reasoning : 0));
+    return u;
+}
+
+static cJSON *base_obj(const char *object, const char *id,
+                       long long created, const char *model)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "id", id);
+    cJSON_AddStringToObject(root, "object", object);
+    cJSON_AddNumberToObject(root, "created", (double)created);
+    cJSON_AddStringToObject(root, "model", model);
+    return root;
+}
+
+/* The tool calls as OpenAI sends them; with_index for stream deltas. */
+static cJSON *tool_calls(const struct lr_response *resp, int with_index)
+{
+    const char *j = lr_response_tool_calls_json(resp);
+    cJSON *arr = j ? cJSON_Parse(j) : NULL;
+    if (!cJSON_IsArray(arr)) {
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    int i = 0;
+    cJSON *c;
+    cJSON_ArrayForEach(c, arr)
+        if (with_index && cJSON_IsObject(c))
+            cJSON_AddItemToObject(c, "index", cJSON_CreateNumber(i++));
+    return arr;
+}
+
+char *serve_completion_json(const struct lr_response *resp,
+                            const char *id, long long created,
+                            const char *model)
+{
+    const char *upstream = lr_response_model(resp);
+    cJSON *root = base_obj("chat.completion", id, created,
+                           upstream && *upstream ? upstream : model);
+    cJSON *choice = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "choices"), choice);
+    cJSON_AddNumberToObject(choice, "index", 0);
+    cJSON *msg = cJSON_AddObjectToObject(choice, "message");
+    cJSON_AddStringToObject(msg, "role", "assistant");
+    cJSON *calls = tool_calls(resp, 0);
+    const char *text = lr_response_text(resp);
+    if (calls && !*text)
+        cJSON_AddNullToObject(msg, "content");
+    else
+        cJSON_AddStringToObject(msg, "content", text);
+    cJSON_AddNullToObject(msg, "refusal");
+    if (calls)
+        cJSON_AddItemToObject(msg, "tool_calls", calls);
+    cJSON_AddNullToObject(choice, "logprobs");
+    cJSON_AddStringToObject(choice, "finish_reason", finish_of(resp));
+    cJSON_AddItemToObject(root, "usage", usage_obj(resp));
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+/* --- SSE ---------------------------------------------------------------- */
+
+int serve_buf_add(struct serve_buf *b, const char *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 512;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d)
+            return -1;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+void serve_buf_free(struct serve_buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+/* "data: JSON\n\n" for obj, which is freed. */
+static int add_event(struct serve_buf *b, cJSON *obj)
+{
+    char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    cJSON_Delete(obj);
+    int rc = s ? 0 : -1;
+    if (!rc)
+        rc = serve_buf_add(b, "data: ", 6) || serve_buf_add(b, s, strlen(s))
+             || serve_buf_add(b, "\n\n", 2) ? -1 : 0;
+    free(s);
+    return rc;
+}
+
+/* A chunk object with one choice; *delta receives its delta object. */
+static cJSON *chunk(const char *id, long long created, const char *model,
+                    cJSON **delta, const char *finish)
+{
+    cJSON *root = base_obj("chat.completion.chunk", id, created, model);
+    cJSON *choice = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "choices"), choice);
+    cJSON_AddNumberToObject(choice, "index", 0);
+    *delta = cJSON_AddObjectToObject(choice, "delta");
+    cJSON_AddNullToObject(choice, "logprobs");
+    if (finish)
+        cJSON_AddStringToObject(choice, "finish_reason", finish);
+    else
+        cJSON_AddNullToObject(choice, "finish_reason");
+    return root;
+}
+
+int serve_sse_delta(struct serve_buf *b, const char *id, long long created,
+                    const char *model, int with_role, const char *text,
+                    size_t len)
+{
+    cJSON *delta;
+    cJSON *root = chunk(id, created, model, &delta, NULL);
+    if (with_role)
+        cJSON_AddStringToObject(delta, "role", "assistant");
+    if (text) {
+        char *t = strndup(text, len);
+        cJSON_AddStringToObject(delta, "content", t ? t : "");
+        free(t);
+    }
+    return add_event(b, root);
+}
+
+static int sse_error(struct serve_buf *b, const struct lr_response *resp)
+{
+    struct serve_error e;
+    serve_error_from_response(resp, &e);
+    return add_event(b, error_obj(&e));
+}
+
+int serve_sse_end(struct serve_buf *b, const char *id, long long created,
+                  const char *model, const struct lr_response *resp,
+                  int include_usage)
+{
+    int rc = 0;
+    cJSON *delta, *calls;
+    if (lr_response_status(resp) != LR_OK)
+        rc = sse_error(b, resp);
+    else {
+        if ((calls = tool_calls(resp, 1)) != NULL) {
+            cJSON *root = chunk(id, created, model, &delta, NULL);
+            cJSON_AddItemToObject(delta, "tool_calls", calls);
+            rc = add_event(b, root);
+        }
+        cJSON *root = chunk(id, created, model, &delta, finish_of(resp));
+        int rc2 = add_event(b, root);
+        rc = rc ? rc : rc2;
+        if (!rc && include_usage) {
+            /* OpenAI's usage chunk has an empty choices array. */
+            root = base_obj("chat.completion.chunk", id, created, model);
+            cJSON_AddArrayToObject(root, "choices");
+            cJSON_AddItemToObject(root, "usage", usage_obj(resp));
+            rc = add_event(b, root);
+        }
+    }
+    const char done[] = "data: [DONE]\n\n";
+    return rc ? rc : serve_buf_add(b, done, sizeof done - 1);
+}

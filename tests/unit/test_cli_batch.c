@@ -1,0 +1,817 @@
+/*
+ * test_cli_batch.c - `llmroute batch` as a user meets it: the built
+ * program runs as a child process against the scripted mock upstream
+ * (in-process, loopback), with IN/OUT files and INIs in a scratch folder.
+ * Checked: a mixed run (answers, a 429 that falls back, a hard failure,
+ * bad lines) with results joined by id and the summary figures
+ * cross-checked against OUT; resume (ids in OUT skipped, a torn last line
+ * repaired, the mock's request count proving what was sent); the
+ * concurrency bound (sampled from outside: requests the mock has seen
+ * never exceed lines in OUT + N); SIGINT/SIGTERM (exit 130/143, whole
+ * lines only, a second run finishes the rest; a second Ctrl-C quits at
+ * once); plain progress lines; usage and I/O errors.
+ *
+ * No timing assertions: slow routes only make runs last long enough for a
+ * signal or a sample to land, and every wait is bounded by a deadline.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mock_upstream.h"
+#include "testenv.h"
+
+#define RUN_TIMEOUT_MS 60000
+#define MAX_ARGS 20
+
+/* Routes by model.  "a" answers twice then gives a 429, round and round;
+   "slow" takes its time (tests replace its script to speed it up). */
+#define ROUTES_COMMON                                                      \
+    "{\"name\":\"a\",\"model\":\"m-a\",\"repeat\":\"cycle\",\"responses\":[" \
+    "{\"text\":\"A\",\"usage\":{\"prompt_tokens\":1,"                      \
+    "\"completion_tokens\":1}},"                                           \
+    "{\"text\":\"A\",\"usage\":{\"prompt_tokens\":1,"                      \
+    "\"completion_tokens\":1}},"                                           \
+    "{\"status\":429,\"error\":{\"message\":\"slow down\",\"type\":"       \
+    "\"requests\"}}]},"                                                    \
+    "{\"name\":\"echo\",\"model\":\"m-echo\",\"responses\":["              \
+    "{\"echo\":true}]},"                                                   \
+    "{\"name\":\"e500\",\"model\":\"m-500\",\"responses\":[{\"status\":500," \
+    "\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}]},"
+#define SCRIPT_WITH_SLOW(ms)                                               \
+    "{\"routes\":[" ROUTES_COMMON                                          \
+    "{\"name\":\"slow\",\"model\":\"m-slow\",\"responses\":[{\"text\":"    \
+    "\"zzz\",\"delay_ms\":" #ms "}]}]}"
+
+#define ROUTER "[router]\nplugin_dir = .\ntimeout_ms = 30000\n"
+#define TARGET(name, model)                                                \
+    "\n[target " name "]\nprovider = openai\nmodel = " model "\n"        \
+    "base_url = http://127.0.0.1:@PORT@/v1\n"
+
+struct fx {
+    struct tenv env;
+    struct mock_upstream *mock;
+    char cli[1024];
+    char ini[512], in[512], out[512];
+};
+
+struct sink {
+    char *data;
+    size_t len, cap;
+};
+
+struct child {
+    pid_t pid;
+    struct pollfd pf[2];
+    struct sink s[2];
+    int64_t deadline;
+};
+
+struct run {
+    int code;   /* exit status; -1 when the child died of a signal */
+    char *out;
+    char *err;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    char err[512];
+    if (!f)
+        return -1;
+    *state = f;
+    if (tenv_init(&f->env) != 0)
+        return -1;
+    f->mock = mock_start(SCRIPT_WITH_SLOW(300), err, sizeof err);
+    if (!f->mock) {
+        fprintf(stderr, "mock_start: %s\n", err);
+        return -1;
+    }
+    snprintf(f->cli, sizeof f->cli, "%s/llmroute", tenv_build());
+    snprintf(f->in, sizeof f->in, "%s", tenv_file(&f->env, "in.jsonl"));
+    snprintf(f->out, sizeof f->out, "%s", tenv_file(&f->env, "out.jsonl"));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    mock_stop(f->mock);
+    tenv_free(&f->env);
+    free(f);
+    return 0;
+}
+
+/* Write the INI, @PORT@ replaced, into f->ini. */
+static void conf(struct fx *f, const char *tmpl)
+{
+    char text[4096], port[16];
+    size_t len = 0;
+    snprintf(port, sizeof port, "%d", mock_port(f->mock));
+    for (const char *p = tmpl; *p && len + 16 < sizeof text;) {
+        if (strncmp(p, "@PORT@", 6) == 0) {
+            len += (size_t)snprintf(text + len, sizeof text - len, "%s",
+                                    port);
+            p += 6;
+        }
+        else
+            text[len++] = *p++;
+    }
+    text[len] = '\0';
+    const char *w = tenv_write(&f->env, "c.ini", "%s", text);
+    assert_non_null(w);
+    snprintf(f->ini, sizeof f->ini, "%s", w);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* n request lines {"id":"qI","prompt":"hello I"[,extra]} for I in
+   first..first+n-1, appended to buf. */
+static void add_lines(char *buf, size_t cap, int first, int n,
+                      const char *extra)
+{
+    for (int i = first; i < first + n; i++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, cap - len, "{\"id\":\"q%d\",\"prompt\":"
+                 "\"hello %d\"%s}\n", i, i, extra ? extra : "");
+    }
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sink_add(struct sink *s, const char *p, size_t n)
+{
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = (s->len + n + 1) * 2;
+        char *d = realloc(s->data, cap);
+        assert_non_null(d);
+        s->data = d;
+        s->cap = cap;
+    }
+    memcpy(s->data + s->len, p, n);
+    s->len += n;
+    s->data[s->len] = '\0';
+}
+
+static void kill_and_fail(pid_t pid, const char *why)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    fail_msg("llmroute child: %s", why);
+}
+
+/* Start llmroute with the NULL-terminated arguments; stdin is empty. */
+static void spawn(struct fx *f, struct child *c, ...)
+{
+    char *argv[MAX_ARGS + 2];
+    int out[2], err[2], argc = 0;
+    va_list ap;
+    argv[argc++] = f->cli;
+    va_start(ap, c);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL;) {
+        assert_true(argc <= MAX_ARGS);
+        argv[argc++] = (char *)a;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(err, O_CLOEXEC), 0);
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    assert_true(devnull >= 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* Only async-signal-safe calls: the parent has threads. */
+        if (dup2(devnull, 0) < 0 || dup2(out[1], 1) < 0 ||
+            dup2(err[1], 2) < 0)
+            _exit(126);
+        execv(f->cli, argv);
+        _exit(127);
+    }
+    close(devnull);
+    close(out[1]);
+    close(err[1]);
+    memset(c, 0, sizeof *c);
+    c->pid = pid;
+    c->pf[0] = (struct pollfd){out[0], POLLIN, 0};
+    c->pf[1] = (struct pollfd){err[0], POLLIN, 0};
+    sink_add(&c->s[0], "", 0);
+    sink_add(&c->s[1], "", 0);
+    c->deadline = mono_ms() + RUN_TIMEOUT_MS;
+}
+
+/* Read what the child wrote within ms; 0 once both pipes are closed. */
+static int pump(struct child *c, int ms)
+{
+    if (mono_ms() > c->deadline)
+        kill_and_fail(c->pid, "still running at the deadline");
+    if (c->pf[0].fd < 0 && c->pf[1].fd < 0)
+        return 0;
+    int n = poll(c->pf, 2, ms);
+    if (n < 0 && errno != EINTR)
+        kill_and_fail(c->pid, "poll failed");
+    for (int i = 0; n > 0 && i < 2; i++) {
+        if (c->pf[i].fd < 0 || !c->pf[i].revents)
+            continue;
+        char buf[4096];
+        ssize_t got = read(c->pf[i].fd, buf, sizeof buf);
+        if (got > 0)
+            sink_add(&c->s[i], buf, (size_t)got);
+        else if (got == 0 || errno != EINTR) {
+            close(c->pf[i].fd);
+            c->pf[i].fd = -1;
+        }
+    }
+    return c->pf[0].fd >= 0 || c->pf[1].fd >= 0;
+}
+
+/* Pump until stderr holds text. */
+static void wait_stderr(struct child *c, const char *text)
+{
+    while (!strstr(c->s[1].data, text))
+        if (!pump(c, 50))
+            fail_msg("child ended without writing '%s'; stderr: %s", text,
+                     c->s[1].data);
+}
+
+static void finish(struct child *c, struct run *r)
+{
+    int status = 0;
+    while (pump(c, 200))
+        ;
+    for (;;) {
+        pid_t w = waitpid(c->pid, &status, WNOHANG);
+        if (w == c->pid)
+            break;
+        if (w < 0 && errno != EINTR)
+            fail_msg("waitpid: %s", strerror(errno));
+        if (mono_ms() > c->deadline)
+            kill_and_fail(c->pid, "did not exit by the deadline");
+        usleep(5000);
+    }
+    r->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r->out = c->s[0].data;
+    r->err = c->s[1].data;
+}
+
+#define RUN(f, r, ...)                                                     \
+    do {                                                                   \
+        struct child c_;                                                   \
+        spawn(f, &c_, __VA_ARGS__, NULL);                                  \
+        finish(&c_, r);                                                    \
+    } while (0)
+
+static void run_free(struct run *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+/* Wait (bounded) until the mock has seen n requests on route. */
+static void wait_requests(struct fx *f, struct child *c, const char *route,
+                          long n)
+{
+    while (mock_requests(f->mock, route) < n)
+        if (!pump(c, 20))
+            fail_msg("child ended before %ld requests on %s", n, route);
+}
+
+/* --- OUT --------------------------------------------------------------- */
+
+struct outf {
+    cJSON *line[128];
+    int n;
+};
+
+/* Every line of OUT: complete ('\n'-terminated) and one JSON object. */
+static void read_out(struct fx *f, struct outf *o)
+{
+    char *text = tenv_slurp(f->out);
+    assert_non_null(text);
+    memset(o, 0, sizeof *o);
+    size_t len = strlen(text);
+    assert_true(len == 0 || text[len - 1] == '\n');
+    for (char *p = text, *nl; (nl = strchr(p, '\n')); p = nl + 1) {
+        *nl = '\0';
+        assert_true(o->n < 128);
+        o->line[o->n] = cJSON_Parse(p);
+        if (!cJSON_IsObject(o->line[o->n]))
+            fail_msg("OUT line %d is not a JSON object: %s", o->n + 1, p);
+        o->n++;
+    }
+    free(text);
+}
+
+static void out_free(struct outf *o)
+{
+    for (int i = 0; i < o->n; i++)
+        cJSON_Delete(o->line[i]);
+}
+
+/* Complete lines in OUT right now (the file may be growing). */
+static long out_lines(struct fx *f)
+{
+    char *text = tenv_slurp(f->out);
+    long n = 0;
+    for (char *p = text; p && *p; p++)
+        n += *p == '\n';
+    free(text);
+    return n;
+}
+
+/* The line whose id is the string id (NULL: none); fails on two. */
+static const cJSON *by_id(const struct outf *o, const char *id)
+{
+    const cJSON *hit = NULL;
+    for (int i = 0; i < o->n; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o->line[i], "id");
+        if (cJSON_IsString(v) && strcmp(v->valuestring, id) == 0) {
+            if (hit)
+                fail_msg("id %s appears twice in OUT", id);
+            hit = o->line[i];
+        }
+    }
+    return hit;
+}
+
+static const char *str_at(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double num_at(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsNumber(v))
+        fail_msg("no number '%s'", k);
+    return v->valuedouble;
+}
+
+static const char *err_class(const cJSON *line)
+{
+    return str_at(cJSON_GetObjectItemCaseSensitive(line, "error"), "class");
+}
+
+/* --json-summary: the last line of stdout. */
+static cJSON *summary_of(const char *out)
+{
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithOpts(out, &end, 0);
+    if (!cJSON_IsObject(j))
+        fail_msg("stdout is not the JSON summary: %s", out);
+    assert_string_equal(end, "\n");
+    return j;
+}
+
+/* --- the mixed run ------------------------------------------------------ */
+
+/* What OUT says about fallbacks and 429s, to compare with the summary. */
+static void tally(const struct outf *o, long *fallbacks, long *n429,
+                  double *cost)
+{
+    *fallbacks = *n429 = 0;
+    *cost = 0;
+    for (int i = 0; i < o->n; i++) {
+        const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o->line[i],
+                                                            "attempts");
+        const char *winner = str_at(o->line[i], "target");
+        const cJSON *a;
+        int fb = 0;
+        cJSON_ArrayForEach(a, arr) {
+            if (num_at(a, "status") == 429)
+                (*n429)++;
+            if (winner && strcmp(str_at(a, "target"), winner) != 0)
+                fb = 1;
+        }
+        *fallbacks += fb;
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(o->line[i],
+                                                          "cost_usd");
+        *cost += cJSON_IsNumber(c) ? c->valuedouble : 0;
+    }
+}
+
+static void check_mix_lines(const struct outf *o)
+{
+    assert_int_equal(o->n, 33);
+    for (int i = 1; i <= 30; i++) {
+        char id[16], want[32];
+        snprintf(id, sizeof id, "q%d", i);
+        const cJSON *l = by_id(o, id);
+        if (!l)
+            fail_msg("no result for %s", id);
+        /* Joined right: b echoes this id's own prompt. */
+        const char *target = str_at(l, "target"), *text = str_at(l, "text");
+        assert_non_null(target);
+        snprintf(want, sizeof want, "echo: hello %d", i);
+        assert_string_equal(text, strcmp(target, "a") == 0 ? "A" : want);
+    }
+    assert_string_equal(err_class(by_id(o, "h1")), "server_error");
+    const cJSON *bad = by_id(o, "bad1");
+    assert_string_equal(err_class(bad), "bad_request");
+    assert_non_null(strstr(str_at(cJSON_GetObjectItemCaseSensitive(bad,
+        "error"), "message"), ":33: needs \"prompt\" or \"messages\""));
+    assert_int_equal(cJSON_GetArraySize(
+        cJSON_GetObjectItemCaseSensitive(bad, "attempts")), 0);
+    /* A numeric id stays a number; its messages line was answered. */
+    int found = 0;
+    for (int i = 0; i < o->n; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o->line[i], "id");
+        if (cJSON_IsNumber(v) && v->valueint == 99) {
+            found++;
+            assert_string_equal(str_at(o->line[i], "text"), "echo: hi there");
+        }
+    }
+    assert_int_equal(found, 1);
+}
+
+static void batch_mix(void **state)
+{
+    struct fx *f = *state;
+    char in[8192] = "";
+    struct run r;
+    conf(f, ROUTER TARGET("a", "m-a")
+         "input_usd_per_mtok = 1000\noutput_usd_per_mtok = 2000\n"
+         TARGET("b", "m-echo") TARGET("c", "m-500"));
+    add_lines(in, sizeof in, 1, 30, NULL);
+    strcat(in, "{\"id\":\"h1\",\"prompt\":\"x\",\"target\":\"c\"}\n"
+               "this is not json\n"
+               "{\"id\":\"bad1\",\"note\":\"no prompt\"}\n"
+               "\n"
+               "{\"id\":\"q7\",\"prompt\":\"again\"}\n"
+               "{\"id\":99,\"messages\":[{\"role\":\"user\",\"content\":"
+               "\"hi there\"}],\"target\":\"b\",\"max_tokens\":5}\n");
+    write_file(f->in, in);
+    RUN(f, &r, "batch", "-c", f->ini, "--in", f->in, "--out", f->out,
+        "--json-summary", "--progress-interval-ms", "0");
+    if (r.code != 0)
+        fail_msg("exit %d, stderr: %s", r.code, r.err);
+    assert_non_null(strstr(r.err, ":32: not valid JSON: skipped"));
+    assert_non_null(strstr(r.err, ":35: duplicate id \"q7\" (first on "
+                           "line 7): skipped"));
+    struct outf o;
+    read_out(f, &o);
+    check_mix_lines(&o);
+
+    long fallbacks, n429;
+    double cost;
+    tally(&o, &fallbacks, &n429, &cost);
+    cJSON *s = summary_of(r.out);
+    assert_int_equal((long)num_at(s, "sent"), 32);
+    assert_int_equal((long)num_at(s, "answered"), 31);
+    assert_int_equal((long)num_at(s, "failed"), 2);
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(s, "failed_by_class");
+    assert_int_equal((long)num_at(cls, "server_error"), 1);
+    assert_int_equal((long)num_at(cls, "bad_request"), 1);
+    assert_int_equal((long)num_at(s, "skipped_lines"), 2);
+    assert_int_equal((long)num_at(s, "lines"), 35);
+    /* a's third request is a 429 whatever the order: at least one. */
+    assert_true(n429 >= 1);
+    assert_int_equal((long)num_at(s, "http_429"), n429);
+    assert_true(fallbacks >= 1);
+    assert_int_equal((long)num_at(s, "fallbacks"), fallbacks);
+    assert_true(fabs(num_at(s, "cost_usd") - cost) < 1e-9);
+    assert_true(cost > 0);
+    const cJSON *lat = cJSON_GetObjectItemCaseSensitive(s, "latency_ms");
+    assert_true(num_at(lat, "p50") >= 0);
+    assert_true(num_at(lat, "p95") >= num_at(lat, "p50"));
+    assert_true(num_at(s, "max_in_flight") <= 4);
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+        s, "interrupted")));
+    /* The text summary went to stderr. */
+    assert_non_null(strstr(r.err, "batch: done\n"));
+    assert_non_null(strstr(r.err, "  failed      2  (server_error 1, "
+                           "bad_request 1)\n"));
+    cJSON_Delete(s);
+    out_free(&o);
+    run_free(&r);
+    assert_int_equal(mock_requests(f->mock, "e500"), 1);
+}
+
+/* --- resume ------------------------------------------------------------- */
+
+static void batch_resume(void **state)
+{
+    struct fx *f = *state;
+    char in[4096] = "", old[2048] = "";
+    struct run r;
+    conf(f, ROUTER TARGET("b", "m-echo"));
+    add_lines(in, sizeof in, 1, 10, NULL);
+    write_file(f->in, in);
+    for (int i = 1; i <= 5; i++) {
+        size_t len = strlen(old);
+        snprintf(old + len, sizeof old - len, "{\"id\":\"q%d\",\"text\":"
+                 "\"old\"}\n", i);
+    }
+    /* A kill in mid-write left half of q6's line. */
+    char torn[2100];
+    snprintf(torn, sizeof torn, "%s{\"id\":\"q6\",\"te", old);
+    write_file(f->out, torn);
+
+    RUN(f, &r, "batch", "-c", f->ini, "--in", f->in, "--out", f->out,
+        "--json-summary");
+    if (r.code != 0)
+        fail_msg("exit %d, stderr: %s", r.code, r.err);
+    assert_non_null(strstr(r.err, "dropping a torn last line"));
+    assert_int_equal(mock_requests(f->mock, "echo"), 5);
+    cJSON *s = summary_of(r.out);
+    assert_int_equal((long)num_at(s, "already_done"), 5);
+    assert_int_equal((long)num_at(s, "sent"), 5);
+    cJSON_Delete(s);
+    run_free(&r);
+
+    char *text = tenv_slurp(f->out);
+    assert_true(strncmp(text, old, strlen(old)) == 0); /* kept as it was */
+    free(text);
+    struct outf o;
+    read_out(f, &o);
+    assert_int_equal(o.n, 10);
+    for (int i = 1; i <= 10; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "q%d", i);
+        assert_non_null(by_id(&o, id));
+    }
+    assert_string_equal(str_at(by_id(&o, "q6"), "text"), "echo: hello 6");
+    out_free(&o);
+
+    /* Everything done: nothing is sent. */
+    RUN(f, &r, "batch", "-c", f->ini, "--in", f->in, "--out", f->out);
+    assert_int_equal(r.code, 0);
+    assert_int_equal(mock_requests(f->mock, "echo"), 5);
+    run_free(&r);
+
+    /* A last line that lost only its '\n' is a whole result: kept. */
+    write_file(f->out, "{\"id\":\"q1\",\"text\":\"old\"}");
+    write_file(f->in, "{\"id\":\"q1\",\"prompt\":\"p\"}\n"
+                      "{\"id\":\"q2\",\"prompt\":\"p\"}");
+    RUN(f, &r, "batch", "-c", f->ini, "--in", f->in, "--out", f->out);
+    assert_int_equal(r.code, 0);
+    assert_int_equal(mock_requests(f->mock, "echo"), 6);
+    read_out(f, &o);
+    assert_int_equal(o.n, 2);
+    assert_string_equal(str_at(by_id(&o, "q1"), "text"), "old");
+    out_free(&o);
+    run_free(&r);
+}
+
+/* --- concurrency -------------------------------------------------------- */
+
+/* Sampled while it runs: requests the mock has seen (read first) never
+   exceed the lines in OUT (read after) plus N, since batch writes a
+   result before sending the next request. */
+static void batch_concurrency(void **state)
+{
+    struct fx *f = *state;
+    char in[4096] = "";
+    struct child c;
+    struct run r;
+    conf(f, ROUTER TARGET("s", "m-slow"));
+    add_lines(in, sizeof in, 1, 12, NULL);
+    write_file(f->in, in);
+    spawn(f, &c, "batch", "-c", f->ini, "--in", f->in, "--out", f->out,
+          "--concurrency", "3", "--json-summary", NULL);
+    long samples = 0, peak = 0;
+    while (pump(&c, 10)) {
+        long sent = mock_requests(f->mock, "slow");
+        long lines = out_lines(f);
+        if (sent > lines + 3)
+            fail_msg("%ld requests sent with only %ld results written",
+                     sent, lines);
+        peak = sent - lines > peak ? sent - lines : peak;
+        samples++;
+    }
+    finish(&c, &r);
+    assert_int_equal(r.code, 0);
+    assert_true(samples > 0);
+    assert_true(peak >= 1);
+    assert_int_equal(mock_requests(f->mock, "slow"), 12);
+    assert_int_equal(out_lines(f), 12);
+    cJSON *s = summary_of(r.out);
+    assert_true(num_at(s, "max_in_flight") <= 3);
+    assert_true(num_at(s, "max_in_flight") >= 1);
+    cJSON_Delete(s);
+    run_free(&r);
+}
+
+/* --- signals ------------------------------------------------------------ */
+
+static void batch_sigint_resume(void **state)
+{
+    struct fx *f = *state;
+    char in[4096] = "", err[256];
+    struct child c;
+    struct run r;
+    conf(f, ROUTER TARGET("s", "m-slow"));
+    add_lines(in, sizeof in, 1, 30, NULL);
+    write_file(f->in, in);
+    spawn(f, &c, "batch", "-c", f->ini, "--in", f->in, "--out", f->out,
+          "--concurrency", "2", NULL);
+    wait_requests(f, &c, "slow", 1);
+    kill(c.pid, SIGINT);
+    finish(&c, &r);
+    assert_int_equal(r.code, 130);
+    assert_non_null(strstr(r.err, "batch: interrupted\n"));
+    struct outf o;
+    read_out(f, &o);          /* whole, parsable lines only */
+    int first = o.n;
+    assert_true(first < 30);
+    out_free(&o);
+    run_free(&r);
+
+    /* The rest, fast now: only the missing ids are sent. */
+    assert_int_equal(mock_set_script(f->mock, SCRIPT_WITH_SLOW(0), err,
+                                     sizeof err), 0);
+    RUN(f, &r, "batch", "-c", f->ini, "--in", f->in, "--out", f->out);
+    assert_int_equal(r.code, 0);
+    assert_int_equal(mock_requests(f->mock, "slow"), 30 - first);
+    read_out(f, &o);
+    assert_int_equal(o.n, 30);
+    for (int i = 1; i <= 30; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "q%d", i);
+        assert_non_null(by_id(&o, id));
+    }
+    out_free(&o);
+    run_free(&r);
+}
+
+/* SIGTERM with no grace: in-flight requests are cancelled, not written;
+   exit 143. */
+static void batch_sigterm_cancels(void **state)
+{
+    struct fx *f = *state;
+    char in[4096] = "", err[256];
+    struct child c;
+    struct run r;
+    assert_int_equal(mock_set_script(f->mock, SCRIPT_WITH_SLOW(20000), err,
+                                     sizeof err), 0);
+    conf(f, ROUTER TARGET("s", "m-slow"));
+    add_lines(in, sizeof in, 1, 6, NULL);
+    write_file(f->in, in);
+    spawn(f, &c, "batch", "-c", f->ini, "--in", f->in, "--out", f->out,
+          "--concurrency", "2", "--grace-ms", "0", "--json-summary", NULL);
+    wait_requests(f, &c, "slow", 2);
+    kill(c.pid, SIGTERM);
+    finish(&c, &r);
+    assert_int_equal(r.code, 143);
+    cJSON *s = summary_of(r.out);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+        s, "interrupted")));
+    assert_int_equal((long)num_at(s, "cancelled"), 2);
+    assert_int_equal((long)num_at(s, "answered"), 0);
+    cJSON_Delete(s);
+    assert_int_equal(out_lines(f), 0);
+    run_free(&r);
+}
+
+/* A second Ctrl-C while waiting for the grace period quits at once:
+   no summary, exit 130, OUT still whole lines. */
+static void batch_second_sigint(void **state)
+{
+    struct fx *f = *state;
+    char in[4096] = "", err[256];
+    struct child c;
+    struct run r;
+    assert_int_equal(mock_set_script(f->mock, SCRIPT_WITH_SLOW(20000), err,
+                                     sizeof err), 0);
+    conf(f, ROUTER TARGET("s", "m-slow"));
+    add_lines(in, sizeof in, 1, 4, NULL);
+    write_file(f->in, in);
+    spawn(f, &c, "batch", "-c", f->ini, "--in", f->in, "--out", f->out,
+          "--grace-ms", "60000", NULL);
+    wait_requests(f, &c, "slow", 1);
+    kill(c.pid, SIGINT);
+    wait_stderr(&c, "interrupted: waiting up to 60000 ms");
+    kill(c.pid, SIGINT);
+    finish(&c, &r);
+    assert_int_equal(r.code, 130);
+    assert_null(strstr(r.err, "batch: interrupted"));
+    struct outf o;
+    read_out(f, &o);
+    out_free(&o);
+    run_free(&r);
+}
+
+/* --- progress, usage, errors ------------------------------------------- */
+
+/* Not a terminal: plain lines at the interval (the run lasts >= 4 x
+   200 ms, sequentially). */
+static void batch_progress_plain(void **state)
+{
+    struct fx *f = *state;
+    char in[1024] = "", err[256];
+    struct run r;
+    assert_int_equal(mock_set_script(f->mock, SCRIPT_WITH_SLOW(200), err,
+                                     sizeof err), 0);
+    conf(f, ROUTER TARGET("s", "m-slow"));
+    add_lines(in, sizeof in, 1, 4, NULL);
+    write_file(f->in, in);
+    RUN(f, &r, "batch", "-c", f->ini, "--in", f->in, "--out", f->out,
+        "--concurrency", "1", "--progress-interval-ms", "50");
+    assert_int_equal(r.code, 0);
+    int n = 0;
+    for (const char *p = r.err; (p = strstr(p, "/4 lines, ")); p++)
+        n++;
+    assert_true(n >= 2);
+    assert_null(strchr(r.err, '\r'));   /* no bar redraws */
+    assert_string_equal(r.out, "");     /* nothing but OUT gets results */
+    run_free(&r);
+}
+
+static void batch_usage(void **state)
+{
+    struct fx *f = *state;
+    struct run r;
+    conf(f, ROUTER TARGET("b", "m-echo"));
+    write_file(f->in, "{\"id\":1,\"prompt\":\"one\"}\n"
+                      "{\"id\":2,\"prompt\":\"two\"}\n");
+    static const char *const cases[][9] = {
+        {"batch", "-c", "x.ini", "--out", "o", NULL},
+        {"batch", "-c", "x.ini", "--in", "i", NULL},
+        {"batch", "--in", "i", "--out", "o", NULL},
+        {"batch", "-c", "x", "--in", "i", "--out", "o", "--concurrency", "0"},
+        {"batch", "-c", "x", "--in", "i", "--out", "o", "--concurrency",
+         "many"},
+        {"batch", "-c", "x", "--in", "i", "--out", "-", "--json-summary"},
+        {"batch", "-c", "x", "--in", "i", "--out", "o", "--grace-ms", "-1"},
+        {"batch", "-c", "x", "--in", "i", "--out", "o", "extra", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *const *a = cases[i];
+        RUN(f, &r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]);
+        if (r.code != 2 || !strstr(r.err, "llmroute: batch: ") || r.out[0])
+            fail_msg("case %zu: exit %d, stdout '%s', stderr '%s'", i,
+                     r.code, r.out, r.err);
+        run_free(&r);
+    }
+    /* Missing IN or a broken config: 2; OUT not writable: 1. */
+    RUN(f, &r, "batch", "-c", f->ini, "--in", "/nonexistent/in.jsonl",
+        "--out", f->out);
+    assert_int_equal(r.code, 2);
+    run_free(&r);
+    write_file(tenv_file(&f->env, "bad.ini"), "[router]\nbogus = 1\n");
+    RUN(f, &r, "batch", "-c", tenv_file(&f->env, "bad.ini"), "--in", f->in,
+        "--out", f->out);
+    assert_int_equal(r.code, 2);
+    assert_non_null(strstr(r.err, "unknown key 'bogus'"));
+    run_free(&r);
+    RUN(f, &r, "batch", "-c", f->ini, "--in", f->in, "--out",
+        "/nonexistent/out.jsonl");
+    assert_int_equal(r.code, 1);
+    run_free(&r);
+    assert_int_equal(mock_requests(f->mock, NULL), 0);
+
+    /* --out -: results on stdout, nothing else there. */
+    RUN(f, &r, "batch", "-c", f->ini, "--in", f->in, "--out", "-");
+    assert_int_equal(r.code, 0);
+    int lines = 0;
+    for (const char *p = r.out; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 2);
+    assert_non_null(strstr(r.out, "\"text\":\"echo: two\""));
+    run_free(&r);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        T(batch_mix),
+        T(batch_resume),
+        T(batch_concurrency),
+        T(batch_sigint_resume),
+        T(batch_sigterm_cancels),
+        T(batch_second_sigint),
+        T(batch_progress_plain),
+        T(batch_usage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
