@@ -1,15 +1,14 @@
 /*
  * api.c - the application API: open/close, blocking and asynchronous
- * calls, introspection.  lr_complete() and lr_stream() are lr_submit()
- * plus a wait on a condition variable that the completion callback
- * signals, so every call path goes through the one engine.
+ * calls, introspection.  lr_submit() goes to the engine thread;
+ * lr_complete() and lr_stream() run on the caller's thread (blocking.h).
  */
 #include <cjson/cJSON.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "blocking.h"
 #include "engine.h"
 #include "log.h"
 #include "metrics.h"
@@ -57,6 +56,7 @@ void lr_close(struct lr_router *r)
 {
     if (!r)
         return;
+    lr_blocking_close(r);
     lr_engine_stop(r->engine);
     r->engine = NULL;
     lr_router_free(r);
@@ -72,24 +72,11 @@ uint64_t lr_submit(struct lr_router *r, const struct lr_request *req,
 
 int lr_cancel(struct lr_router *r, uint64_t id)
 {
-    return r ? lr_engine_cancel(r->engine, id) : LR_E_INVALID_ARG;
-}
-
-struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done;
-    struct lr_response *resp;
-};
-
-static void wake(struct lr_response *resp, void *user)
-{
-    struct waiter *w = user;
-    pthread_mutex_lock(&w->mu);
-    w->resp = resp;
-    w->done = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    if (!r)
+        return LR_E_INVALID_ARG;
+    if (lr_blocking_cancel(r, id) == LR_OK)
+        return LR_OK;
+    return lr_engine_cancel(r->engine, id);
 }
 
 int lr_stream(struct lr_router *r, const struct lr_request *req,
@@ -99,23 +86,7 @@ int lr_stream(struct lr_router *r, const struct lr_request *req,
         *out = NULL;
     if (!r || !req || !out)
         return LR_E_INVALID_ARG;
-    struct waiter w = {.done = 0};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
-    uint64_t id = lr_engine_submit(r->engine, req, on_delta, user, wake,
-                                   &w);
-    if (id) {
-        pthread_mutex_lock(&w.mu);
-        while (!w.done)
-            pthread_cond_wait(&w.cv, &w.mu);
-        pthread_mutex_unlock(&w.mu);
-    }
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
-    if (!id)
-        return LR_E_STOPPED;
-    *out = w.resp;
-    return w.resp->status;
+    return lr_blocking_run(r, req, on_delta, user, out);
 }
 
 int lr_complete(struct lr_router *r, const struct lr_request *req,

@@ -54,8 +54,13 @@ static enum lr_attempt_state skip(struct lr_job *job, const char *who,
 int64_t lr_attempt_cooldown_left(struct lr_job *job, const char *target,
                                  char *cls, size_t clslen)
 {
-    char key[300];
-    snprintf(key, sizeof key, "cooldown/%s", target);
+    /* Per attempt: no snprintf for a constant prefix. */
+    char key[300] = "cooldown/";
+    size_t tn = strlen(target);
+    if (tn > sizeof key - 10)
+        tn = sizeof key - 10;
+    memcpy(key + 9, target, tn);
+    key[9 + tn] = '\0';
     struct lr_buf v = {0};
     int64_t left = 0;
     struct lr_store *s = job->rt->store;
@@ -130,8 +135,10 @@ static enum lr_attempt_state gate(struct lr_job *job)
             continue;
         int64_t wait = 0;
         why[0] = '\0';
+        lr_router_hooks_lock(job->rt);
         enum lr_verdict v = p->ops->before_attempt(p->inst, &job->ctx.preq,
             job->pstate[i], &pa, &wait, why, sizeof why);
+        lr_router_hooks_unlock(job->rt);
         if (job->ctx.rejected)
             return rejected(job);
         if (v != LR_GO)
@@ -204,12 +211,12 @@ static enum lr_attempt_state send_attempt(struct lr_job *job)
                                                         : room;
     job->xfer.job = job;
     job->xfer.on_delta = job->on_delta ? xfer_delta : NULL;
-    if (lr_transfer_setup(&job->xfer, lr_engine_take_easy(job->eng), t,
+    if (lr_transfer_setup(&job->xfer, job->loop, t, job->key_idx,
                           tmo > 0 ? tmo : 1,
                           (size_t)job->rt->max_response_bytes, err,
                           sizeof err) != LR_OK ||
-        curl_multi_add_handle(job->eng->multi, job->xfer.easy) != CURLM_OK) {
-        lr_engine_give_easy(job->eng, lr_transfer_reset(&job->xfer));
+        curl_multi_add_handle(job->loop->multi, job->xfer.easy) != CURLM_OK) {
+        lr_loop_give_easy(job->loop, lr_transfer_reset(&job->xfer));
         lr_job_abort(job, LR_E_NOMEM, err);
         return LR_ATTEMPT_FINISHED;
     }
@@ -242,9 +249,9 @@ void lr_attempt_cancel(struct lr_job *job)
     if (!job->xfer.easy && !job->xfer.target)
         return;
     if (job->in_flight)
-        curl_multi_remove_handle(job->eng->multi, job->xfer.easy);
+        curl_multi_remove_handle(job->loop->multi, job->xfer.easy);
     job->in_flight = 0;
-    lr_engine_give_easy(job->eng, lr_transfer_reset(&job->xfer));
+    lr_loop_give_easy(job->loop, lr_transfer_reset(&job->xfer));
 }
 
 void lr_attempt_summary(const struct lr_job *job,

@@ -42,8 +42,48 @@ int lr_buf_puts(struct lr_buf *b, const char *s)
     return lr_buf_append(b, s, strlen(s));
 }
 
+/* Nonzero when fmt holds no conversion but %s and %%. */
+static int only_strings(const char *fmt)
+{
+    for (const char *p = strchr(fmt, '%'); p; p = strchr(p + 2, '%'))
+        if (p[1] != 's' && p[1] != '%')
+            return 0;
+    return 1;
+}
+
+/* The common "%s: %s\n" kind of format without vsnprintf (providers
+   format URLs and header lines on every request).  "(null)" for a NULL
+   string, as glibc prints it.  On failure b is as it was. */
+static int append_strings(struct lr_buf *b, const char *fmt, va_list ap)
+{
+    size_t was = b->len;
+    int rc = LR_OK;
+    const char *p = fmt;
+    while (rc == LR_OK && *p) {
+        const char *pc = strchr(p, '%');
+        size_t lit = pc ? (size_t)(pc - p) : strlen(p);
+        rc = lr_buf_append(b, p, lit);
+        if (!pc)
+            break;
+        if (rc == LR_OK && pc[1] == '%')
+            rc = lr_buf_append(b, "%", 1);
+        else if (rc == LR_OK) {
+            const char *v = va_arg(ap, const char *);
+            rc = lr_buf_puts(b, v ? v : "(null)");
+        }
+        p = pc + 2;
+    }
+    if (rc != LR_OK && b->data) {
+        b->len = was;
+        b->data[was] = '\0';
+    }
+    return rc;
+}
+
 int lr_buf_vprintf(struct lr_buf *b, const char *fmt, va_list ap)
 {
+    if (only_strings(fmt))
+        return append_strings(b, fmt, ap);
     va_list ap2;
     va_copy(ap2, ap);
     char small[256];

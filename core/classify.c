@@ -2,8 +2,7 @@
  * classify.c - lr_classify_json(): ask the pipeline how it would route a
  * request, without routing it.  The first policy with a classify op that
  * has an opinion answers (the complexity router).  Runs on the caller's
- * thread: the op is documented to read only its configuration and the
- * store, which is thread-safe.
+ * thread, under the router's hook mutex like every policy hook.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +48,10 @@ char *lr_classify_json(struct lr_router *r, const struct lr_request *req,
             continue;
         any = 1;
         lr_buf_reset(&out);
+        /* Like every hook: never at the same time as another one. */
+        lr_router_hooks_lock(r);
         int rc = p->ops->classify(p->inst, &ctx.preq, &out);
+        lr_router_hooks_unlock(r);
         if (rc == LR_OK && out.len)
             json = strdup(out.data);
         else if (rc != LR_E_NOT_FOUND) {

@@ -2,8 +2,8 @@
  * engine.c - the engine thread: inbox, id table, curl multi loop, timers.
  *
  * Other threads touch only the inbox, the cancel list and the stopping
- * flag (under mu) and wake the loop with curl_multi_wakeup().  Everything
- * else belongs to the engine thread.  The loop sleeps in curl_multi_poll()
+ * flag (under mu) and wake the loop with lr_loop_wakeup().  Everything
+ * else belongs to the engine thread.  The loop sleeps in lr_loop_poll()
  * until a socket is ready, the next timer is due (by the injected clock;
  * the sleep is capped so a fake clock that moves is noticed), or a wakeup.
  */
@@ -16,9 +16,6 @@
 #include "job.h"
 #include "log.h"
 #include "router.h"
-
-#define MAX_SLEEP_MS 200
-#define EASY_POOL_MAX 256
 
 static size_t bucket(uint64_t id)
 {
@@ -50,29 +47,6 @@ void lr_engine_forget(struct lr_engine *e, struct lr_job *job)
         *pp = job->next;
         e->n_jobs--;
     }
-}
-
-CURL *lr_engine_take_easy(struct lr_engine *e)
-{
-    return e->n_easy ? e->easy_pool[--e->n_easy] : NULL;
-}
-
-void lr_engine_give_easy(struct lr_engine *e, CURL *easy)
-{
-    if (!easy)
-        return;
-    if (e->n_easy == e->cap_easy && e->cap_easy < EASY_POOL_MAX) {
-        size_t cap = e->cap_easy ? e->cap_easy * 2 : 16;
-        CURL **v = realloc(e->easy_pool, cap * sizeof *v);
-        if (v) {
-            e->easy_pool = v;
-            e->cap_easy = cap;
-        }
-    }
-    if (e->n_easy < e->cap_easy)
-        e->easy_pool[e->n_easy++] = easy;
-    else
-        curl_easy_cleanup(easy);
 }
 
 /* Take the inbox and cancel list under the lock; act on them outside. */
@@ -109,30 +83,6 @@ static void abort_all(struct lr_engine *e)
             lr_job_abort(e->jobs[b], LR_E_CANCELLED, "router is closing");
 }
 
-static void reap_transfers(struct lr_engine *e)
-{
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(e->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        struct lr_transfer *t = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-        CURLcode cc = m->data.result;
-        if (t && t->job)
-            lr_job_transfer_done(t->job, cc);
-    }
-}
-
-static int sleep_ms(struct lr_engine *e)
-{
-    struct lr_timer *t = lr_timer_peek(&e->timers);
-    if (!t)
-        return MAX_SLEEP_MS;
-    int64_t d = t->at - lr_clock_now(e->rt->clock);
-    return d <= 0 ? 0 : d > MAX_SLEEP_MS ? MAX_SLEEP_MS : (int)d;
-}
-
 static void *engine_main(void *arg)
 {
     struct lr_engine *e = arg;
@@ -142,38 +92,26 @@ static void *engine_main(void *arg)
             abort_all(e);
             break;
         }
-        lr_timer_run(&e->timers, lr_clock_now(e->rt->clock));
-        int running = 0;
-        curl_multi_perform(e->multi, &running);
-        reap_transfers(e);
-        lr_timer_run(&e->timers, lr_clock_now(e->rt->clock));
-        curl_multi_poll(e->multi, NULL, 0, sleep_ms(e), NULL);
+        lr_loop_step(&e->loop);
+        lr_loop_poll(&e->loop);
     }
     return NULL;
-}
-
-static void global_init(void)
-{
-    curl_global_init(CURL_GLOBAL_ALL);
 }
 
 int lr_engine_start(struct lr_router *rt, struct lr_engine **out,
                     char *err, size_t errlen)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, global_init);
+    lr_curl_global_init();
     struct lr_engine *e = calloc(1, sizeof *e);
-    if (!e || !(e->multi = curl_multi_init())) {
+    if (!e || lr_loop_init(&e->loop, rt) != LR_OK) {
         free(e);
         snprintf(err, errlen, "cannot create the engine: out of memory");
         return LR_E_NOMEM;
     }
     e->rt = rt;
-    e->next_id = 1;
     pthread_mutex_init(&e->mu, NULL);
-    curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
     if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
-        curl_multi_cleanup(e->multi);
+        lr_loop_fini(&e->loop);
         pthread_mutex_destroy(&e->mu);
         free(e);
         snprintf(err, errlen, "cannot start the engine thread");
@@ -191,7 +129,7 @@ void lr_engine_stop(struct lr_engine *e)
     pthread_mutex_lock(&e->mu);
     e->stopping = 1;
     pthread_mutex_unlock(&e->mu);
-    curl_multi_wakeup(e->multi);
+    lr_loop_wakeup(&e->loop);
     if (e->thread_started)
         pthread_join(e->thread, NULL);
     /* Jobs submitted after the last drain never started. */
@@ -199,12 +137,8 @@ void lr_engine_stop(struct lr_engine *e)
         n = j->next;
         lr_job_discard(j);
     }
-    for (size_t i = 0; i < e->n_easy; i++)
-        curl_easy_cleanup(e->easy_pool[i]);
-    free(e->easy_pool);
     free(e->cancels);
-    lr_timer_heap_free(&e->timers);
-    curl_multi_cleanup(e->multi);
+    lr_loop_fini(&e->loop);
     pthread_mutex_destroy(&e->mu);
     free(e);
 }
@@ -214,12 +148,13 @@ uint64_t lr_engine_submit(struct lr_engine *e, const struct lr_request *req,
                           lr_done_fn on_done, void *done_user)
 {
     pthread_mutex_lock(&e->mu);
-    uint64_t id = e->stopping ? 0 : e->next_id++;
+    int stopping = e->stopping;
     pthread_mutex_unlock(&e->mu);
-    if (!id)
+    if (stopping)
         return 0;
-    struct lr_job *job = lr_job_new(e, id, req, on_delta, delta_user,
-                                    on_done, done_user);
+    uint64_t id = lr_router_new_id(e->rt);
+    struct lr_job *job = lr_job_new(e->rt, &e->loop, e, id, req, on_delta,
+                                    delta_user, on_done, done_user);
     if (!job)
         return 0;
     pthread_mutex_lock(&e->mu);
@@ -239,14 +174,14 @@ uint64_t lr_engine_submit(struct lr_engine *e, const struct lr_request *req,
     e->inbox_tail = job;
     pthread_mutex_unlock(&e->mu);
     if (was_empty)
-        curl_multi_wakeup(e->multi);
+        lr_loop_wakeup(&e->loop);
     return id;
 }
 
 int lr_engine_cancel(struct lr_engine *e, uint64_t id)
 {
     pthread_mutex_lock(&e->mu);
-    int ok = id && id < e->next_id;
+    int ok = id && id <= lr_router_last_id(e->rt);
     if (ok && e->n_cancels == e->cap_cancels) {
         size_t cap = e->cap_cancels ? e->cap_cancels * 2 : 8;
         uint64_t *v = realloc(e->cancels, cap * sizeof *v);
@@ -259,6 +194,6 @@ int lr_engine_cancel(struct lr_engine *e, uint64_t id)
         e->cancels[e->n_cancels++] = id;
     pthread_mutex_unlock(&e->mu);
     if (ok)
-        curl_multi_wakeup(e->multi);
+        lr_loop_wakeup(&e->loop);
     return ok ? LR_OK : LR_E_NOT_FOUND;
 }

@@ -1,10 +1,14 @@
 /*
- * job.c - a request's life on the engine thread.
+ * job.c - a request's life on its loop (the engine thread's, or that of a
+ * blocking call on the caller's thread).
  *
  * Invariants:
- *  - A job is in exactly one place: the inbox, the engine's id table, or
- *    freed.  lr_job_finish() is the only way out of the table, and it
- *    runs the caller's on_done exactly once.
+ *  - A job is touched only by the thread that drives its loop.
+ *  - An asynchronous job is in exactly one place: the inbox, the
+ *    engine's id table, or freed; a blocking one is owned by its caller.
+ *    job_finish() is the only way out, and it runs the caller's on_done
+ *    exactly once.
+ *  - Every call into a policy hook holds the router's hook mutex.
  *  - At most one of {transfer in flight, wait timer armed} holds.
  *  - A target is tried once per request unless a policy asks for a
  *    retry; the loop over candidates is bounded by the candidate count
@@ -55,15 +59,29 @@ static void on_wait_done(struct lr_timer *t)
     job_next(job);
 }
 
-struct lr_job *lr_job_new(struct lr_engine *e, uint64_t id,
+struct lr_job *lr_job_new(struct lr_router *rt, struct lr_loop *loop,
+                          struct lr_engine *e, uint64_t id,
                           const struct lr_request *req, lr_delta_fn on_delta,
                           void *delta_user, lr_done_fn on_done, void *user)
 {
-    struct lr_job *job = calloc(1, sizeof *job);
+    /* Only a blocking call's loop recycles: engine jobs are made on the
+       submitting thread, not the loop's. */
+    struct lr_job *job = !e && loop->spare_job ? loop->spare_job
+                                               : malloc(sizeof *job);
     if (!job)
         return NULL;
+    if (job == loop->spare_job) {
+        /* Its transfer was reset and keeps its empty buffers. */
+        struct lr_transfer kept = job->xfer;
+        loop->spare_job = NULL;
+        memset(job, 0, sizeof *job);
+        job->xfer = kept;
+    }
+    else
+        memset(job, 0, sizeof *job);
+    job->loop = loop;
     job->eng = e;
-    job->rt = e->rt;
+    job->rt = rt;
     job->id = id;
     job->on_delta = on_delta;
     job->delta_user = delta_user;
@@ -71,14 +89,14 @@ struct lr_job *lr_job_new(struct lr_engine *e, uint64_t id,
     job->user = user;
     job->req = lr_request_clone(req);
     job->resp = lr_response_new(id);
-    job->pstate = calloc(e->rt->n_policies + 1, sizeof *job->pstate);
+    job->pstate = calloc(rt->n_policies + 1, sizeof *job->pstate);
     if (!job->req || !job->resp || !job->pstate) {
         lr_job_discard(job);
         return NULL;
     }
     job->deadline_timer.fire = on_deadline;
     job->wait_timer.fire = on_wait_done;
-    job->cands.router = e->rt;
+    job->cands.router = rt;
     job->key_idx = (size_t)-1;
     job->last_error = LR_E_NO_TARGET;
     return job;
@@ -96,6 +114,12 @@ void lr_job_discard(struct lr_job *job)
     free(job->deferred);
     free(job->pstate);
     free(job->wait_reason);
+    if (!job->eng && !job->loop->spare_job) {
+        lr_transfer_reset(&job->xfer);
+        job->loop->spare_job = job;
+        return;
+    }
+    lr_transfer_free(&job->xfer);
     free(job);
 }
 
@@ -115,8 +139,11 @@ static void write_request_log(struct lr_job *job)
     char *line = lr_response_to_json(job->resp, job->rt->log_content);
     if (!line)
         return;
+    /* Several threads finish requests: one whole line each. */
+    flockfile(fp);
     fprintf(fp, "%s\n", line);
     fflush(fp);
+    funlockfile(fp);
     free(line);
 }
 
@@ -127,17 +154,20 @@ static void run_on_complete(struct lr_job *job)
     job->ctx.phase = LR_PHASE_COMPLETE;
     for (size_t i = job->n_started; i-- > 0;) {
         const struct lr_policy_inst *p = &job->rt->policies[i];
-        if (p->ops->on_complete)
-            p->ops->on_complete(p->inst, &job->ctx.preq, job->pstate[i], &fin);
+        if (!p->ops->on_complete)
+            continue;
+        lr_router_hooks_lock(job->rt);
+        p->ops->on_complete(p->inst, &job->ctx.preq, job->pstate[i], &fin);
+        lr_router_hooks_unlock(job->rt);
     }
 }
 
 /* The one exit: accounting, hooks, callback, free. */
 static void job_finish(struct lr_job *job)
 {
-    struct lr_engine *e = job->eng;
-    lr_timer_disarm(&e->timers, &job->deadline_timer);
-    lr_timer_disarm(&e->timers, &job->wait_timer);
+    struct lr_timer_heap *timers = &job->loop->timers;
+    lr_timer_disarm(timers, &job->deadline_timer);
+    lr_timer_disarm(timers, &job->wait_timer);
     lr_attempt_cancel(job);
     struct lr_response *resp = job->resp;
     resp->latency_ms = now(job) - job->start_ms;
@@ -152,7 +182,8 @@ static void job_finish(struct lr_job *job)
                        resp->latency_ms, resp->prompt_tokens,
                        resp->completion_tokens, resp->cost_usd);
     write_request_log(job);
-    lr_engine_forget(e, job);
+    if (job->eng)
+        lr_engine_forget(job->eng, job);
     job->resp = NULL;
     lr_done_fn done = job->on_done;
     void *user = job->user;
@@ -182,8 +213,10 @@ static int run_on_request(struct lr_job *job)
             continue;
         char msg[256] = "";
         int64_t hint = -1;
+        lr_router_hooks_lock(job->rt);
         int rc = p->ops->on_request(p->inst, &job->ctx.preq, &job->pstate[i],
                                     msg, sizeof msg, &hint);
+        lr_router_hooks_unlock(job->rt);
         if (rc != LR_OK) {
             char full[320];
             snprintf(full, sizeof full, "%s: %s", p->name,
@@ -230,8 +263,10 @@ static int build_candidates(struct lr_job *job)
         const struct lr_policy_inst *p = &rt->policies[i];
         if (!p->ops->route)
             continue;
+        lr_router_hooks_lock(rt);
         int rc = p->ops->route(p->inst, &job->ctx.preq, job->pstate[i],
                                &job->cands);
+        lr_router_hooks_unlock(rt);
         if (rc != LR_OK) {
             char msg[256];
             snprintf(msg, sizeof msg, "%s: routing failed: %s", p->name,
@@ -272,7 +307,7 @@ void lr_job_start(struct lr_job *job)
         lr_job_abort(job, LR_E_INVALID_ARG, "request has no message");
         return;
     }
-    if (lr_timer_arm(&job->eng->timers, &job->deadline_timer,
+    if (lr_timer_arm(&job->loop->timers, &job->deadline_timer,
                      job->deadline_ms) != LR_OK ||
         run_on_request(job) != LR_OK) {
         if (job->resp->status == LR_OK)
@@ -302,7 +337,7 @@ void lr_job_start(struct lr_job *job)
 /* Arm a wait; the next attempt records why and for how long. */
 int lr_job_wait(struct lr_job *job, int64_t ms, const char *reason)
 {
-    if (lr_timer_arm(&job->eng->timers, &job->wait_timer, now(job) + ms))
+    if (lr_timer_arm(&job->loop->timers, &job->wait_timer, now(job) + ms))
         return LR_E_NOMEM;
     free(job->wait_reason);
     job->wait_reason = strdup(reason);

@@ -1,5 +1,6 @@
 /*
- * job.h - one request's life on the engine thread: policies' on_request
+ * job.h - one request's life on its loop (the engine's, or a blocking
+ * caller's; see loop.h): policies' on_request
  * and route, then attempts over the candidate targets (before_attempt,
  * send, classify, after_attempt), waits as timers, and completion
  * (on_complete, accounting, the caller's callback).
@@ -8,6 +9,7 @@
 #define LR_CORE_JOB_H
 
 #include "engine.h"
+#include "loop.h"
 #include "host.h"
 #include "req_ctx.h"
 #include "request.h"
@@ -16,7 +18,8 @@
 #include "transfer.h"
 
 struct lr_job {
-    struct lr_engine *eng;
+    struct lr_loop *loop;         /* runs the job: timers, transfers */
+    struct lr_engine *eng;        /* its id table; NULL: blocking call */
     struct lr_router *rt;
     uint64_t id;
     struct lr_request *req;
@@ -55,8 +58,10 @@ struct lr_job {
     struct lr_job *next;          /* inbox link, then bucket chain */
 };
 
-/* Create a job for req (cloned); NULL on out-of-memory. */
-struct lr_job *lr_job_new(struct lr_engine *e, uint64_t id,
+/* Create a job for req (cloned) that runs on loop, in engine e's id
+   table (NULL: a blocking call's); NULL on out-of-memory. */
+struct lr_job *lr_job_new(struct lr_router *rt, struct lr_loop *loop,
+                          struct lr_engine *e, uint64_t id,
                           const struct lr_request *req, lr_delta_fn on_delta,
                           void *delta_user, lr_done_fn on_done,
                           void *user);

@@ -35,7 +35,8 @@ static void skey(char *out, size_t n, const struct lr_target *t, size_t i,
 void lr_key_id(const struct lr_target *t, size_t idx, char *out, size_t n)
 {
     if (t->n_keys < 2 || idx >= t->n_keys) {
-        snprintf(out, n, "%s", "");
+        if (n)
+            out[0] = '\0';
         return;
     }
     snprintf(out, n, "%s#%016" PRIx64, t->keys[idx].var,
@@ -69,8 +70,10 @@ int lr_key_pick(struct lr_router *r, struct lr_target *t, size_t *idx,
     struct lr_store *s = r->store;
     int64_t best_uses = -1;
     size_t off = 0, excluded = 0;
+    /* Several threads pick at once: the turn is a hint, not a lock. */
+    size_t rr = atomic_load_explicit(&t->key_rr, memory_order_relaxed);
     for (size_t k = 0; k < t->n_keys; k++) {
-        size_t i = (t->key_rr + k) % t->n_keys;
+        size_t i = (rr + k) % t->n_keys;
         char name[512];
         skey(name, sizeof name, t, i, "off");
         if (present(s, name)) {
@@ -94,7 +97,8 @@ int lr_key_pick(struct lr_router *r, struct lr_target *t, size_t *idx,
                  "off, of %zu)", off, excluded, t->n_keys);
         return LR_E_NO_TARGET;
     }
-    t->key_rr = (*idx + 1) % t->n_keys;
+    atomic_store_explicit(&t->key_rr, (*idx + 1) % t->n_keys,
+                          memory_order_relaxed);
     return LR_OK;
 }
 

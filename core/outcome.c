@@ -92,7 +92,11 @@ static void from_result(struct outcome *o, const struct lr_result *r)
 {
     o->st = r->error;
     o->hint = r->retry_after_ms;
-    snprintf(o->msg, sizeof o->msg, "%s", lr_buf_str(&r->error_message));
+    /* Every answer passes here, mostly with no message: no snprintf. */
+    const char *m = lr_buf_str(&r->error_message);
+    size_t n = strnlen(m, sizeof o->msg - 1);
+    memcpy(o->msg, m, n);
+    o->msg[n] = '\0';
 }
 
 static void parse_whole(struct lr_job *job, struct outcome *o)
@@ -261,9 +265,11 @@ static enum lr_next run_after(struct lr_job *job, const struct outcome *o,
             continue;
         char r[200] = "";
         int64_t d = 0;
+        lr_router_hooks_lock(job->rt);
         enum lr_next n = p->ops->after_attempt(p->inst, &job->ctx.preq,
                                                job->pstate[i], &pa, &d,
                                                r, sizeof r);
+        lr_router_hooks_unlock(job->rt);
         if (n == LR_NEXT_DEFAULT || decided != LR_NEXT_DEFAULT)
             continue;
         decided = n;
@@ -312,7 +318,7 @@ static void after_failure(struct lr_job *job, const struct outcome *o,
     char why[256];
     enum lr_next n = decide(job, o, a, &delay, why, sizeof why);
     if (job->ctx.rejected) {
-        lr_engine_give_easy(job->eng, lr_transfer_reset(&job->xfer));
+        lr_loop_give_easy(job->loop, lr_transfer_reset(&job->xfer));
         job->resp->retry_after_ms = job->ctx.reject_hint;
         lr_job_abort(job, job->ctx.reject_status, job->ctx.reject_msg);
         return;
@@ -323,18 +329,18 @@ static void after_failure(struct lr_job *job, const struct outcome *o,
            taken out only once). */
         snprintf(why, sizeof why, "core: next API key of %s after %s",
                  tg->name, lr_status_name(o->st));
-        lr_engine_give_easy(job->eng, lr_transfer_reset(&job->xfer));
+        lr_loop_give_easy(job->loop, lr_transfer_reset(&job->xfer));
         if (lr_job_wait(job, 0, why) == LR_OK)
             return;
     }
     if (n == LR_NEXT_RETRY && !delivered && delay >= 0 && now_ms(job) + delay < job->deadline_ms) {
-        lr_engine_give_easy(job->eng, lr_transfer_reset(&job->xfer));
+        lr_loop_give_easy(job->loop, lr_transfer_reset(&job->xfer));
         job->retry_asked = 1;
         if (lr_job_wait(job, delay, why) == LR_OK)
             return;
         n = LR_NEXT_STOP;
     }
-    lr_engine_give_easy(job->eng, lr_transfer_reset(&job->xfer));
+    lr_loop_give_easy(job->loop, lr_transfer_reset(&job->xfer));
     if (n == LR_NEXT_TARGET ||
         (n == LR_NEXT_RETRY && !delivered &&
          job->cand_idx + 1 < job->cands.n)) {
@@ -353,7 +359,7 @@ void lr_job_transfer_done(struct lr_job *job, CURLcode cc)
     struct outcome o = {0};
     classify(job, cc, &o);
     job->in_flight = 0;
-    curl_multi_remove_handle(job->eng->multi, job->xfer.easy);
+    curl_multi_remove_handle(job->loop->multi, job->xfer.easy);
     struct lr_attempt_rec *a = &job->resp->attempts[job->resp->n_attempts - 1];
     a->http_status = o.http;
     a->error = o.st;

@@ -7,6 +7,9 @@
 #ifndef LR_CORE_ROUTER_H
 #define LR_CORE_ROUTER_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "clock.h"
@@ -19,6 +22,8 @@
 
 struct lr_metrics;
 struct lr_engine;
+struct lr_loop;
+struct lr_call;
 
 /* One API key of a target: the variable's name may be logged, the value
    never. */
@@ -38,7 +43,7 @@ struct lr_target {
     char *base_url;                    /* trailing '/' removed */
     struct lr_key *keys;               /* api_key_env or api_keys_env */
     size_t n_keys;                     /* 0: keyless (local servers) */
-    size_t key_rr;                     /* round-robin start (engine) */
+    atomic_size_t key_rr;              /* round-robin start */
     int64_t key_cooloff_ms;            /* quota_exhausted, no hint */
     double in_usd_per_mtok, out_usd_per_mtok;
     int64_t timeout_ms;                /* per attempt; 0: none */
@@ -75,7 +80,44 @@ struct lr_router {
     int log_content;
     struct lr_metrics *metrics;
     struct lr_engine *engine;
+
+    /* Requests run on the engine thread and on the threads of blocking
+       calls (blocking.h) at the same time.  Lock order: hook_mu, then
+       the store's and the metrics' own locks; calls_mu is never held
+       while another lock is taken. */
+    pthread_mutex_t hook_mu;           /* around every policy hook call */
+    atomic_uint_least64_t last_id;     /* request ids: 1, 2, ... */
+    pthread_mutex_t calls_mu;          /* guards the fields below */
+    pthread_cond_t calls_cv;           /* n_calls reached 0 (closing) */
+    struct lr_loop *idle_loops;        /* loops of finished calls */
+    struct lr_call *calls;             /* blocking calls in flight */
+    size_t n_calls;
+    int closing;                       /* lr_close has begun */
 };
+
+/* A new request id, unique in the router. */
+static inline uint64_t lr_router_new_id(struct lr_router *r)
+{
+    return (uint64_t)atomic_fetch_add(&r->last_id, 1) + 1;
+}
+
+static inline uint64_t lr_router_last_id(struct lr_router *r)
+{
+    return (uint64_t)atomic_load(&r->last_id);
+}
+
+/* Policy hooks of one router never run at the same time (their state
+   needs no lock): every call into one holds hook_mu.  A router without
+   policies has no hook to call. */
+static inline void lr_router_hooks_lock(struct lr_router *r)
+{
+    pthread_mutex_lock(&r->hook_mu);
+}
+
+static inline void lr_router_hooks_unlock(struct lr_router *r)
+{
+    pthread_mutex_unlock(&r->hook_mu);
+}
 
 /* Load everything the config names, with the given clock.  On error NULL
    and "FILE:LINE: message" in err. */

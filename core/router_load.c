@@ -545,6 +545,9 @@ struct lr_router *lr_router_build(struct lr_config *cfg,
     }
     r->cfg = cfg;
     r->clock = clock;
+    pthread_mutex_init(&r->hook_mu, NULL);
+    pthread_mutex_init(&r->calls_mu, NULL);
+    pthread_cond_init(&r->calls_cv, NULL);
     err[0] = '\0';
     struct lr_section *rs = router_section(cfg);
     int rc = rs ? LR_OK : LR_E_NOMEM;
@@ -611,6 +614,9 @@ void lr_router_free(struct lr_router *r)
     free(r->plugin_dir);
     free(r->store_spec);
     lr_config_free(r->cfg);
+    pthread_cond_destroy(&r->calls_cv);
+    pthread_mutex_destroy(&r->calls_mu);
+    pthread_mutex_destroy(&r->hook_mu);
     free(r);
 }
 

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "loop.h"
 #include "router.h"
 
 void lr_result_init(struct lr_result *r)
@@ -42,7 +43,7 @@ static void clear_headers(struct lr_transfer *t)
     t->n_headers = 0;
 }
 
-static size_t on_header(char *p, size_t size, size_t n, void *ud)
+size_t lr_transfer_on_header(char *p, size_t size, size_t n, void *ud)
 {
     struct lr_transfer *t = ud;
     size_t len = size * n;
@@ -59,25 +60,39 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
         v++;
     while (end > v && isspace((unsigned char)end[-1]))
         end--;
-    size_t at = t->hdr_names.len;
-    if (lr_buf_append(&t->hdr_names, p, nl + 1) != LR_OK ||
-        lr_buf_append(&t->hdr_values, v, (size_t)(end - v)) != LR_OK ||
-        lr_buf_append(&t->hdr_values, "", 1) != LR_OK)
+    /* Once per header line of every answer: copy name (lowercased)
+       and value straight in, one reservation each. */
+    size_t vl = (size_t)(end - v);
+    if (lr_buf_reserve(&t->hdr_names, nl + 1) != LR_OK ||
+        lr_buf_reserve(&t->hdr_values, vl + 1) != LR_OK)
         return 0;
-    for (size_t i = at; i < at + nl; i++)
-        t->hdr_names.data[i] = (char)tolower((unsigned char)
-                                             t->hdr_names.data[i]);
-    t->hdr_names.data[at + nl] = '\0';
+    char *dst = t->hdr_names.data + t->hdr_names.len;
+    for (size_t i = 0; i < nl; i++) {
+        char c = p[i];
+        dst[i] = c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+    }
+    dst[nl] = '\0';
+    t->hdr_names.len += nl + 1;
+    t->hdr_names.data[t->hdr_names.len] = '\0';
+    memcpy(t->hdr_values.data + t->hdr_values.len, v, vl);
+    t->hdr_values.len += vl;
+    t->hdr_values.data[t->hdr_values.len++] = '\0';
+    t->hdr_values.data[t->hdr_values.len] = '\0';
     t->n_headers++;
     return len;
 }
 
 const struct lr_header *lr_transfer_headers(struct lr_transfer *t)
 {
-    free(t->headers);
-    t->headers = calloc(t->n_headers + 1, sizeof *t->headers);
-    if (!t->headers)
-        return NULL;
+    if (t->n_headers + 1 > t->cap_headers) {
+        free(t->headers);
+        t->cap_headers = 0;
+        t->headers = calloc(t->n_headers + 8, sizeof *t->headers);
+        if (!t->headers)
+            return NULL;
+        t->cap_headers = t->n_headers + 8;
+    }
+    memset(&t->headers[t->n_headers], 0, sizeof *t->headers);
     const char *n = lr_buf_str(&t->hdr_names);
     const char *v = lr_buf_str(&t->hdr_values);
     for (size_t i = 0; i < t->n_headers; i++) {
@@ -145,7 +160,7 @@ static int on_event(const struct lr_sse_event *ev, void *ud)
     return LR_OK;
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
+size_t lr_transfer_on_body(char *p, size_t size, size_t n, void *ud)
 {
     struct lr_transfer *t = ud;
     size_t len = size * n;
@@ -164,18 +179,26 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 
 static int build_header_list(struct lr_transfer *t)
 {
-    char *lines = t->hreq.headers.data;
-    for (char *line = lines; line && *line;) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = '\0';
-        if (*line) {
-            struct curl_slist *l = curl_slist_append(t->hdr_list, line);
+    const char *p = lr_buf_str(&t->hreq.headers);
+    const char *end = p + t->hreq.headers.len;
+    char line[1024];
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = (size_t)((nl ? nl : end) - p);
+        if (n) {
+            char *big = n < sizeof line ? line : malloc(n + 1);
+            if (!big)
+                return LR_E_NOMEM;
+            memcpy(big, p, n);
+            big[n] = '\0';
+            struct curl_slist *l = curl_slist_append(t->hdr_list, big);
+            if (big != line)
+                free(big);
             if (!l)
                 return LR_E_NOMEM;
             t->hdr_list = l;
         }
-        line = nl ? nl + 1 : NULL;
+        p = nl ? nl + 1 : end;
     }
     /* No 100-continue round trip for large bodies. */
     struct curl_slist *l = curl_slist_append(t->hdr_list, "Expect:");
@@ -185,44 +208,82 @@ static int build_header_list(struct lr_transfer *t)
     return LR_OK;
 }
 
-int lr_transfer_setup(struct lr_transfer *t, CURL *easy,
-                      const struct lr_target *target, int64_t timeout_ms,
-                      size_t max_body, char *err, size_t errlen)
+/* The header list: the loop's cached one when the provider sent the same
+   header text as last time on this target and key, else a new one that
+   the cache takes over when it can. */
+static int header_list(struct lr_transfer *t, struct lr_loop *loop,
+                       size_t key_idx)
+{
+    const char *text = lr_buf_str(&t->hreq.headers);
+    size_t len = t->hreq.headers.len;
+    t->hdr_list = lr_loop_headers(loop, t->target, key_idx, text, len,
+                                  &t->hdr_cached);
+    if (t->hdr_list)
+        return LR_OK;
+    if (build_header_list(t) != LR_OK)
+        return LR_E_NOMEM;
+    t->hdr_cached = lr_loop_headers_offer(loop, t->target, key_idx, text,
+                                          len, t->hdr_list);
+    return LR_OK;
+}
+
+int lr_transfer_setup(struct lr_transfer *t, struct lr_loop *loop,
+                      const struct lr_target *target, size_t key_idx,
+                      int64_t timeout_ms, size_t max_body, char *err,
+                      size_t errlen)
 {
     t->target = target;
     t->max_body = max_body;
-    t->easy = easy ? easy : curl_easy_init();
-    if (!t->easy || build_header_list(t) != LR_OK) {
+    t->easy = lr_loop_take_easy(loop);
+    if (!t->easy || header_list(t, loop, key_idx) != LR_OK) {
         snprintf(err, errlen, "out of memory setting up the request");
         return LR_E_NOMEM;
     }
     lr_sse_init(&t->sse, max_body);
+    /* Only what differs between attempts: the handle came configured
+       from the loop (lr_loop_take_easy). */
     CURL *e = t->easy;
     curl_easy_setopt(e, CURLOPT_URL, t->hreq.url.data);
     if (!t->hreq.method || strcmp(t->hreq.method, "POST") == 0) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, lr_buf_str(&t->hreq.body));
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)t->hreq.body.len);
     }
-    else
+    else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->hreq.method);
+    }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->hdr_list);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "llmroute/" LR_VERSION);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)target->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     t->errbuf[0] = '\0';
     return LR_OK;
+}
+
+/* Buffers every attempt fills from scratch.  They are emptied, not
+   freed, between attempts (and between the jobs of a blocking call's
+   loop, which recycles its job struct), so a request does not allocate
+   them again; one that grew large is freed. */
+#define KEEP_MAX (64 * 1024)
+
+struct kept {
+    struct lr_buf url, hdrs, req_body, names, values, body, delta;
+    struct lr_header *headers;
+    size_t cap_headers;
+};
+
+static void keep(struct lr_buf *b)
+{
+    if (b->cap > KEEP_MAX)
+        lr_buf_free(b);
+    else
+        lr_buf_reset(b);
 }
 
 CURL *lr_transfer_reset(struct lr_transfer *t)
@@ -230,21 +291,47 @@ CURL *lr_transfer_reset(struct lr_transfer *t)
     CURL *easy = t->easy;
     if (t->pstate_live && t->target->ops->stream_end)
         t->target->ops->stream_end(t->target->inst, t->pstate);
-    curl_slist_free_all(t->hdr_list);
+    if (t->hdr_cached)
+        lr_loop_headers_done(t->hdr_cached);
+    else
+        curl_slist_free_all(t->hdr_list);
+    lr_sse_free(&t->sse);
+    lr_result_free(&t->result);
+    struct kept k = {t->hreq.url, t->hreq.headers, t->hreq.body,
+                     t->hdr_names, t->hdr_values, t->body, t->delta,
+                     t->headers, t->cap_headers};
+    keep(&k.url);
+    keep(&k.hdrs);
+    keep(&k.req_body);
+    keep(&k.names);
+    keep(&k.values);
+    keep(&k.body);
+    keep(&k.delta);
+    memset(t, 0, sizeof *t);
+    t->hreq.url = k.url;
+    t->hreq.headers = k.hdrs;
+    t->hreq.body = k.req_body;
+    t->hdr_names = k.names;
+    t->hdr_values = k.values;
+    t->body = k.body;
+    t->delta = k.delta;
+    t->headers = k.headers;
+    t->cap_headers = k.cap_headers;
+    return easy;
+}
+
+void lr_transfer_free(struct lr_transfer *t)
+{
+    lr_transfer_reset(t);
     lr_buf_free(&t->hreq.url);
     lr_buf_free(&t->hreq.headers);
     lr_buf_free(&t->hreq.body);
     lr_buf_free(&t->hdr_names);
     lr_buf_free(&t->hdr_values);
-    free(t->headers);
     lr_buf_free(&t->body);
-    lr_sse_free(&t->sse);
-    lr_result_free(&t->result);
     lr_buf_free(&t->delta);
+    free(t->headers);
     memset(t, 0, sizeof *t);
-    if (easy)
-        curl_easy_reset(easy);
-    return easy;
 }
 
 int lr_transfer_finish_stream(struct lr_transfer *t)

@@ -864,6 +864,476 @@ static int fill_success(const struct lr_host *h, const char *key,
     return rc ? LR_E_NOMEM : LR_OK;
 }
 
+/* --- Fast path for a plain success --------------------------------- */
+
+/*
+ * Most answers are one choice with a text message and usage.  Those are
+ * read here with a small strict scanner straight from the body, without
+ * building a cJSON tree (the tree was the largest user-space cost of a
+ * request).  The scanner only says "handled" when its result is the one
+ * fill_success would give: anything else (tool calls, content parts, \u
+ * escapes, several choices, an error member, a repeated key, types other
+ * than expected, nesting over FAST_DEPTH) returns -1 before writing
+ * anything, and the cJSON path reads the body as before.
+ */
+#define FAST_DEPTH 32
+
+struct scan {
+    const char *p, *end;
+};
+
+struct span {
+    const char *p;       /* raw string inside the quotes; NULL: absent */
+    size_t n;
+    int esc;             /* has backslash escapes */
+};
+
+struct fast {
+    struct span model, content, finish;
+    int refusal;         /* non-empty refusal string */
+    int64_t prompt, completion, cached, reasoning;
+    unsigned seen;       /* bit per key read, to refuse repeats */
+};
+
+enum { SEEN_MODEL = 1, SEEN_CHOICES = 2, SEEN_USAGE = 4, SEEN_OBJECT = 8,
+       SEEN_INDEX = 16, SEEN_MESSAGE = 32, SEEN_FINISH = 64,
+       SEEN_CONTENT = 128, SEEN_REFUSAL = 256, SEEN_PT = 512,
+       SEEN_CT = 1024, SEEN_PTD = 2048, SEEN_CTD = 4096, SEEN_CACHED = 8192,
+       SEEN_REASONING = 16384 };
+
+static void sc_ws(struct scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' ||
+                             *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static int sc_char(struct scan *s, char c)
+{
+    sc_ws(s);
+    if (s->p >= s->end || *s->p != c)
+        return -1;
+    s->p++;
+    return 0;
+}
+
+static int sc_peek(struct scan *s, char c)
+{
+    sc_ws(s);
+    return s->p < s->end && *s->p == c;
+}
+
+static int sc_word(struct scan *s, const char *w)
+{
+    size_t n = strlen(w);
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0)
+        return -1;
+    s->p += n;
+    return 0;
+}
+
+/* Bytes that end a plain run inside a string: '"', '\\' and controls. */
+static const unsigned char stops[256] = {
+    [0] = 1, [1] = 1, [2] = 1, [3] = 1, [4] = 1, [5] = 1, [6] = 1, [7] = 1,
+    [8] = 1, [9] = 1, [10] = 1, [11] = 1, [12] = 1, [13] = 1, [14] = 1,
+    [15] = 1, [16] = 1, [17] = 1, [18] = 1, [19] = 1, [20] = 1, [21] = 1,
+    [22] = 1, [23] = 1, [24] = 1, [25] = 1, [26] = 1, [27] = 1, [28] = 1,
+    [29] = 1, [30] = 1, [31] = 1, ['"'] = 1, ['\\'] = 1};
+
+/* Skip whole 8-byte words of plain string bytes at once (a word with a
+   '"', a '\\' or a control byte stops it; the exact test is the
+   byte loop's).  Bit tricks from "Bit Twiddling Hacks" (haszero,
+   hasless), exact as to whether such a byte is present. */
+static const char *skip_plain(const char *p, const char *end)
+{
+    const uint64_t ones = 0x0101010101010101ull;
+    const uint64_t highs = 0x8080808080808080ull;
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+        uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) |
+                       ((x - ones * 0x20) & ~x);
+        if (hit & highs)
+            break;
+        p += 8;
+    }
+    return p;
+}
+
+/* The first stop byte at or after p, or end.  Keys and short values end
+   within a few bytes: bytewise first, whole words only for a long run
+   (the text of an answer).  Locals, not s->p: a char store may alias. */
+static const char *to_stop(const char *p, const char *end)
+{
+    const char *quick = end - p > 16 ? p + 16 : end;
+    while (p < quick && !stops[(unsigned char)*p])
+        p++;
+    if (p < quick || p == end)
+        return p;
+    p = skip_plain(p, end);
+    while (p < end && !stops[(unsigned char)*p])
+        p++;
+    return p;
+}
+
+/* A string with only the short escapes (no \u, no control bytes). */
+static int sc_string(struct scan *s, struct span *out)
+{
+    if (sc_char(s, '"'))
+        return -1;
+    out->p = s->p;
+    out->esc = 0;
+    const char *p = s->p, *end = s->end;
+    while ((p = to_stop(p, end)) < end) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') {
+            out->n = (size_t)(p - out->p);
+            s->p = p + 1;
+            return 0;
+        }
+        if (c < 0x20)
+            return -1;
+        /* c is '\\' */
+        if (++p >= end || !*p || !strchr("\"\\/bfnrt", *p))
+            return -1;
+        out->esc = 1;
+        p++;
+    }
+    return -1;
+}
+
+static int digits(struct scan *s)
+{
+    const char *b = s->p;
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+        s->p++;
+    return s->p > b ? 0 : -1;
+}
+
+/* A number by the JSON grammar; its value through strtod. */
+static int sc_number(struct scan *s, double *v)
+{
+    sc_ws(s);
+    const char *b = s->p;
+    if (s->p < s->end && *s->p == '-')
+        s->p++;
+    if (s->p < s->end && *s->p == '0')
+        s->p++;
+    else if (digits(s))
+        return -1;
+    if (s->p < s->end && *s->p == '.' && (s->p++, digits(s)))
+        return -1;
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+        s->p++;
+        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+            s->p++;
+        if (digits(s))
+            return -1;
+    }
+    char tmp[64];
+    size_t n = (size_t)(s->p - b);
+    if (n >= sizeof tmp)
+        return -1;
+    if (!v)
+        return 0;
+    /* Token counts are plain integers: exact as doubles up to 15
+       digits, so no strtod needed. */
+    size_t k = 0;
+    double d = 0;
+    while (k < n && b[k] >= '0' && b[k] <= '9')
+        d = d * 10 + (b[k++] - '0');
+    if (k == n && n <= 15) {
+        *v = d;
+        return 0;
+    }
+    memcpy(tmp, b, n);
+    tmp[n] = '\0';
+    *v = strtod(tmp, NULL);
+    return 0;
+}
+
+static int sc_skip(struct scan *s, int depth);
+
+/* Skip the rest of an object or array whose opener was read. */
+static int sc_skip_items(struct scan *s, char close, int depth)
+{
+    if (sc_peek(s, close))
+        return sc_char(s, close);
+    for (;;) {
+        if (close == '}') {
+            struct span k;
+            if (sc_string(s, &k) || sc_char(s, ':'))
+                return -1;
+        }
+        if (sc_skip(s, depth + 1))
+            return -1;
+        if (sc_peek(s, ','))
+            s->p++;
+        else
+            return sc_char(s, close);
+    }
+}
+
+static int sc_skip(struct scan *s, int depth)
+{
+    struct span str;
+    if (depth > FAST_DEPTH)
+        return -1;
+    sc_ws(s);
+    if (s->p >= s->end)
+        return -1;
+    switch (*s->p) {
+    case '"':
+        return sc_string(s, &str);
+    case '{':
+    case '[':
+        s->p++;
+        return sc_skip_items(s, s->p[-1] == '{' ? '}' : ']', depth);
+    case 't':
+        return sc_word(s, "true");
+    case 'f':
+        return sc_word(s, "false");
+    case 'n':
+        return sc_word(s, "null");
+    default:
+        return sc_number(s, NULL);
+    }
+}
+
+/* k is the key name, a string literal (no escapes). */
+#define key_is(k, name) \
+    (!(k)->esc && (k)->n == sizeof(name) - 1 && \
+     memcmp((k)->p, name, sizeof(name) - 1) == 0)
+
+/* Mark key bit as seen; -1 when it was already (a repeated key). */
+static int first(struct fast *f, unsigned bit)
+{
+    if (f->seen & bit)
+        return -1;
+    f->seen |= bit;
+    return 0;
+}
+
+typedef int (*member_fn)(struct scan *s, const struct span *key,
+                         struct fast *f, int depth);
+
+/* An object: each member's value goes to fn, which reads or skips it. */
+static int sc_object(struct scan *s, member_fn fn, struct fast *f, int depth)
+{
+    if (depth > FAST_DEPTH || sc_char(s, '{'))
+        return -1;
+    if (sc_peek(s, '}'))
+        return sc_char(s, '}');
+    for (;;) {
+        struct span k;
+        if (sc_string(s, &k) || sc_char(s, ':') || fn(s, &k, f, depth))
+            return -1;
+        if (sc_peek(s, ','))
+            s->p++;
+        else
+            return sc_char(s, '}');
+    }
+}
+
+/* A token count: a number (count_of's rules) or anything else, which
+   leaves the default as get_count does. */
+static int sc_count(struct scan *s, int64_t *out)
+{
+    double d;
+    sc_ws(s);
+    if (s->p < s->end && (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))) {
+        if (sc_number(s, &d))
+            return -1;
+        *out = count_of(d, *out);
+        return 0;
+    }
+    return sc_skip(s, FAST_DEPTH);
+}
+
+static int on_details(struct scan *s, const struct span *k, struct fast *f,
+                      int depth, const char *name, unsigned bit,
+                      int64_t *out)
+{
+    if (!k->esc && k->n == strlen(name) && memcmp(k->p, name, k->n) == 0)
+        return first(f, bit) || sc_count(s, out);
+    return sc_skip(s, depth + 1);
+}
+
+static int on_ptd(struct scan *s, const struct span *k, struct fast *f,
+                  int depth)
+{
+    return on_details(s, k, f, depth, "cached_tokens", SEEN_CACHED,
+                      &f->cached);
+}
+
+static int on_ctd(struct scan *s, const struct span *k, struct fast *f,
+                  int depth)
+{
+    return on_details(s, k, f, depth, "reasoning_tokens", SEEN_REASONING,
+                      &f->reasoning);
+}
+
+/* A details object, or a value that is not one (ignored, as get() on a
+   non-object gives NULL). */
+static int sc_details(struct scan *s, member_fn fn, struct fast *f,
+                      int depth)
+{
+    return sc_peek(s, '{') ? sc_object(s, fn, f, depth + 1)
+                           : sc_skip(s, depth + 1);
+}
+
+static int on_usage(struct scan *s, const struct span *k, struct fast *f,
+                    int depth)
+{
+    if (key_is(k, "prompt_tokens"))
+        return first(f, SEEN_PT) || sc_count(s, &f->prompt);
+    if (key_is(k, "completion_tokens"))
+        return first(f, SEEN_CT) || sc_count(s, &f->completion);
+    if (key_is(k, "prompt_tokens_details"))
+        return first(f, SEEN_PTD) || sc_details(s, on_ptd, f, depth);
+    if (key_is(k, "completion_tokens_details"))
+        return first(f, SEEN_CTD) || sc_details(s, on_ctd, f, depth);
+    return sc_skip(s, depth + 1);
+}
+
+/* null, or a string into sp. */
+static int sc_opt_string(struct scan *s, struct span *sp)
+{
+    if (sc_peek(s, 'n'))
+        return sc_word(s, "null");
+    return sc_string(s, sp);
+}
+
+static int on_message(struct scan *s, const struct span *k, struct fast *f,
+                      int depth)
+{
+    if (key_is(k, "content"))
+        return first(f, SEEN_CONTENT) || sc_opt_string(s, &f->content);
+    if (key_is(k, "refusal")) {
+        struct span r = {NULL, 0, 0};
+        if (first(f, SEEN_REFUSAL) || sc_opt_string(s, &r))
+            return -1;
+        f->refusal = r.p && r.n;
+        return 0;
+    }
+    /* Calls, present and not null, are for the full path. */
+    if (key_is(k, "tool_calls") || key_is(k, "function_call"))
+        return sc_peek(s, 'n') ? sc_word(s, "null") : -1;
+    return sc_skip(s, depth + 1);
+}
+
+static int on_choice(struct scan *s, const struct span *k, struct fast *f,
+                     int depth)
+{
+    if (key_is(k, "index")) {
+        double d;
+        return first(f, SEEN_INDEX) || sc_number(s, &d) || d != 0 ? -1 : 0;
+    }
+    if (key_is(k, "message"))
+        return first(f, SEEN_MESSAGE) || sc_object(s, on_message, f,
+                                                   depth + 1);
+    if (key_is(k, "finish_reason")) {
+        if (first(f, SEEN_FINISH))
+            return -1;
+        return sc_peek(s, 'n') ? sc_word(s, "null")
+                               : sc_string(s, &f->finish);
+    }
+    return sc_skip(s, depth + 1);
+}
+
+static int on_root(struct scan *s, const struct span *k, struct fast *f,
+                   int depth)
+{
+    if (key_is(k, "model")) {
+        if (first(f, SEEN_MODEL))
+            return -1;
+        return sc_peek(s, '"') ? sc_string(s, &f->model)
+                               : sc_skip(s, depth + 1);
+    }
+    if (key_is(k, "choices")) {
+        /* Exactly one choice, an object. */
+        if (first(f, SEEN_CHOICES) || sc_char(s, '[') ||
+            sc_object(s, on_choice, f, depth + 2))
+            return -1;
+        return sc_char(s, ']');
+    }
+    if (key_is(k, "usage"))
+        return first(f, SEEN_USAGE) || sc_object(s, on_usage, f, depth + 1);
+    if (key_is(k, "object")) {
+        struct span o = {NULL, 0, 0};
+        if (first(f, SEEN_OBJECT) || !sc_peek(s, '"') || sc_string(s, &o))
+            return -1;
+        return key_is(&o, "error") ? -1 : 0;
+    }
+    if (key_is(k, "error"))
+        return -1;
+    return sc_skip(s, depth + 1);
+}
+
+/* Append a scanned string, decoding its short escapes. */
+static int put_span(const struct lr_host *h, struct lr_buf *out,
+                    const struct span *sp)
+{
+    if (!sp->esc)
+        return h->buf_append(out, sp->p, sp->n);
+    int rc = LR_OK;
+    const char *p = sp->p, *end = sp->p + sp->n, *run = p;
+    while (p < end) {
+        if (*p != '\\') {
+            p++;
+            continue;
+        }
+        rc |= h->buf_append(out, run, (size_t)(p - run));
+        char c = p[1];
+        char d = c == 'b' ? '\b' : c == 'f' ? '\f' : c == 'n' ? '\n'
+                 : c == 'r' ? '\r' : c == 't' ? '\t' : c;
+        rc |= h->buf_append(out, &d, 1);
+        p += 2;
+        run = p;
+    }
+    rc |= h->buf_append(out, run, (size_t)(end - run));
+    return rc ? LR_E_NOMEM : LR_OK;
+}
+
+/* 1: out filled from a plain success; 0: not handled, out untouched;
+   -LR_E_NOMEM: out of memory while filling out. */
+static int fast_success(const struct lr_host *h,
+                        const struct lr_http_response *in,
+                        struct lr_result *out)
+{
+    struct fast f = {.prompt = out->prompt_tokens,
+                     .completion = out->completion_tokens,
+                     .cached = out->cached_tokens,
+                     .reasoning = out->reasoning_tokens};
+    if (!in->body)
+        return 0;
+    struct scan s = {in->body, in->body + in->body_len};
+    if (sc_object(&s, on_root, &f, 0))
+        return 0;
+    sc_ws(&s);
+    if (s.p != s.end || !(f.seen & SEEN_CHOICES))
+        return 0;
+    int rc = LR_OK;
+    if (f.model.p)
+        rc |= put_span(h, &out->model, &f.model);
+    if (f.content.p)
+        rc |= put_span(h, &out->text, &f.content);
+    out->prompt_tokens = f.prompt;
+    out->completion_tokens = f.completion;
+    out->cached_tokens = f.cached;
+    out->reasoning_tokens = f.reasoning;
+    char reason[32] = "";
+    if (f.finish.p && f.finish.n < sizeof reason && !f.finish.esc) {
+        memcpy(reason, f.finish.p, f.finish.n);
+        reason[f.finish.n] = '\0';
+    }
+    else if (f.finish.p)
+        memcpy(reason, "?", 2);    /* something else: LR_FINISH_OTHER */
+    out->finish = final_finish(f.finish.p ? reason : NULL, f.refusal, 0);
+    return rc ? -LR_E_NOMEM : 1;
+}
+
 static int parse_response(void *inst, const struct lr_target_info *t,
                           const struct lr_http_response *in,
                           struct lr_result *out)
@@ -883,6 +1353,13 @@ static int parse_response(void *inst, const struct lr_target_info *t,
     out->cached_tokens = out->reasoning_tokens = 0;
     if (rid)
         rc = h->buf_append(&out->request_id, rid, strlen(rid));
+    if (is_2xx) {
+        int fast = fast_success(h, in, out);
+        if (fast) {
+            read_limits(h, in, out);
+            return rc || fast < 0 ? LR_E_NOMEM : LR_OK;
+        }
+    }
     cJSON *root = parse_json(in->body, in->body_len);
     const cJSON *e = find_error(root, is_2xx);
     if (!cJSON_IsObject(root))

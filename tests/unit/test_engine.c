@@ -351,6 +351,171 @@ static void close_cancels_in_flight(void **s)
     teardown(&f);
 }
 
+/* A blocking call runs on its caller's thread: lr_cancel from another
+   thread still reaches it.  The first request of a router has id 1. */
+struct blocker {
+    struct fx *f;
+    struct lr_response *resp;
+    int rc;
+};
+
+static void *block(void *arg)
+{
+    struct blocker *b = arg;
+    struct lr_request *q = lr_request_new();
+    lr_request_set_prompt(q, "slow");
+    b->rc = lr_complete(b->f->r, q, &b->resp);
+    lr_request_free(q);
+    return NULL;
+}
+
+static void cancel_blocking_call(void **s)
+{
+    (void)s;
+    struct fx f;
+    setup(&f, "{\"status\":200,\"text\":\"late\",\"delay_ms\":5000}", NULL,
+          NULL);
+    struct blocker b = {&f, NULL, 0};
+    pthread_t th;
+    int64_t t0 = mono_ms();
+    assert_int_equal(pthread_create(&th, NULL, block, &b), 0);
+    /* Until the call has taken its id; bounded at 5 s. */
+    int rc = LR_E_NOT_FOUND;
+    for (int i = 0; i < 500 && rc != LR_OK; i++) {
+        rc = lr_cancel(f.r, 1);
+        if (rc != LR_OK)
+            usleep(10 * 1000);
+    }
+    assert_int_equal(rc, LR_OK);
+    pthread_join(th, NULL);
+    assert_int_equal(b.rc, LR_E_CANCELLED);
+    assert_non_null(b.resp);
+    assert_int_equal(lr_response_id(b.resp), 1);
+    assert_string_equal(lr_response_error_message(b.resp),
+                        "cancelled by the caller");
+    assert_true(mono_ms() - t0 < 4000);
+    lr_response_free(b.resp);
+    /* Over: the id is known but nothing is left to cancel. */
+    assert_int_equal(lr_cancel(f.r, 1), LR_OK);
+    assert_int_equal(lr_cancel(f.r, 2), LR_E_NOT_FOUND);
+    teardown(&f);
+}
+
+/* lr_close cancels blocking calls in flight and returns only after they
+   have left the router (ASan would catch a router freed under them). */
+static void close_cancels_blocking_calls(void **s)
+{
+    (void)s;
+    struct fx f;
+    setup(&f, "{\"status\":200,\"text\":\"late\",\"delay_ms\":5000}", NULL,
+          NULL);
+    struct blocker b[3] = {{&f, NULL, 0}, {&f, NULL, 0}, {&f, NULL, 0}};
+    pthread_t th[3];
+    int64_t t0 = mono_ms();
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, block, &b[i]), 0);
+    /* Until the mock has all three requests; bounded at 5 s. */
+    for (int i = 0; i < 500 && mock_requests(f.mock, "a") < 3; i++)
+        usleep(10 * 1000);
+    assert_int_equal(mock_requests(f.mock, "a"), 3);
+    lr_close(f.r);
+    f.r = NULL;
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(b[i].rc, LR_E_CANCELLED);
+        assert_string_equal(lr_response_error_message(b[i].resp),
+                            "router is closing");
+        lr_response_free(b[i].resp);
+    }
+    assert_true(mono_ms() - t0 < 4000);
+    teardown(&f);
+}
+
+/* Hooks of one router never overlap, whichever threads run the requests
+   (blocking callers and the engine), and ids stay unique across them. */
+struct hook_worker {
+    struct fx *f;
+    uint64_t ids[10];
+    int ok;
+};
+
+static void *hook_work(void *arg)
+{
+    struct hook_worker *w = arg;
+    for (int i = 0; i < 10; i++) {
+        struct lr_request *q = lr_request_new();
+        lr_request_set_prompt(q, "h");
+        struct lr_response *r = NULL;
+        if (lr_complete(w->f->r, q, &r) == LR_OK)
+            w->ok++;
+        w->ids[i] = r ? lr_response_id(r) : 0;
+        lr_response_free(r);
+        lr_request_free(q);
+    }
+    return NULL;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void hooks_never_overlap(void **s)
+{
+    (void)s;
+    struct fx f;
+    setup2(&f, A_OK, NULL, "pipeline = hc\n[policy hc]\nplugin = "
+           "hookcheck\n", NULL);
+    enum { NT = 6, NA = 10 };
+    pthread_t th[NT];
+    struct hook_worker w[NT];
+    for (int i = 0; i < NT; i++) {
+        w[i] = (struct hook_worker){.f = &f};
+        assert_int_equal(pthread_create(&th[i], NULL, hook_work, &w[i]), 0);
+    }
+    /* Asynchronous ones on the engine thread meanwhile. */
+    struct done_box boxes[NA];
+    for (int i = 0; i < NA; i++) {
+        boxes[i] = (struct done_box){PTHREAD_MUTEX_INITIALIZER,
+                                     PTHREAD_COND_INITIALIZER, NULL};
+        struct lr_request *q = lr_request_new();
+        lr_request_set_prompt(q, "async");
+        assert_true(lr_submit(f.r, q, NULL, on_done, &boxes[i]) > 0);
+        lr_request_free(q);
+    }
+    uint64_t ids[NT * 10 + NA];
+    size_t n = 0;
+    int ok = 0;
+    for (int i = 0; i < NA; i++) {
+        struct lr_response *r = wait_box(&boxes[i]);
+        assert_non_null(r);
+        ok += lr_response_status(r) == LR_OK;
+        ids[n++] = lr_response_id(r);
+        lr_response_free(r);
+    }
+    for (int i = 0; i < NT; i++) {
+        pthread_join(th[i], NULL);
+        ok += w[i].ok;
+        for (int k = 0; k < 10; k++)
+            ids[n++] = w[i].ids[k];
+    }
+    assert_int_equal(ok, NT * 10 + NA);
+    qsort(ids, n, sizeof ids[0], cmp_id);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ids[i], i + 1);
+    char *m = lr_metrics_json(f.r);
+    assert_non_null(m);
+    /* Five hooks per request (one attempt each), none overlapping. */
+    char want[64];
+    snprintf(want, sizeof want, "\"hook_calls\":{\"all\":%d}",
+             5 * (NT * 10 + NA));
+    assert_non_null(strstr(m, want));
+    assert_null(strstr(m, "hook_overlaps"));
+    lr_free(m);
+    teardown(&f);
+}
+
 struct stream_acc {
     char text[256];
     size_t len;
@@ -824,6 +989,9 @@ int main(void)
         cmocka_unit_test(request_deadline),
         cmocka_unit_test(cancel_in_flight),
         cmocka_unit_test(close_cancels_in_flight),
+        cmocka_unit_test(cancel_blocking_call),
+        cmocka_unit_test(close_cancels_blocking_calls),
+        cmocka_unit_test(hooks_never_overlap),
         cmocka_unit_test(streams),
         cmocka_unit_test(stream_cut_short),
         cmocka_unit_test(malformed_body_falls_back),
