@@ -10,9 +10,11 @@
  *                  completion callback; cancellable with lr_cancel().
  *
  * Threads: every function taking a router may be called from any number
- * of threads at once.  Callbacks run on the router's engine thread: keep
- * them short, and never call lr_complete()/lr_stream()/lr_close() from
- * one (lr_submit() and lr_cancel() are fine).
+ * of threads at once.  lr_complete() and lr_stream() run the request on
+ * the calling thread (its on_delta is called there); lr_submit()'s
+ * callbacks run on the router's engine thread: keep them short, and never
+ * call lr_complete()/lr_stream()/lr_close() from one (lr_submit() and
+ * lr_cancel() are fine).
  *
  * Ownership is stated on each declaration.  In short: the caller owns
  * what it creates (router, request) and every response it is handed, and
@@ -264,7 +266,7 @@ LR_API int lr_complete(struct lr_router *r, const struct lr_request *req,
    Return 0 to continue, nonzero to cancel the request. */
 typedef int (*lr_delta_fn)(const char *text, size_t len, void *user);
 
-/* Blocking streamed completion: on_delta is called on the engine thread
+/* Blocking streamed completion: on_delta is called on the calling thread
    for each piece of text, then the call returns as lr_complete() does,
    the full text included in the response. */
 LR_API int lr_stream(struct lr_router *r, const struct lr_request *req,
