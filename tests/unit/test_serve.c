@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "mock_upstream.h"
+#include "http_client.h"
 #include "testenv.h"
 
 #include "../../cli/serve_auth.c"
@@ -329,79 +330,6 @@ static int teardown(void **state)
 }
 
 /* --- HTTP --------------------------------------------------------------- */
-
-struct http {
-    long status;
-    char *body;
-    size_t len;
-    char headers[4096];
-    size_t hlen;
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *user)
-{
-    struct http *h = user;
-    char *b = realloc(h->body, h->len + size * n + 1);
-    if (!b)
-        return 0;
-    memcpy(b + h->len, p, size * n);
-    h->body = b;
-    h->len += size * n;
-    b[h->len] = '\0';
-    return size * n;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *user)
-{
-    struct http *h = user;
-    size_t k = size * n;
-    if (h->hlen + k < sizeof h->headers) {
-        memcpy(h->headers + h->hlen, p, k);
-        h->hlen += k;
-        h->headers[h->hlen] = '\0';
-    }
-    return k;
-}
-
-/* One request to host:port (host NULL: 127.0.0.1).  key NULL: no
-   Authorization; chunked: send the body without Content-Length. */
-static void http_to(const char *host, int port, const char *method,
-                    const char *path, const char *key, const char *body,
-                    int chunked, struct http *h)
-{
-    char url[256], auth[128];
-    memset(h, 0, sizeof *h);
-    snprintf(url, sizeof url, "http://%s:%d%s", host ? host : "127.0.0.1",
-             port, path);
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    struct curl_slist *hs = curl_slist_append(NULL,
-                                              "Content-Type: application/json");
-    if (key) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
-        hs = curl_slist_append(hs, auth);
-    }
-    if (chunked)
-        hs = curl_slist_append(hs, "Transfer-Encoding: chunked");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)DEADLINE_MS);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (body)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->status);
-    curl_slist_free_all(hs);
-    curl_easy_cleanup(c);
-    if (!h->body)
-        h->body = calloc(1, 1);
-}
 
 static void http(struct fx *f, const char *method, const char *path,
                  const char *key, const char *body, struct http *h)
