@@ -283,13 +283,21 @@ static int build_body(const struct lr_host *h,
     return rc;
 }
 
-/* Appends "Name: value", '\n'-separated from what is already there. */
+/* Appends "Name: value", '\n'-separated from what is already there.
+   Pieces rather than buf_printf: vsnprintf was most of what building a
+   request cost once the body was written directly. */
 static int add_header(const struct lr_host *h, struct lr_buf *hdrs,
                       const char *name, const char *prefix,
                       const char *value)
 {
-    return h->buf_printf(hdrs, "%s%s: %s%s", hdrs->len ? "\n" : "", name,
-                         prefix, value);
+    int rc = LR_OK;
+    if (hdrs->len)
+        rc |= h->buf_append(hdrs, "\n", 1);
+    rc |= h->buf_append(hdrs, name, strlen(name));
+    rc |= h->buf_append(hdrs, ": ", 2);
+    rc |= h->buf_append(hdrs, prefix, strlen(prefix));
+    rc |= h->buf_append(hdrs, value, strlen(value));
+    return rc == LR_OK ? LR_OK : LR_E_NOMEM;
 }
 
 static int build_headers(const struct lr_host *h,
@@ -341,8 +349,8 @@ static int build_request(void *inst, const struct lr_target_info *t,
     while (n && t->base_url[n - 1] == '/')
         n--;
     out->method = "POST";
-    if (self->host->buf_printf(&out->url, "%.*s/chat/completions", (int)n,
-                               t->base_url) != LR_OK ||
+    if (self->host->buf_append(&out->url, t->base_url, n) != LR_OK ||
+        self->host->buf_append(&out->url, "/chat/completions", 17) != LR_OK ||
         build_headers(self->host, &tt, c, &o, &out->headers) != LR_OK)
         return fail(err, errlen, LR_E_NOMEM, "out of memory");
     return LR_OK;
