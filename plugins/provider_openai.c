@@ -26,10 +26,16 @@
  *    provider never sees a stream's headers.
  *  - The target's API key is cut out of every error message we copy,
  *    should an upstream or proxy echo it.
+ *  - The request body is written as JSON text straight into the output
+ *    buffer (openai_json.h), byte-identical to the cJSON tree it replaced
+ *    (openai_build_ref.h, the test's reference); only JSON the caller
+ *    embeds (tools, tool_choice, tool_calls) still goes through cJSON.
  *
  * Only lr_plugin_entry is exported; libcjson is the one library linked.
  */
 #include "llmroute_plugin.h"
+#include "openai_build_ref.h"
+#include "openai_json.h"
 #include "provider_util.h"
 
 #include <cJSON.h>
@@ -56,13 +62,6 @@ static const struct lr_cfg_key target_keys[] = {
 };
 
 /* --- Building the request ------------------------------------------------ */
-
-struct target_opts {
-    const char *organization;
-    const char *project;
-    int legacy_max_tokens;
-    int stream_usage;
-};
 
 /* Nonzero when s can stand in a header line (no CR/LF or other C0). */
 static int header_safe(const char *s)
@@ -106,31 +105,34 @@ static int read_opts(const struct lr_host *h, const struct lr_target_info *t,
 }
 
 /*
- * JSON text the caller embeds (tools, tool_choice, tool_calls) parsed as
- * a whole; *why says what is wrong with it.  want_array: must be [...].
+ * The body is written straight into out as JSON text (openai_json.h),
+ * byte-identical to what the cJSON tree of openai_build_ref.h printed;
+ * only JSON text the caller embeds (tools, tool_choice, tool_calls) is
+ * still parsed and re-printed with cJSON, to validate and normalise it.
+ * Checks come in the reference's order, so the same error wins.
  */
-static cJSON *parse_checked(const char *text, int want_array,
-                             const char **why)
+
+/* v printed compactly, then freed. */
+static void write_tree(struct jw *w, cJSON *v)
 {
-    const char *end = NULL;
-    cJSON *v = cJSON_ParseWithOpts(text, &end, 1);
-    *why = "invalid JSON";
-    if (v && want_array && !cJSON_IsArray(v)) {
-        *why = "not a JSON array";
-        cJSON_Delete(v);
-        return NULL;
+    char *s = cJSON_PrintUnformatted(v);
+    cJSON_Delete(v);
+    if (!s) {
+        if (w->rc == LR_OK)
+            w->rc = LR_E_NOMEM;
+        return;
     }
-    return v;
+    jw_raw(w, s, strlen(s));
+    cJSON_free(s);
 }
 
-static int add_message(cJSON *msgs, const struct lr_message *m, size_t i,
-                       char *err, size_t errlen)
+static int write_message(struct jw *w, const struct lr_message *m, size_t i,
+                         char *err, size_t errlen)
 {
     static const char *const roles[] = {"system", "user", "assistant",
                                         "tool"};
     const char *why;
     cJSON *calls = NULL;
-    int ok = 1;
 
     if ((unsigned)m->role > LR_ROLE_TOOL)
         return fail(err, errlen, LR_E_INVALID_ARG,
@@ -145,150 +147,157 @@ static int add_message(cJSON *msgs, const struct lr_message *m, size_t i,
         cJSON_Delete(calls); /* OpenAI refuses an empty tool_calls */
         calls = NULL;
     }
-    cJSON *o = cJSON_CreateObject();
-    put(o, "role", cJSON_CreateString(roles[m->role]), &ok);
+    jw_lit(w, "{\"role\":");
+    jw_str(w, roles[m->role]);
+    jw_lit(w, ",\"content\":");
     if (m->content)
-        put(o, "content", cJSON_CreateString(m->content), &ok);
+        jw_str(w, m->content);
+    else if (calls)
+        jw_lit(w, "null");
     else
-        put(o, "content", calls ? cJSON_CreateNull()
-                                : cJSON_CreateString(""), &ok);
-    if (calls)
-        put(o, "tool_calls", calls, &ok);
-    if (m->role == LR_ROLE_TOOL && m->tool_call_id)
-        put(o, "tool_call_id", cJSON_CreateString(m->tool_call_id), &ok);
-    put(msgs, NULL, o, &ok);
-    return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
+        jw_lit(w, "\"\"");
+    if (calls) {
+        jw_lit(w, ",\"tool_calls\":");
+        write_tree(w, calls);
+    }
+    if (m->role == LR_ROLE_TOOL && m->tool_call_id) {
+        jw_lit(w, ",\"tool_call_id\":");
+        jw_str(w, m->tool_call_id);
+    }
+    jw_char(w, '}');
+    return LR_OK;
 }
 
-static int add_messages(cJSON *body, const struct lr_chat *c, char *err,
-                        size_t errlen)
+static int write_messages(struct jw *w, const struct lr_chat *c, char *err,
+                          size_t errlen)
 {
-    int ok = 1;
-    cJSON *msgs = cJSON_CreateArray();
-    put(body, "messages", msgs, &ok);
-    if (!ok)
-        return fail(err, errlen, LR_E_NOMEM, "out of memory");
+    jw_lit(w, ",\"messages\":[");
     if (c->system) {
-        cJSON *sys = cJSON_CreateObject();
-        put(sys, "role", cJSON_CreateString("system"), &ok);
-        put(sys, "content", cJSON_CreateString(c->system), &ok);
-        put(msgs, NULL, sys, &ok);
+        jw_lit(w, "{\"role\":\"system\",\"content\":");
+        jw_str(w, c->system);
+        jw_char(w, '}');
     }
     if (c->n_messages && !c->messages)
         return fail(err, errlen, LR_E_INVALID_ARG, "messages: NULL array");
-    for (size_t i = 0; i < c->n_messages && ok; i++) {
-        int rc = add_message(msgs, &c->messages[i], i, err, errlen);
+    for (size_t i = 0; i < c->n_messages; i++) {
+        if (i || c->system)
+            jw_char(w, ',');
+        int rc = write_message(w, &c->messages[i], i, err, errlen);
         if (rc != LR_OK)
             return rc;
     }
-    return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
+    jw_char(w, ']');
+    return LR_OK;
 }
 
 /* max tokens, temperature, stop, user, stream. */
-static int add_options(cJSON *body, const struct lr_chat *c,
-                       const struct target_opts *o, char *err,
-                       size_t errlen)
+static int write_options(struct jw *w, const struct lr_chat *c,
+                         const struct target_opts *o, char *err,
+                         size_t errlen)
 {
-    int ok = 1;
-    if (c->max_tokens > 0)
-        put(body, o->legacy_max_tokens ? "max_tokens"
-                                       : "max_completion_tokens",
-            cJSON_CreateNumber((double)c->max_tokens), &ok);
+    if (c->max_tokens > 0) {
+        if (o->legacy_max_tokens)
+            jw_lit(w, ",\"max_tokens\":");
+        else
+            jw_lit(w, ",\"max_completion_tokens\":");
+        jw_num(w, (double)c->max_tokens);
+    }
     if (c->has_temperature && !isfinite(c->temperature))
         return fail(err, errlen, LR_E_INVALID_ARG,
                     "temperature: not a finite number");
-    if (c->has_temperature)
-        put(body, "temperature", cJSON_CreateNumber(c->temperature), &ok);
+    if (c->has_temperature) {
+        jw_lit(w, ",\"temperature\":");
+        jw_num(w, c->temperature);
+    }
     if (c->n_stop && c->stop) {
-        cJSON *stop = cJSON_CreateArray();
+        int n = 0; /* only NULL entries: no "stop" at all */
         for (size_t i = 0; i < c->n_stop; i++) {
-            if (c->stop[i])
-                put(stop, NULL, cJSON_CreateString(c->stop[i]), &ok);
+            if (!c->stop[i])
+                continue;
+            if (n++)
+                jw_char(w, ',');
+            else
+                jw_lit(w, ",\"stop\":[");
+            jw_str(w, c->stop[i]);
         }
-        if (cJSON_GetArraySize(stop) > 0)
-            put(body, "stop", stop, &ok);
-        else
-            cJSON_Delete(stop); /* only NULL entries: send nothing */
+        if (n)
+            jw_char(w, ']');
     }
-    if (c->user && *c->user)
-        put(body, "user", cJSON_CreateString(c->user), &ok);
+    if (c->user && *c->user) {
+        jw_lit(w, ",\"user\":");
+        jw_str(w, c->user);
+    }
     if (c->stream) {
-        put(body, "stream", cJSON_CreateTrue(), &ok);
-        if (o->stream_usage) {
-            cJSON *so = cJSON_CreateObject();
-            put(so, "include_usage", cJSON_CreateTrue(), &ok);
-            put(body, "stream_options", so, &ok);
-        }
+        jw_lit(w, ",\"stream\":true");
+        if (o->stream_usage)
+            jw_lit(w, ",\"stream_options\":{\"include_usage\":true}");
     }
-    return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
+    return LR_OK;
 }
 
-/* tool_choice: JSON text, or leniently a bare auto/none/required. */
-static cJSON *parse_tool_choice(const char *text)
-{
-    static const char *const bare[] = {"auto", "none", "required"};
-    const char *why;
-    cJSON *v = parse_checked(text, 0, &why);
-    if (v && (cJSON_IsString(v) || cJSON_IsObject(v)))
-        return v;
-    cJSON_Delete(v);
-    for (size_t i = 0; i < sizeof bare / sizeof bare[0]; i++) {
-        if (strcmp(text, bare[i]) == 0)
-            return cJSON_CreateString(text);
-    }
-    return NULL;
-}
-
-static int add_tools(cJSON *body, const struct lr_chat *c, char *err,
-                     size_t errlen)
+static int write_tools(struct jw *w, const struct lr_chat *c, char *err,
+                       size_t errlen)
 {
     const char *why;
-    int ok = 1;
     if (c->tools_json) {
         cJSON *tools = parse_checked(c->tools_json, 1, &why);
         if (!tools)
             return fail(err, errlen, LR_E_INVALID_ARG, "tools_json: %s",
                         why);
-        put(body, "tools", tools, &ok);
+        jw_lit(w, ",\"tools\":");
+        write_tree(w, tools);
     }
     if (c->tool_choice_json) {
         cJSON *choice = parse_tool_choice(c->tool_choice_json);
         if (!choice)
             return fail(err, errlen, LR_E_INVALID_ARG,
                         "tool_choice_json: not a JSON string or object");
-        put(body, "tool_choice", choice, &ok);
+        jw_lit(w, ",\"tool_choice\":");
+        write_tree(w, choice);
     }
-    return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
+    return LR_OK;
 }
 
+/* On failure out is emptied (the core hands it over empty). */
 static int build_body(const struct lr_host *h,
                       const struct lr_target_info *t,
                       const struct lr_chat *c, const struct target_opts *o,
                       struct lr_buf *out, char *err, size_t errlen)
 {
-    int ok = 1, rc;
-    cJSON *body = cJSON_CreateObject();
+    struct jw w;
+    int rc;
 
-    put(body, "model", cJSON_CreateString(t->model), &ok);
-    if (!ok)
-        rc = fail(err, errlen, LR_E_NOMEM, "out of memory");
-    else if ((rc = add_messages(body, c, err, errlen)) == LR_OK &&
-             (rc = add_options(body, c, o, err, errlen)) == LR_OK &&
-             (rc = add_tools(body, c, err, errlen)) == LR_OK)
-        rc = print_into(h, body, out);
-    cJSON_Delete(body);
+    jw_init(&w, h, out);
+    jw_lit(&w, "{\"model\":");
+    jw_str(&w, t->model);
+    if ((rc = write_messages(&w, c, err, errlen)) == LR_OK &&
+        (rc = write_options(&w, c, o, err, errlen)) == LR_OK &&
+        (rc = write_tools(&w, c, err, errlen)) == LR_OK) {
+        jw_char(&w, '}');
+        rc = jw_done(&w);
+    }
+    if (rc != LR_OK)
+        h->buf_reset(out);
     if (rc == LR_E_NOMEM && err && errlen && !*err)
         fail(err, errlen, rc, "out of memory");
     return rc;
 }
 
-/* Appends "Name: value", '\n'-separated from what is already there. */
+/* Appends "Name: value", '\n'-separated from what is already there.
+   Pieces rather than buf_printf: vsnprintf was most of what building a
+   request cost once the body was written directly. */
 static int add_header(const struct lr_host *h, struct lr_buf *hdrs,
                       const char *name, const char *prefix,
                       const char *value)
 {
-    return h->buf_printf(hdrs, "%s%s: %s%s", hdrs->len ? "\n" : "", name,
-                         prefix, value);
+    int rc = LR_OK;
+    if (hdrs->len)
+        rc |= h->buf_append(hdrs, "\n", 1);
+    rc |= h->buf_append(hdrs, name, strlen(name));
+    rc |= h->buf_append(hdrs, ": ", 2);
+    rc |= h->buf_append(hdrs, prefix, strlen(prefix));
+    rc |= h->buf_append(hdrs, value, strlen(value));
+    return rc == LR_OK ? LR_OK : LR_E_NOMEM;
 }
 
 static int build_headers(const struct lr_host *h,
@@ -340,8 +349,8 @@ static int build_request(void *inst, const struct lr_target_info *t,
     while (n && t->base_url[n - 1] == '/')
         n--;
     out->method = "POST";
-    if (self->host->buf_printf(&out->url, "%.*s/chat/completions", (int)n,
-                               t->base_url) != LR_OK ||
+    if (self->host->buf_append(&out->url, t->base_url, n) != LR_OK ||
+        self->host->buf_append(&out->url, "/chat/completions", 17) != LR_OK ||
         build_headers(self->host, &tt, c, &o, &out->headers) != LR_OK)
         return fail(err, errlen, LR_E_NOMEM, "out of memory");
     return LR_OK;
