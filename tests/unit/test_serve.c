@@ -41,6 +41,7 @@
 
 #include "mock_upstream.h"
 #include "http_client.h"
+#include "serve_child.h"
 #include "testenv.h"
 
 #include "../../cli/serve_auth.c"
@@ -52,10 +53,7 @@
 struct fx {
     struct tenv env;
     struct mock_upstream *mock;
-    char cli[1024];
-    pid_t pid;
-    int port;
-    char errpath[512];
+    struct serve_child gw;            /* the llmroute serve child */
 };
 
 static int64_t mono_ms(void)
@@ -179,60 +177,9 @@ static void write_conf(struct fx *f, const char *text)
     assert_non_null(tenv_write(&f->env, "gw.ini", "%s", text));
 }
 
-/* Start `llmroute serve` on gw.ini with --listen listen (NULL: none, the
-   [gateway] listen key applies); 0 and f->port, or the exit code it died
-   with (its stderr is in f->errpath). */
 static int start_listen(struct fx *f, const char *listen)
 {
-    int out[2];
-    char conf[512], *argv[8];
-    snprintf(conf, sizeof conf, "%s/gw.ini", f->env.dir);
-    snprintf(f->errpath, sizeof f->errpath, "%s/gw.err", f->env.dir);
-    int errfd = open(f->errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                     0600);
-    assert_true(errfd >= 0);
-    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-    argv[0] = f->cli;
-    argv[1] = "serve";
-    argv[2] = "-c";
-    argv[3] = conf;
-    argv[4] = listen ? "--listen" : NULL;
-    argv[5] = (char *)listen;
-    argv[6] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (dup2(out[1], 1) < 0 || dup2(errfd, 2) < 0)
-            _exit(126);
-        execv(f->cli, argv);
-        _exit(127);
-    }
-    close(out[1]);
-    close(errfd);
-    char line[256];
-    size_t len = 0;
-    int64_t deadline = mono_ms() + DEADLINE_MS;
-    while (len < sizeof line - 1 && !memchr(line, '\n', len)) {
-        struct pollfd pf = {out[0], POLLIN, 0};
-        int64_t left = deadline - mono_ms();
-        if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
-            break;
-        ssize_t n = read(out[0], line + len, sizeof line - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    line[len] = '\0';
-    close(out[0]);
-    char host[64];
-    if (sscanf(line, "listening on %63[^:]:%d", host, &f->port) == 2) {
-        f->pid = pid;
-        return 0;
-    }
-    int status = 0;
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-        fail_msg("gateway neither listened nor exited: '%s'", line);
-    return WEXITSTATUS(status);
+    return serve_child_start(&f->gw, f->env.dir, listen);
 }
 
 static int start_gateway(struct fx *f)
@@ -240,25 +187,9 @@ static int start_gateway(struct fx *f)
     return start_listen(f, "127.0.0.1:0");
 }
 
-/* SIGTERM the child and reap it within the deadline; its exit code. */
 static int stop_gateway(struct fx *f)
 {
-    if (!f->pid)
-        return 0;
-    kill(f->pid, SIGTERM);
-    int status = 0;
-    int64_t deadline = mono_ms() + DEADLINE_MS;
-    while (waitpid(f->pid, &status, WNOHANG) != f->pid) {
-        if (mono_ms() > deadline) {
-            kill(f->pid, SIGKILL);
-            waitpid(f->pid, &status, 0);
-            f->pid = 0;
-            fail_msg("gateway did not stop after SIGTERM");
-        }
-        usleep(5000);
-    }
-    f->pid = 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return serve_child_stop(&f->gw);
 }
 
 static int setup(void **state)
@@ -279,7 +210,7 @@ static int setup(void **state)
     }
     setenv("TEST_SERVE_KEY_APP", KEY_APP, 1);
     setenv("TEST_SERVE_KEY_TEAM", KEY_TEAM, 1);
-    snprintf(f->cli, sizeof f->cli, "%s/llmroute", tenv_build());
+    snprintf(f->gw.cli, sizeof f->gw.cli, "%s/llmroute", tenv_build());
     return 0;
 }
 
@@ -294,7 +225,7 @@ static int setup_main(void **state)
     snprintf(text, sizeof text, CONF, p, p, p, p, p, p, p, p, p);
     write_conf(f, text);
     if (start_gateway(f) != 0) {
-        char *e = tenv_slurp(f->errpath);
+        char *e = tenv_slurp(f->gw.errpath);
         fprintf(stderr, "gateway did not start: %s\n", e ? e : "?");
         free(e);
         return -1;
@@ -334,7 +265,7 @@ static int teardown(void **state)
 static void http(struct fx *f, const char *method, const char *path,
                  const char *key, const char *body, struct http *h)
 {
-    http_to(NULL, f->port, method, path, key, body, 0, h);
+    http_to(NULL, f->gw.port, method, path, key, body, 0, h);
 }
 
 /* A chat request for model with one user message (and extra JSON members
@@ -733,7 +664,7 @@ static void test_request_errors(void **state)
     http(f, "POST", "/v1/chat/completions", KEY_APP, big, &h);
     expect_error(&h, 413, "request_too_large");
     free(h.body);
-    http_to(NULL, f->port, "POST", "/v1/chat/completions", KEY_APP, big, 1,
+    http_to(NULL, f->gw.port, "POST", "/v1/chat/completions", KEY_APP, big, 1,
             &h);
     expect_error(&h, 413, "request_too_large");
     free(h.body);
@@ -849,12 +780,12 @@ static void test_loopback_only(void **state)
                         "checked)\n");
         return;
     }
-    http_to(addr, f->port, "POST", "/v1/chat/completions", NULL,
+    http_to(addr, f->gw.port, "POST", "/v1/chat/completions", NULL,
             "{\"model\":\"a\",\"messages\":[{\"role\":\"user\","
             "\"content\":\"hi\"}]}", 0, &h);
     expect_error(&h, 403, "forbidden");
     free(h.body);
-    http_to(addr, f->port, "GET", "/healthz", NULL, NULL, 0, &h);
+    http_to(addr, f->gw.port, "GET", "/healthz", NULL, NULL, 0, &h);
     assert_int_equal(h.status, 200);
     free(h.body);
 }
@@ -873,7 +804,7 @@ static void test_anonymous(void **state)
     free(h.body);
     if (!outside_addr(addr, sizeof addr))
         return;
-    http_to(addr, f->port, "POST", "/v1/chat/completions", NULL,
+    http_to(addr, f->gw.port, "POST", "/v1/chat/completions", NULL,
             "{\"model\":\"a\",\"messages\":[{\"role\":\"user\","
             "\"content\":\"hi\"}]}", 0, &h);
     assert_int_equal(h.status, 200);
@@ -886,7 +817,7 @@ static void expect_start_error(struct fx *f, const char *text,
     write_conf(f, text);
     /* No --listen: a bad [gateway] listen must be the one reported. */
     assert_int_equal(start_listen(f, NULL), 2);
-    char *err = tenv_slurp(f->errpath);
+    char *err = tenv_slurp(f->gw.errpath);
     assert_non_null(err);
     if (!strstr(err, needle))
         fail_msg("expected '%s' in: %s", needle, err);
@@ -1008,7 +939,7 @@ static void test_no_thread_per_request(void **state)
     while (mock_requests(f->mock, "slow") < before + N / 2 &&
            mono_ms() < deadline)
         usleep(2000);
-    int threads = thread_count(f->pid);
+    int threads = thread_count(f->gw.pid);
     assert_true(threads > 0);
     if (threads >= N / 2)
         fail_msg("%d threads for %d requests in flight", threads, N / 2);
@@ -1054,7 +985,7 @@ static void test_client_disconnect(void **state)
     struct fx *f = *state;
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions",
-             f->port);
+             f->gw.port);
     CURL *c = curl_easy_init();
     struct curl_slist *hs = curl_slist_append(NULL, "Authorization: Bearer "
                                               KEY_APP);
@@ -1079,7 +1010,7 @@ static void test_openai_npm(void **state)
 {
     struct fx *f = *state;
     char cmd[2048], url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", f->port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", f->gw.port);
     if (access("tests/serve_openai_client.sh", R_OK) != 0)
         fail_msg("run from the repository root (tests/serve_openai_client.sh"
                  " not found)");

@@ -36,6 +36,7 @@
 
 #include "mock_upstream.h"
 #include "http_client.h"
+#include "serve_child.h"
 #include "testenv.h"
 
 /* The pure helpers are compiled in for direct checks. */
@@ -50,10 +51,7 @@
 struct fx {
     struct tenv env;
     struct mock_upstream *mock;
-    char cli[1024];
-    pid_t pid;
-    int port;
-    char errpath[512];
+    struct serve_child gw;            /* the llmroute serve child */
 };
 
 static int64_t mono_ms(void)
@@ -65,81 +63,14 @@ static int64_t mono_ms(void)
 
 /* --- The child ---------------------------------------------------------- */
 
-/* Start `llmroute serve` on gw.ini with --listen listen (NULL: none, the
-   [gateway] listen key applies); 0 and f->port, or the exit code it died
-   with (its stderr is in f->errpath). */
 static int start_listen(struct fx *f, const char *listen)
 {
-    int out[2];
-    char conf[512], *argv[8];
-    snprintf(conf, sizeof conf, "%s/gw.ini", f->env.dir);
-    snprintf(f->errpath, sizeof f->errpath, "%s/gw.err", f->env.dir);
-    int errfd = open(f->errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                     0600);
-    assert_true(errfd >= 0);
-    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-    argv[0] = f->cli;
-    argv[1] = "serve";
-    argv[2] = "-c";
-    argv[3] = conf;
-    argv[4] = listen ? "--listen" : NULL;
-    argv[5] = (char *)listen;
-    argv[6] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (dup2(out[1], 1) < 0 || dup2(errfd, 2) < 0)
-            _exit(126);
-        execv(f->cli, argv);
-        _exit(127);
-    }
-    close(out[1]);
-    close(errfd);
-    char line[256];
-    size_t len = 0;
-    int64_t deadline = mono_ms() + DEADLINE_MS;
-    while (len < sizeof line - 1 && !memchr(line, '\n', len)) {
-        struct pollfd pf = {out[0], POLLIN, 0};
-        int64_t left = deadline - mono_ms();
-        if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
-            break;
-        ssize_t n = read(out[0], line + len, sizeof line - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    line[len] = '\0';
-    close(out[0]);
-    char host[64];
-    if (sscanf(line, "listening on %63[^:]:%d", host, &f->port) == 2) {
-        f->pid = pid;
-        return 0;
-    }
-    int status = 0;
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-        fail_msg("gateway neither listened nor exited: '%s'", line);
-    return WEXITSTATUS(status);
+    return serve_child_start(&f->gw, f->env.dir, listen);
 }
 
-/* SIGTERM the child and reap it within the deadline; its exit code. */
 static int stop_gateway(struct fx *f)
 {
-    if (!f->pid)
-        return 0;
-    kill(f->pid, SIGTERM);
-    int status = 0;
-    int64_t deadline = mono_ms() + DEADLINE_MS;
-    while (waitpid(f->pid, &status, WNOHANG) != f->pid) {
-        if (mono_ms() > deadline) {
-            kill(f->pid, SIGKILL);
-            waitpid(f->pid, &status, 0);
-            f->pid = 0;
-            fail_msg("gateway did not stop after SIGTERM");
-        }
-        usleep(5000);
-    }
-    f->pid = 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return serve_child_stop(&f->gw);
 }
 
 /* --- Mock and configs --------------------------------------------------- */
@@ -190,12 +121,12 @@ static int setup_conf(void **state, const char *extra)
         return -1;
     }
     setenv("TEST_SM_KEY", KEY_APP, 1);
-    snprintf(f->cli, sizeof f->cli, "%s/llmroute", tenv_build());
+    snprintf(f->gw.cli, sizeof f->gw.cli, "%s/llmroute", tenv_build());
     int p = mock_port(f->mock);
     snprintf(text, sizeof text, CONF, p, p, extra);
     assert_non_null(tenv_write(&f->env, "gw.ini", "%s", text));
     if (start_listen(f, "127.0.0.1:0") != 0) {
-        char *e = tenv_slurp(f->errpath);
+        char *e = tenv_slurp(f->gw.errpath);
         fprintf(stderr, "gateway did not start: %s\n", e ? e : "?");
         free(e);
         return -1;
@@ -228,7 +159,7 @@ static int teardown(void **state)
 static void http(struct fx *f, const char *method, const char *path,
                  const char *key, const char *body, struct http *h)
 {
-    http_to(NULL, f->port, method, path, key, body, 0, h);
+    http_to(NULL, f->gw.port, method, path, key, body, 0, h);
 }
 
 /* A chat with one user message; the body is the same every time, so the
@@ -644,7 +575,7 @@ static void test_dashboard_browser(void **state)
     }
     traffic(f, NULL);
     char url[128], out[600], profile[600];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/dashboard", f->port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/dashboard", f->gw.port);
     snprintf(out, sizeof out, "%s/dom.html", f->env.dir);
     snprintf(profile, sizeof profile, "%s/chromium", f->env.dir);
     assert_int_equal(dump_dom(url, out, profile), 0);

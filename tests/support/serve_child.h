@@ -1,0 +1,30 @@
+/*
+ * serve_child.h - `llmroute serve` as a child process for the gateway
+ * tests: started on DIR/gw.ini, its port read from the line "listening
+ * on HOST:PORT" it prints, stopped with SIGTERM.  Failures are cmocka
+ * failures.
+ */
+#ifndef LR_TESTS_SERVE_CHILD_H
+#define LR_TESTS_SERVE_CHILD_H
+
+#include <sys/types.h>
+
+#define SERVE_CHILD_DEADLINE_MS 30000
+
+struct serve_child {
+    char cli[1024];      /* path of the llmroute binary (set by the test) */
+    pid_t pid;           /* 0: not running */
+    int port;
+    char errpath[512];   /* the child's stderr, DIR/gw.err */
+};
+
+/* Start it on DIR/gw.ini with --listen listen (NULL: none, the [gateway]
+   listen key applies); 0 and c->port, or the exit code it died with (its
+   stderr is in c->errpath). */
+int serve_child_start(struct serve_child *c, const char *dir,
+                      const char *listen);
+/* SIGTERM the child and reap it within the deadline; its exit code (0
+   when it was not running). */
+int serve_child_stop(struct serve_child *c);
+
+#endif
