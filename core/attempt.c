@@ -96,8 +96,7 @@ void lr_attempt_policy_view(const struct lr_job *job,
     a->rl_reset_requests_ms = a->rl_reset_tokens_ms = -1;
 }
 
-/* A policy called req_reject in an attempt hook: end the request. */
-static enum lr_attempt_state rejected(struct lr_job *job)
+enum lr_attempt_state lr_attempt_rejected(struct lr_job *job)
 {
     struct lr_req_ctx *c = &job->ctx;
     c->phase = LR_PHASE_OTHER;
@@ -140,7 +139,7 @@ static enum lr_attempt_state gate(struct lr_job *job)
             job->pstate[i], &pa, &wait, why, sizeof why);
         lr_router_hooks_unlock(job->rt);
         if (job->ctx.rejected)
-            return rejected(job);
+            return lr_attempt_rejected(job);
         if (v != LR_GO)
             job->ctx.phase = LR_PHASE_OTHER;
         if (v == LR_SKIP)

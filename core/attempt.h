@@ -23,6 +23,9 @@ void lr_attempt_cancel(struct lr_job *job);
 /* ms left on target's cooldown (0: none); its class into cls. */
 int64_t lr_attempt_cooldown_left(struct lr_job *job, const char *target,
                                  char *cls, size_t clslen);
+/* A policy called req_reject in an attempt hook: end the request with
+   its status, message and hint (LR_ATTEMPT_FINISHED). */
+enum lr_attempt_state lr_attempt_rejected(struct lr_job *job);
 /* The current attempt as attempt hooks see it, before any outcome. */
 void lr_attempt_policy_view(const struct lr_job *job,
                             struct lr_policy_attempt *a);

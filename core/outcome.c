@@ -319,8 +319,7 @@ static void after_failure(struct lr_job *job, const struct outcome *o,
     enum lr_next n = decide(job, o, a, &delay, why, sizeof why);
     if (job->ctx.rejected) {
         lr_loop_give_easy(job->loop, lr_transfer_reset(&job->xfer));
-        job->resp->retry_after_ms = job->ctx.reject_hint;
-        lr_job_abort(job, job->ctx.reject_status, job->ctx.reject_msg);
+        lr_attempt_rejected(job);
         return;
     }
     if (key_out && tg->n_keys > 1 && !delivered && n != LR_NEXT_STOP) {
