@@ -130,6 +130,29 @@ static const char *cand_get(const struct lr_candidates *c, size_t i)
     return i < c->n ? c->names[i] : NULL;
 }
 
+/* Room for n names; names stays valid until the next reserve. */
+static int cand_reserve(struct lr_candidates *c, size_t n)
+{
+    if (!c->names) {
+        c->names = c->inl;
+        c->cap = LR_CANDIDATES_INLINE;
+    }
+    if (n <= c->cap)
+        return LR_OK;
+    size_t cap = c->cap * 2 > n ? c->cap * 2 : n;
+    const char **v = c->names == c->inl ? NULL : c->names;
+    v = realloc(v, cap * sizeof *v);
+    if (!v)
+        return LR_E_NOMEM;
+    if (c->names == c->inl)
+        memcpy(v, c->inl, c->n * sizeof *v);
+    c->names = v;
+    c->cap = cap;
+    return LR_OK;
+}
+
+/* Replace the list, all or nothing: every name is checked, and room made,
+   before the list changes. */
 static int cand_set(struct lr_candidates *c, const char *const *targets,
                     size_t n)
 {
@@ -140,41 +163,26 @@ static int cand_set(struct lr_candidates *c, const char *const *targets,
             return LR_E_NOT_FOUND;
         }
     }
-    struct lr_candidates next = {.router = c->router};
-    for (size_t i = 0; i < n; i++) {
-        if (lr_candidates_push(&next, targets[i]) != LR_OK) {
-            lr_candidates_clear(&next);
-            return LR_E_NOMEM;
-        }
-    }
-    lr_candidates_clear(c);
-    c->names = next.names;
-    c->n = next.n;
-    c->cap = next.cap;
+    if (cand_reserve(c, n) != LR_OK)
+        return LR_E_NOMEM;
+    c->n = 0;
+    for (size_t i = 0; i < n; i++)
+        c->names[c->n++] = lr_router_target(c->router, targets[i])->name;
     return LR_OK;
 }
 
 int lr_candidates_push(struct lr_candidates *c, const char *name)
 {
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 8;
-        char **v = realloc(c->names, cap * sizeof *v);
-        if (!v)
-            return LR_E_NOMEM;
-        c->names = v;
-        c->cap = cap;
-    }
-    if (!(c->names[c->n] = strdup(name)))
+    if (cand_reserve(c, c->n + 1) != LR_OK)
         return LR_E_NOMEM;
-    c->n++;
+    c->names[c->n++] = name;
     return LR_OK;
 }
 
 void lr_candidates_clear(struct lr_candidates *c)
 {
-    for (size_t i = 0; i < c->n; i++)
-        free(c->names[i]);
-    free(c->names);
+    if (c->names != c->inl)
+        free(c->names);
     c->names = NULL;
     c->n = c->cap = 0;
 }

@@ -87,9 +87,16 @@ struct lr_job *lr_job_new(struct lr_router *rt, struct lr_loop *loop,
     job->delta_user = delta_user;
     job->on_done = on_done;
     job->user = user;
-    job->req = lr_request_clone(req);
+    if (e)
+        job->req = lr_request_clone(req);
+    else if (lr_request_view(&job->view, req) == LR_OK)
+        job->req = &job->view;
+    else
+        lr_request_view_free(&job->view);
     job->resp = lr_response_new(id);
-    job->pstate = calloc(rt->n_policies + 1, sizeof *job->pstate);
+    job->pstate = rt->n_policies + 1 <= LR_JOB_PSTATE_INLINE
+                      ? job->pstate_inl
+                      : calloc(rt->n_policies + 1, sizeof *job->pstate);
     if (!job->req || !job->resp || !job->pstate) {
         lr_job_discard(job);
         return NULL;
@@ -107,12 +114,18 @@ void lr_job_discard(struct lr_job *job)
     if (!job)
         return;
     lr_req_ctx_clear(&job->ctx);
-    lr_request_free(job->req);
+    if (job->req == &job->view)
+        lr_request_view_free(&job->view);
+    else
+        lr_request_free(job->req);
     lr_response_free(job->resp);
     lr_candidates_clear(&job->cands);
-    free(job->tries);
-    free(job->deferred);
-    free(job->pstate);
+    if (job->tries != job->tries_inl)
+        free(job->tries);
+    if (job->deferred != job->deferred_inl)
+        free(job->deferred);
+    if (job->pstate != job->pstate_inl)
+        free(job->pstate);
     free(job->wait_reason);
     if (!job->eng && !job->loop->spare_job) {
         lr_transfer_reset(&job->xfer);
@@ -173,7 +186,7 @@ static void job_finish(struct lr_job *job)
     resp->latency_ms = now(job) - job->start_ms;
     const char *tier = lr_attrs_get(&job->req->attrs, "tier");
     if (tier && !resp->tier)
-        resp->tier = strdup(tier);
+        lr_response_set_str(resp, &resp->tier, tier);  /* NULL on OOM */
     run_on_complete(job);
     /* An answer a policy gave (a cache hit) is no call to its target: it
        counts for the router, not in the target's figures. */
@@ -254,7 +267,8 @@ static int build_candidates(struct lr_job *job)
             set_error(job, LR_E_INVALID_ARG, msg);
             return LR_E_INVALID_ARG;
         }
-        return lr_candidates_push(&job->cands, job->req->target);
+        return lr_candidates_push(&job->cands,
+                                  lr_router_target(rt, job->req->target)->name);
     }
     for (size_t i = 0; i < rt->n_targets; i++)
         if (lr_candidates_push(&job->cands, rt->targets[i].name) != LR_OK)
@@ -325,8 +339,14 @@ void lr_job_start(struct lr_job *job)
         job_finish(job);
         return;
     }
-    job->tries = calloc(job->cands.n + 1, sizeof *job->tries);
-    job->deferred = calloc(job->cands.n + 1, sizeof *job->deferred);
+    if (job->cands.n + 1 <= LR_CANDIDATES_INLINE + 1) {
+        job->tries = job->tries_inl;          /* zeroed by lr_job_new */
+        job->deferred = job->deferred_inl;
+    }
+    else {
+        job->tries = calloc(job->cands.n + 1, sizeof *job->tries);
+        job->deferred = calloc(job->cands.n + 1, sizeof *job->deferred);
+    }
     if (!job->tries || !job->deferred) {
         lr_job_abort(job, LR_E_NOMEM, NULL);
         return;

@@ -17,12 +17,15 @@
 #include "timer_heap.h"
 #include "transfer.h"
 
+#define LR_JOB_PSTATE_INLINE 16
+
 struct lr_job {
     struct lr_loop *loop;         /* runs the job: timers, transfers */
     struct lr_engine *eng;        /* its id table; NULL: blocking call */
     struct lr_router *rt;
     uint64_t id;
-    struct lr_request *req;
+    struct lr_request *req;       /* clone, or &view for a blocking call */
+    struct lr_request view;       /* see lr_request_view() */
     struct lr_chat chat;
     struct lr_req_ctx ctx;        /* the request as policies see it */
     lr_delta_fn on_delta;
@@ -44,6 +47,11 @@ struct lr_job {
     int *deferred;                /* per candidate: skipped for cooldown */
     int64_t attempts;             /* attempts sent */
     void **pstate;                /* per policy */
+    /* Small requests keep the three arrays above here, so that a job
+       (recycled by a blocking loop) costs no allocation for them. */
+    int tries_inl[LR_CANDIDATES_INLINE + 1];
+    int deferred_inl[LR_CANDIDATES_INLINE + 1];
+    void *pstate_inl[LR_JOB_PSTATE_INLINE];
     size_t n_started;             /* policies whose on_request ran */
 
     struct lr_transfer xfer;
@@ -58,8 +66,9 @@ struct lr_job {
     struct lr_job *next;          /* inbox link, then bucket chain */
 };
 
-/* Create a job for req (cloned) that runs on loop, in engine e's id
-   table (NULL: a blocking call's); NULL on out-of-memory. */
+/* Create a job for req that runs on loop, in engine e's id table (NULL:
+   a blocking call's, which reads req in place until it returns; an
+   engine job clones it); NULL on out-of-memory. */
 struct lr_job *lr_job_new(struct lr_router *rt, struct lr_loop *loop,
                           struct lr_engine *e, uint64_t id,
                           const struct lr_request *req, lr_delta_fn on_delta,

@@ -186,9 +186,11 @@ static void take_answer(struct lr_job *job, struct lr_attempt_rec *a)
     r->tool_calls_json = res->tool_calls_json;
     memset(&res->tool_calls_json, 0, sizeof res->tool_calls_json);
     r->finish = res->finish;
-    r->target = strdup(tg->name);
-    r->provider = strdup(tg->plugin->desc->name);
-    r->model = strdup(res->model.len ? res->model.data : tg->model);
+    if (lr_response_set_str(r, &r->target, tg->name) != LR_OK ||
+        lr_response_set_str(r, &r->provider, tg->plugin->desc->name) ||
+        lr_response_set_str(r, &r->model, res->model.len ? res->model.data
+                                                         : tg->model))
+        r->status = LR_E_NOMEM;
     r->prompt_tokens = res->prompt_tokens > 0 ? res->prompt_tokens : 0;
     r->completion_tokens = res->completion_tokens > 0
                                ? res->completion_tokens : 0;

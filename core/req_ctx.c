@@ -112,27 +112,15 @@ int lr_host_req_respond(const struct lr_host *h,
     struct lr_response *r = c->resp;
     lr_buf_reset(&r->text);
     lr_buf_reset(&r->tool_calls_json);
-    char *tg = strdup(t->name), *prov = strdup(t->plugin->desc->name);
-    char *model = strdup(res->model.len ? res->model.data : t->model);
-    char *by = strdup(impl(h)->name);
-    if (!tg || !prov || !model || !by ||
-        lr_buf_append(&r->text, res->text.data, res->text.len) != LR_OK ||
+    if (lr_buf_append(&r->text, res->text.data, res->text.len) != LR_OK ||
         lr_buf_append(&r->tool_calls_json, res->tool_calls_json.data,
-                      res->tool_calls_json.len) != LR_OK) {
-        free(tg);
-        free(prov);
-        free(model);
-        free(by);
+                      res->tool_calls_json.len) != LR_OK ||
+        lr_response_set_str(r, &r->target, t->name) != LR_OK ||
+        lr_response_set_str(r, &r->provider, t->plugin->desc->name) ||
+        lr_response_set_str(r, &r->model, res->model.len ? res->model.data
+                                                         : t->model) ||
+        lr_response_set_str(r, &r->served_by, impl(h)->name))
         return LR_E_NOMEM;
-    }
-    free(r->target);
-    free(r->provider);
-    free(r->model);
-    free(r->served_by);
-    r->target = tg;
-    r->provider = prov;
-    r->model = model;
-    r->served_by = by;
     r->finish = res->finish ? res->finish : LR_FINISH_STOP;
     r->prompt_tokens = res->prompt_tokens > 0 ? res->prompt_tokens : 0;
     r->completion_tokens = res->completion_tokens > 0

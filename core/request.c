@@ -218,6 +218,18 @@ struct lr_request *lr_request_clone(const struct lr_request *req)
     return c;
 }
 
+int lr_request_view(struct lr_request *view, const struct lr_request *src)
+{
+    *view = *src;
+    memset(&view->attrs, 0, sizeof view->attrs);
+    return lr_attrs_copy(&view->attrs, &src->attrs);
+}
+
+void lr_request_view_free(struct lr_request *view)
+{
+    lr_attrs_free(&view->attrs);
+}
+
 void lr_request_chat(const struct lr_request *req, struct lr_chat *chat)
 {
     memset(chat, 0, sizeof *chat);

@@ -31,6 +31,12 @@ struct lr_request {
 
 /* Deep copy; NULL on out-of-memory. */
 struct lr_request *lr_request_clone(const struct lr_request *req);
+/* A blocking call's request: *view shares src's strings and messages
+   (src is the caller's, unchanged until the call returns) and owns only a
+   copy of the attributes, the one part policies write.  LR_OK or
+   LR_E_NOMEM; lr_request_view_free() releases what it owns. */
+int lr_request_view(struct lr_request *view, const struct lr_request *src);
+void lr_request_view_free(struct lr_request *view);
 /* A chat view of req (pointers into req). */
 void lr_request_chat(const struct lr_request *req, struct lr_chat *chat);
 /* Text of the last user message, or "". */

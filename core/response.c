@@ -25,24 +25,58 @@ struct lr_response *lr_response_new(uint64_t id)
         return NULL;
     r->id = id;
     r->retry_after_ms = -1;
+    r->attempts = r->attempts_inl;
+    r->cap_attempts = sizeof r->attempts_inl / sizeof r->attempts_inl[0];
     return r;
+}
+
+static int in_strs(const struct lr_response *r, const char *p)
+{
+    return p >= r->strs && p < r->strs + sizeof r->strs;
+}
+
+static void free_str(const struct lr_response *r, char *p)
+{
+    if (!in_strs(r, p))
+        free(p);
+}
+
+int lr_response_set_str(struct lr_response *r, char **slot, const char *s)
+{
+    char *copy = NULL;
+    if (s) {
+        size_t n = strlen(s) + 1;
+        if (n <= sizeof r->strs - r->strs_used) {
+            copy = memcpy(r->strs + r->strs_used, s, n);
+            r->strs_used += n;
+        }
+        else if (!(copy = strdup(s)))
+            return LR_E_NOMEM;
+    }
+    free_str(r, *slot);
+    *slot = copy;
+    return LR_OK;
 }
 
 struct lr_attempt_rec *lr_response_add_attempt(struct lr_response *r,
                                                const char *target)
 {
     if (r->n_attempts == r->cap_attempts) {
-        size_t cap = r->cap_attempts ? r->cap_attempts * 2 : 4;
-        struct lr_attempt_rec *v = realloc(r->attempts, cap * sizeof *v);
+        size_t cap = r->cap_attempts * 2;
+        struct lr_attempt_rec *old = r->attempts == r->attempts_inl
+                                         ? NULL : r->attempts;
+        struct lr_attempt_rec *v = realloc(old, cap * sizeof *v);
         if (!v)
             return NULL;
+        if (!old)
+            memcpy(v, r->attempts_inl, sizeof r->attempts_inl);
         r->attempts = v;
         r->cap_attempts = cap;
     }
     struct lr_attempt_rec *a = &r->attempts[r->n_attempts];
     memset(a, 0, sizeof *a);
     a->retry_after_ms = -1;
-    if (!(a->target = strdup(target)))
+    if (lr_response_set_str(r, &a->target, target) != LR_OK)
         return NULL;
     r->n_attempts++;
     return a;
@@ -53,21 +87,23 @@ void lr_response_free(struct lr_response *r)
     if (!r)
         return;
     for (size_t i = 0; i < r->n_attempts; i++) {
-        free(r->attempts[i].target);
-        free(r->attempts[i].skipped);
-        free(r->attempts[i].wait_reason);
-        free(r->attempts[i].fallback_reason);
-        free(r->attempts[i].key_var);
+        struct lr_attempt_rec *a = &r->attempts[i];
+        free_str(r, a->target);
+        free_str(r, a->skipped);
+        free_str(r, a->wait_reason);
+        free_str(r, a->fallback_reason);
+        free_str(r, a->key_var);
     }
-    free(r->attempts);
+    if (r->attempts != r->attempts_inl)
+        free(r->attempts);
     lr_buf_free(&r->text);
     lr_buf_free(&r->tool_calls_json);
     lr_buf_free(&r->error_message);
-    free(r->target);
-    free(r->provider);
-    free(r->model);
-    free(r->tier);
-    free(r->served_by);
+    free_str(r, r->target);
+    free_str(r, r->provider);
+    free_str(r, r->model);
+    free_str(r, r->tier);
+    free_str(r, r->served_by);
     free(r);
 }
 
