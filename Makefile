@@ -6,6 +6,7 @@
 #   make demo       offline demo against the mock upstream
 #   make bench      benchmarks (see README)
 #   make valgrind   integration tests under valgrind
+#   make soak       the gateway soak, 20000 requests with faults
 #   make install PREFIX=DIR [DESTDIR=...], make uninstall, make clean
 #
 # Wings: core/ sees include/ and core/; plugins/ and cli/ see include/ only.
@@ -66,7 +67,7 @@ CLI    := $(B)/llmroute
 MOCK   := $(B)/mock-upstream
 
 .PHONY: all lib plugins cli tests check test test-run deps demo bench \
-        valgrind install uninstall clean headers-check \
+        valgrind soak install uninstall clean headers-check \
         exports-check install-check FORCE
 .SUFFIXES:
 # Keep object files make would otherwise delete as intermediates.
@@ -168,6 +169,10 @@ demo: deps all
 
 bench: deps all $(BENCH_BIN)
 	@sh scripts/bench.sh $(B)
+
+# The gateway soak at full length (make check runs a 3000-request cut).
+soak: deps tests
+	LLMROUTE_TEST_BUILD=$(B) SOAK_REQUESTS=20000 $(B)/tests/test_soak
 
 valgrind: deps tests
 	@sh scripts/run-tests.sh $(B) valgrind
