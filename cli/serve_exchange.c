@@ -16,7 +16,8 @@
  * the engine (dropped in on_done) and the SSE reader (dropped when
  * libmicrohttpd frees the response).  A client that goes away cancels
  * the request with lr_cancel(); a delta arriving after that returns
- * nonzero, which cancels too.
+ * nonzero, which cancels too.  While the connection is suspended,
+ * libmicrohttpd would not notice the client leave: serve_watch.c does.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,14 @@
 #include "llmroute.h"
 #include "serve_exchange.h"
 
-static void release(struct exchange *x)
+void exchange_hold(struct exchange *x)
+{
+    pthread_mutex_lock(&x->mu);
+    x->refs++;
+    pthread_mutex_unlock(&x->mu);
+}
+
+void exchange_release(struct exchange *x)
 {
     pthread_mutex_lock(&x->mu);
     int last = --x->refs == 0;
@@ -47,6 +55,7 @@ struct exchange *exchange_new(struct serve_server *srv,
         return NULL;
     pthread_mutex_init(&x->mu, NULL);
     x->refs = 1;
+    x->watch_fd = -1;
     x->srv = srv;
     x->conn = conn;
     pthread_mutex_lock(&srv->mu);
@@ -87,7 +96,8 @@ static void on_done(struct lr_response *resp, void *user)
     x->done = 1;
     wake(x);
     pthread_mutex_unlock(&x->mu);
-    release(x);
+    serve_watch_forget(x->srv->watch, x);
+    exchange_release(x);
 }
 
 int exchange_submit(struct exchange *x, const struct lr_request *req)
@@ -104,7 +114,19 @@ int exchange_submit(struct exchange *x, const struct lr_request *req)
         x->submitted = 0;
         x->refs--;
     }
+    int watch = id && !x->done;
     pthread_mutex_unlock(&x->mu);
+    if (watch) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+            x->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        serve_watch_add(x->srv->watch, x, ci ? ci->connect_fd : -1);
+        /* An answer that came meanwhile found nothing to forget. */
+        pthread_mutex_lock(&x->mu);
+        int done = x->done;
+        pthread_mutex_unlock(&x->mu);
+        if (done)
+            serve_watch_forget(x->srv->watch, x);
+    }
     return id ? 0 : -1;
 }
 
@@ -173,7 +195,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void sse_free(void *cls)
 {
-    release(cls);
+    exchange_release(cls);
 }
 
 struct MHD_Response *exchange_sse_response(struct exchange *x)
@@ -206,6 +228,7 @@ void exchange_closed(struct exchange *x)
     x->conn_gone = 1;
     pthread_mutex_unlock(&x->mu);
     exchange_cancel(x);
+    serve_watch_forget(srv->watch, x);
     pthread_mutex_lock(&srv->mu);
     if (x->prev)
         x->prev->next = x->next;
@@ -216,5 +239,5 @@ void exchange_closed(struct exchange *x)
     srv->live--;
     pthread_cond_broadcast(&srv->cv);
     pthread_mutex_unlock(&srv->mu);
-    release(x);
+    exchange_release(x);
 }

@@ -21,6 +21,7 @@
 #include "serve.h"
 
 struct exchange;
+struct serve_watch;
 
 struct serve_server {
     struct lr_router *router;
@@ -33,6 +34,7 @@ struct serve_server {
     size_t live;                 /* exchanges libmicrohttpd still holds */
     struct exchange *list;       /* those exchanges, for shutdown */
     struct serve_stats *stats;   /* for /metrics and /dashboard */
+    struct serve_watch *watch;   /* hang-ups of clients in flight */
 };
 
 struct exchange {
@@ -55,6 +57,9 @@ struct exchange {
     uint64_t req_id;
     struct serve_buf pending;    /* streamed text not yet sent */
     struct lr_response *resp;    /* set once, with done */
+    /* under the watch's mutex (serve_watch.c) */
+    int watch_fd;                /* -1: not watched */
+    uint32_t watch_gen;
 };
 
 /* A new exchange for conn, counted live by srv; NULL on out of memory. */
@@ -69,7 +74,18 @@ int exchange_ready(struct exchange *x);
 struct MHD_Response *exchange_sse_response(struct exchange *x);
 /* libmicrohttpd is done with the connection: cancel what still runs. */
 void exchange_closed(struct exchange *x);
-/* Cancel x's request if it is still in flight (shutdown). */
+/* Cancel x's request if it is still in flight (shutdown, hang-up). */
 void exchange_cancel(struct exchange *x);
+/* Take and drop a reference (the last one frees x). */
+void exchange_hold(struct exchange *x);
+void exchange_release(struct exchange *x);
+
+/* serve_watch.c: one thread that cancels the requests of clients that
+   hang up while their connection is suspended (see there). */
+struct serve_watch *serve_watch_new(void);
+void serve_watch_free(struct serve_watch *w);
+/* Watch x's socket fd until serve_watch_forget(); holds a reference. */
+void serve_watch_add(struct serve_watch *w, struct exchange *x, int fd);
+void serve_watch_forget(struct serve_watch *w, struct exchange *x);
 
 #endif

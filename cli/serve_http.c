@@ -446,8 +446,10 @@ struct serve_server *serve_start(struct lr_router *r,
     }
     s->router = r;
     s->cfg = c;
-    if (!(s->stats = serve_stats_new())) {
+    if (!(s->stats = serve_stats_new()) ||
+        !(s->watch = serve_watch_new())) {
         snprintf(err, errlen, "out of memory");
+        serve_stats_free(s->stats);
         serve_models_free(&s->models);
         free(s);
         return NULL;
@@ -524,6 +526,7 @@ void serve_stop(struct serve_server *s, int64_t deadline_ms)
         pthread_mutex_unlock(&s->mu);
         MHD_stop_daemon(s->daemon);
     }
+    serve_watch_free(s->watch);
     serve_models_free(&s->models);
     serve_stats_free(s->stats);
     pthread_cond_destroy(&s->cv);
