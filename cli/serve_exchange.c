@@ -96,7 +96,6 @@ static void on_done(struct lr_response *resp, void *user)
     x->done = 1;
     wake(x);
     pthread_mutex_unlock(&x->mu);
-    serve_watch_forget(x->srv->watch, x);
     exchange_release(x);
 }
 
@@ -114,18 +113,14 @@ int exchange_submit(struct exchange *x, const struct lr_request *req)
         x->submitted = 0;
         x->refs--;
     }
-    int watch = id && !x->done;
     pthread_mutex_unlock(&x->mu);
-    if (watch) {
+    if (id) {
+        /* Watched until exchange_closed(), on this (libmicrohttpd's)
+           thread: on_done() may run after serve_stop() freed the
+           server, so it must not touch the watch. */
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
             x->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         serve_watch_add(x->srv->watch, x, ci ? ci->connect_fd : -1);
-        /* An answer that came meanwhile found nothing to forget. */
-        pthread_mutex_lock(&x->mu);
-        int done = x->done;
-        pthread_mutex_unlock(&x->mu);
-        if (done)
-            serve_watch_forget(x->srv->watch, x);
     }
     return id ? 0 : -1;
 }

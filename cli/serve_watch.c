@@ -4,8 +4,9 @@
  * libmicrohttpd does not look at a suspended connection, so a client that
  * gives up on a slow non-streamed answer (or on a stream waiting for its
  * next token) would otherwise keep its upstream call, and its bill,
- * running to the end.  From submit until its answer is done, each
- * exchange's socket sits in one epoll set, watched for EPOLLRDHUP (the
+ * running to the end.  From submit until libmicrohttpd is done with the
+ * request (exchange_closed()), each exchange's socket sits in one epoll
+ * set, watched for EPOLLRDHUP (the
  * peer closed its side; like nginx, we take that as a client abort) and
  * the always-reported EPOLLHUP/EPOLLERR.  One thread waits on the set and
  * cancels the request of a connection that hung up; cancelling resumes

@@ -11,12 +11,14 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "serve_child.h"
+#include "testenv.h"
 
 static int64_t mono_ms(void)
 {
@@ -96,5 +98,12 @@ int serve_child_stop(struct serve_child *f)
         usleep(5000);
     }
     f->pid = 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (code != 0) {            /* say why, or a teardown failure is mute */
+        char *err = tenv_slurp(f->errpath);
+        print_message("gateway exited %d; its stderr:\n%s\n", code,
+                      err ? err : "(unreadable)");
+        free(err);
+    }
+    return code;
 }
