@@ -9,7 +9,7 @@
  * request pays microseconds, not a model call.
  *
  * Raw features (struct cx_features) are plain counts a person can check
- * against the prompt; cx_signals() turns them into ten signals, each
+ * against the prompt; cx_signals() turns them into eleven signals, each
  * saturating or log-scaled so that no single feature runs away, and the
  * score is bias + the weighted sum of the signals, minus the weighted
  * "easy" signal.  Every signal is non-decreasing in its counts, so with
@@ -41,21 +41,25 @@ struct cx_features {
     int math_words;     /* "solve", "probability", "how many", "%", ... */
     int math_symbols;   /* =, ^, LaTeX commands, digit-op-digit, √ ... */
     int numbers;        /* quantities: digit runs and number words */
+    int operations;     /* words implying arithmetic: "each", "per",
+                           "remaining", "more", "%", "spent", ... */
+    int units;          /* distinct units named: "hour", "mile", "$" */
     int steps;          /* multi-step wording and list items */
     int design_words;   /* "architecture", "scalable", "trade-off", ... */
     int questions;      /* question marks */
     int turns;          /* messages before the prompt in the chat */
     int easy_words;     /* chit-chat, lookups, rewriting, extraction */
+    uint64_t unit_seen; /* scan state: bit u = unit u was named */
 };
 
 enum cx_signal {
-    CX_LENGTH, CX_CODE, CX_ERROR, CX_MATH, CX_NUMBERS, CX_MULTISTEP,
-    CX_DESIGN, CX_QUESTIONS, CX_TURNS, CX_EASY, CX_N
+    CX_LENGTH, CX_CODE, CX_ERROR, CX_MATH, CX_NUMBERS, CX_OPERATIONS,
+    CX_MULTISTEP, CX_DESIGN, CX_QUESTIONS, CX_TURNS, CX_EASY, CX_N
 };
 
 static const char *const cx_signal_names[CX_N] = {
-    "length", "code", "error", "math", "numbers", "multistep", "design",
-    "questions", "turns", "easy"};
+    "length", "code", "error", "math", "numbers", "operations",
+    "multistep", "design", "questions", "turns", "easy"};
 
 /* Keyword tables.  A trailing '*' matches any word continuing the stem;
    otherwise the entry must end at a word boundary.  Lower case. */
@@ -98,6 +102,42 @@ static const char *const cx_number_kw[] = {
     "ten", "eleven", "twelve", "fifteen", "twenty", "thirty", "forty",
     "fifty", "sixty", "hundred*", "thousand*", "million*", "half",
     "twice", "double", "triple", "dozen*", "quarter*", "third"};
+/* Wording that turns quantities into another step of arithmetic: rates,
+   multiples and fractions, comparisons, what remains, totals and
+   shares, and money changing hands. */
+static const char *const cx_operation_kw[] = {
+    "each", "per", "every", "apiece", "times", "twice", "double*",
+    "triple*", "half", "halves", "quarter*", "third*", "fifth*",
+    "percent*", "fraction*", "remain*", "rest", "left", "leftover*",
+    "more", "less", "fewer", "older", "younger", "as many", "as much",
+    "total*", "altogether", "combined", "in all", "sum", "difference",
+    "average*", "split*", "divid*", "share*", "equally", "evenly",
+    "increas*", "decreas*", "add", "adds", "added", "additional",
+    "minus", "plus", "rate", "rates", "ratio", "discount*", "profit*",
+    "loss*", "tax", "taxes", "tip", "tips", "interest", "commission*",
+    "buy*", "bought", "sell*", "sold", "spend*", "spent", "pay*", "paid",
+    "cost*", "earn*", "save*", "saving*", "charg*", "price*", "give*",
+    "gave", "lose*", "lost"};
+/* Units of measure: several distinct ones mean a rate or a conversion
+   ("$12 per hour", "minutes into hours").  cx_unit_id[k] is the unit of
+   cx_unit_kw[k] (spellings of one unit share it), below 64; "$" before a
+   digit counts as unit 0, the dollar. */
+static const char *const cx_unit_kw[] = {
+    "dollar*", "cent", "cents", "euro", "euros", "seconds", "minute*",
+    "hour*", "day", "days", "week*", "month*", "year*", "mile", "miles",
+    "km", "kilomet*", "meter*", "metre*", "feet", "foot", "inch*",
+    "yard*", "pound*", "ounce*", "kg", "kilogram*", "gram", "grams",
+    "liter", "liters", "litre", "litres", "gallon*", "cup", "cups",
+    "mph"};
+static const unsigned char cx_unit_id[] = {
+    0, 1, 1, 2, 2, 3, 4,
+    5, 6, 6, 7, 8, 9, 10, 10,
+    11, 11, 12, 12, 13, 13, 14,
+    15, 16, 17, 18, 18, 19, 19,
+    20, 20, 20, 20, 21, 22, 22,
+    23};
+_Static_assert(sizeof cx_unit_id == sizeof cx_unit_kw / sizeof cx_unit_kw[0],
+               "one unit id per unit keyword");
 static const char *const cx_step_kw[] = {
     "step by step", "step-by-step", "steps", "explain why", "explain how",
     "derive", "compare", "contrast", "analy*", "evaluat*", "justify",
@@ -279,8 +319,10 @@ static inline const char *cx_number_end(const char *p, const char *end)
     return p;
 }
 
-/* The keyword tables, in the order of struct cx_index. */
-#define CX_TABLES 7
+/* The keyword tables, in the order of struct cx_index; the last one
+   (units) marks which units were seen instead of counting. */
+#define CX_TABLES 9
+#define CX_UNITS (CX_TABLES - 1)
 #define CX_MAX_KW 128
 
 static const struct {
@@ -294,6 +336,8 @@ static const struct {
     {cx_step_kw, CX_NKW(cx_step_kw)},
     {cx_design_kw, CX_NKW(cx_design_kw)},
     {cx_easy_kw, CX_NKW(cx_easy_kw)},
+    {cx_operation_kw, CX_NKW(cx_operation_kw)},
+    {cx_unit_kw, CX_NKW(cx_unit_kw)},
 };
 
 /* Indexes into a table fit an unsigned char. */
@@ -303,7 +347,9 @@ _Static_assert(CX_NKW(cx_code_kw) < CX_MAX_KW &&
                CX_NKW(cx_number_kw) < CX_MAX_KW &&
                CX_NKW(cx_step_kw) < CX_MAX_KW &&
                CX_NKW(cx_design_kw) < CX_MAX_KW &&
-               CX_NKW(cx_easy_kw) < CX_MAX_KW, "a keyword table is too long");
+               CX_NKW(cx_easy_kw) < CX_MAX_KW &&
+               CX_NKW(cx_operation_kw) < CX_MAX_KW &&
+               CX_NKW(cx_unit_kw) < CX_MAX_KW, "a keyword table is too long");
 
 /* The entries of each table by first letter (a-z, then anything else):
    table t's entries starting with letter l are idx[t][off[t][l] ..
@@ -341,16 +387,20 @@ static inline void cx_scan_word(struct cx_features *f,
                                 const struct cx_index *ix, const char *p,
                                 const char *end)
 {
-    int *const count[CX_TABLES] = {
+    int *const count[CX_UNITS] = {
         &f->code_words, &f->error_words, &f->math_words, &f->numbers,
-        &f->steps, &f->design_words, &f->easy_words};
+        &f->steps, &f->design_words, &f->easy_words, &f->operations};
     int l = cx_bucket((char)tolower((unsigned char)*p));
     for (int t = 0; t < CX_TABLES; t++) {
         for (int i = ix->off[t][l]; i < ix->off[t][l + 1]; i++) {
-            if (cx_match(p, end, cx_tables[t].kw[ix->idx[t][i]])) {
+            int k = ix->idx[t][i];
+            if (!cx_match(p, end, cx_tables[t].kw[k]))
+                continue;
+            if (t == CX_UNITS)
+                f->unit_seen |= UINT64_C(1) << cx_unit_id[k];
+            else
                 cx_bump(count[t]);
-                break;
-            }
+            break;
         }
     }
 }
@@ -370,8 +420,12 @@ static inline void cx_scan_prose(struct cx_features *f,
         }
         if (*p == '?' && (p + 1 == end || p[1] != '?'))
             cx_bump(&f->questions);
-        else if (*p == '%' && p > start && isdigit((unsigned char)p[-1]))
+        else if (*p == '%' && p > start && isdigit((unsigned char)p[-1])) {
             cx_bump(&f->math_words);
+            cx_bump(&f->operations);
+        }
+        else if (*p == '$' && p + 1 < end && isdigit((unsigned char)p[1]))
+            f->unit_seen |= 1; /* cx_unit_kw[0], "dollar*" */
         else if (cx_math_char(p, end, &len) || cx_arith(start, p, end))
             cx_bump(&f->math_symbols);
         else if (word_start && isdigit((unsigned char)*p)) {
@@ -438,6 +492,8 @@ static inline void cx_extract(const char *text, int turns,
         cx_scan_line(f, &ix, p, le, &fence);
         p = nl ? nl + 1 : end;
     }
+    for (uint64_t m = f->unit_seen; m; m &= m - 1)
+        f->units++;
 }
 
 /* x / (x + half): 0 at 0, 0.5 at half, towards 1. */
@@ -446,14 +502,19 @@ static inline double cx_sat(double x, double half)
     return x <= 0 ? 0 : x / (x + half);
 }
 
-/* The ten signals of a prompt, each >= 0 and non-decreasing in its
-   counts (numbers: in its count at a given length). */
+/* The eleven signals of a prompt, each >= 0 and non-decreasing in its
+   counts (numbers and operations: in their counts at a given length). */
 static inline void cx_signals(const struct cx_features *f, double t[CX_N])
 {
     double chars = (double)f->chars;
-    /* Quantities matter when dense (a word problem), not when scattered
-       through a long text (dates in an article). */
-    double density = chars > 0 ? 70.0 * f->numbers / chars : 0;
+    /* Quantities matter when dense (a word problem: one per sentence or
+       so), not when scattered through a long text (dates in an
+       article). */
+    double density = chars > 0 ? 100.0 * f->numbers / chars : 0;
+    if (density > 1)
+        density = 1;
+    /* Every conversion or rate between distinct units is a step. */
+    int conversions = f->units > 1 ? f->units - 1 : 0;
     t[CX_LENGTH] = log2(1 + chars / 200);
     /* A stack trace is evidence of code too (a pasted trace without
        the code is still a programming question). */
@@ -461,7 +522,11 @@ static inline void cx_signals(const struct cx_features *f, double t[CX_N])
                         5.0 + f->code_words / 2.0, 1);
     t[CX_ERROR] = cx_sat(f->trace_lines / 2.0 + f->error_words, 1);
     t[CX_MATH] = cx_sat(f->math_words + f->math_symbols / 2.0, 2);
-    t[CX_NUMBERS] = cx_sat(f->numbers - 1, 3) * (density < 1 ? density : 1);
+    /* Arithmetic steps: half-way only at 8 more quantities (8
+       operations), so a word problem with 6 quantities still ranks
+       above one with 4 (the first quantity alone is no step). */
+    t[CX_NUMBERS] = cx_sat(f->numbers - 1, 8) * density;
+    t[CX_OPERATIONS] = cx_sat(f->operations + conversions, 8) * density;
     t[CX_MULTISTEP] = cx_sat(f->steps, 2);
     t[CX_DESIGN] = cx_sat(f->design_words, 1.5);
     t[CX_QUESTIONS] = cx_sat(f->questions - 1, 2);

@@ -9,7 +9,7 @@
  *   medium          = gpt-mini
  *   complex         = claude-sonnet, gpt-big
  *   fallback_simple =                     ; optional, see "Fallback"
- *   medium_above    = 1.0                 ; score > this: at least medium
+ *   medium_above    = 1.05                ; score > this: at least medium
  *   complex_above   = 2.2                 ; score > this: complex
  *   w_code          = 2.0                 ; a weight, >= 0 (see below)
  *   bias            = 0                   ; added to every score
@@ -23,15 +23,17 @@
  * application's constant boilerplate and says little about this request).
  * complexity_features.h counts what makes a prompt hard for a small model
  * (length, code, stack traces and error wording, math wording and
- * symbols, dense quantities, multi-step wording and list items, design
- * wording, several questions, earlier turns) and what marks an easy one
- * (chit-chat, lookups, rewriting, extraction).  Each count becomes a
- * saturating or log-scaled signal; score = bias + sum of w_X * signal X,
- * minus w_easy * the easy signal.  Weights and their defaults: w_length
- * 0.5, w_code 2.0, w_error 1.5, w_math 1.5, w_numbers 1.5, w_multistep
+ * symbols, dense quantities, dense arithmetic wording and unit
+ * conversions, multi-step wording and list items, design wording, several
+ * questions, earlier turns) and what marks an easy one (chit-chat,
+ * lookups, rewriting, extraction).  Each count becomes a saturating or
+ * log-scaled signal; score = bias + sum of w_X * signal X, minus w_easy *
+ * the easy signal.  Weights and their defaults: w_length 0.5, w_code 2.0,
+ * w_error 1.5, w_math 1.5, w_numbers 2.0, w_operations 2.0, w_multistep
  * 1.0, w_design 1.5, w_questions 0.6, w_turns 0.8, w_easy 1.5.  Weights
  * are >= 0 so the score only grows with evidence of difficulty.  The
- * defaults were fixed from general knowledge before any evaluation;
+ * defaults were fixed from general knowledge, the second attempt after
+ * seeing only the first one's aggregate result;
  * docs/policy-complexity.md gives the reasoning.  `llmroute classify`
  * shows features and score.
  *
@@ -86,8 +88,8 @@ static const char *const fallback_keys[NTIERS] = {
 
 /* Weight keys in enum cx_signal order. */
 static const char *const weight_keys[CX_N] = {
-    "w_length", "w_code", "w_error", "w_math", "w_numbers", "w_multistep",
-    "w_design", "w_questions", "w_turns", "w_easy"};
+    "w_length", "w_code", "w_error", "w_math", "w_numbers", "w_operations",
+    "w_multistep", "w_design", "w_questions", "w_turns", "w_easy"};
 
 static const struct lr_cfg_key keys[] = {
     {"simple", LR_CFG_LIST, NULL, "targets of the simple tier, in order"},
@@ -99,7 +101,7 @@ static const struct lr_cfg_key keys[] = {
      "targets tried after the medium tier's (default: simple tier)"},
     {"fallback_complex", LR_CFG_LIST, NULL,
      "targets tried after the complex tier's (default: medium, simple)"},
-    {"medium_above", LR_CFG_DOUBLE, "1.0",
+    {"medium_above", LR_CFG_DOUBLE, "1.05",
      "score above which a prompt is at least medium"},
     {"complex_above", LR_CFG_DOUBLE, "2.2",
      "score above which a prompt is complex"},
@@ -110,8 +112,10 @@ static const struct lr_cfg_key keys[] = {
     {"w_error", LR_CFG_DOUBLE, "1.5",
      "weight of stack-trace lines and error/debug wording"},
     {"w_math", LR_CFG_DOUBLE, "1.5", "weight of math wording and symbols"},
-    {"w_numbers", LR_CFG_DOUBLE, "1.5",
+    {"w_numbers", LR_CFG_DOUBLE, "2.0",
      "weight of the quantities in the prompt, when dense"},
+    {"w_operations", LR_CFG_DOUBLE, "2.0",
+     "weight of arithmetic wording and unit conversions, when dense"},
     {"w_multistep", LR_CFG_DOUBLE, "1.0",
      "weight of multi-step/reasoning wording and list items"},
     {"w_design", LR_CFG_DOUBLE, "1.5",
@@ -517,13 +521,14 @@ static void features_json(const struct lr_host *h, struct lr_buf *json,
     h->buf_printf(json, "\"features\":{\"chars\":%" PRId64 ","
                   "\"code_blocks\":%d,\"code_lines\":%d,\"code_words\":%d,"
                   "\"trace_lines\":%d,\"error_words\":%d,\"math_words\":%d,"
-                  "\"math_symbols\":%d,\"numbers\":%d,\"steps\":%d,"
+                  "\"math_symbols\":%d,\"numbers\":%d,"
+                  "\"operations\":%d,\"units\":%d,\"steps\":%d,"
                   "\"design_words\":%d,\"questions\":%d,\"turns\":%d,"
                   "\"easy_words\":%d}", f->chars, f->code_blocks,
                   f->code_lines, f->code_words, f->trace_lines,
                   f->error_words, f->math_words, f->math_symbols,
-                  f->numbers, f->steps, f->design_words, f->questions,
-                  f->turns, f->easy_words);
+                  f->numbers, f->operations, f->units, f->steps,
+                  f->design_words, f->questions, f->turns, f->easy_words);
 }
 
 /* {"tier","score","features":{raw counts},"parts":{signal: weighted

@@ -3,7 +3,7 @@
  * program ($LLMROUTE_TEST_BUILD/llmroute) runs as a child process with
  * INI files and JSONL inputs written to a scratch folder (nothing is sent
  * upstream, so no mock is needed).  Checked: one prompt as text and as
- * JSON, --in with ids kept, blank lines skipped and bad lines reported,
+ * JSON, a word problem's operations and units, --in with ids kept, blank lines skipped and bad lines reported,
  * --calibrate whose printed cut-offs, pasted into an INI, give the
  * shares asked for, and exit code 2 for usage and config errors.
  *
@@ -191,6 +191,35 @@ static void test_one_prompt_json(void **state)
     assert_null(cJSON_GetObjectItemCaseSensitive(j, "id"));
     cJSON_Delete(easy);
     cJSON_Delete(j);
+}
+
+/* A word problem's arithmetic steps show as their own feature and part,
+   and a one-step problem ranks below a five-step one. */
+static void test_word_problem_operations(void **state)
+{
+    struct fx *f = *state;
+    char conf[512];
+    put(f, "ok.ini", CONF_OK, conf);
+    cJSON *one = classify_json(f, conf, "A pencil costs $2. How much do 7 "
+                                        "pencils cost?");
+    cJSON *five = classify_json(
+        f, conf, "Carlos works 8 hours a day, 5 days a week, and earns $15 "
+                 "per hour. He saves 20% of his weekly pay and spends $45 "
+                 "a week on gas. After 4 weeks, how much has he saved?");
+    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(five, "features");
+    /* earns, per, saves, %, pay, spends, saved */
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(fs, "operations")
+                         ->valueint, 7);
+    /* hour, day, week, $ */
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(fs, "units")
+                         ->valueint, 4);
+    const cJSON *ps = cJSON_GetObjectItemCaseSensitive(five, "parts");
+    assert_true(cJSON_GetObjectItemCaseSensitive(ps, "operations")
+                    ->valuedouble > 0.5);
+    assert_string_equal(tier_of(five), "complex");
+    assert_true(score_of(one) + 1 < score_of(five));
+    cJSON_Delete(one);
+    cJSON_Delete(five);
 }
 
 static void test_one_prompt_text(void **state)
@@ -427,6 +456,7 @@ int main(void)
         T(test_one_prompt_text),
         T(test_in_jsonl),
         T(test_in_bad_lines),
+        T(test_word_problem_operations),
         T(test_calibrate),
         T(test_calibrate_json_and_defaults),
         T(test_usage_and_config_errors),

@@ -4,11 +4,13 @@
  * host, its target sections, a real memory store and the fake clock: the key
  * table, config errors (unknown targets, missing tiers, cut-offs in the
  * wrong order, negative weights), features counted on crafted prompts (code
- * blocks, stack traces, math, questions, turns, the scan bound of a huge
- * paste), a score that grows with evidence, cut-offs, candidate lists with
- * default, configured and empty fallbacks, tier_want, tier_cap, conversation
- * stickiness across requests (raise-only, TTL, cap beats it), the tier
- * attribute and counter, and classify's JSON without side effects.
+ * blocks, stack traces, math, operations and units, questions, turns, the
+ * scan bound of a huge paste), quantity and operation signals that keep
+ * growing past 3-4 quantities, a score that grows with evidence, cut-offs,
+ * candidate lists with default, configured and empty fallbacks, tier_want,
+ * tier_cap, conversation stickiness across requests (raise-only, TTL, cap
+ * beats it), the tier attribute and counter, and classify's JSON without
+ * side effects.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -169,7 +171,8 @@ static void flat_score(struct fx *f, const char *bias)
 {
     static const char *const w[] = {
         "w_length", "w_code", "w_error", "w_math", "w_numbers",
-        "w_multistep", "w_design", "w_questions", "w_turns", "w_easy"};
+        "w_operations", "w_multistep", "w_design", "w_questions",
+        "w_turns", "w_easy"};
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
         fake_section_set(f->p.sec, w[i], "0");
     fake_section_set(f->p.sec, "bias", bias);
@@ -320,6 +323,119 @@ static void test_features_math_questions_turns(void **state)
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "tier")
                             ->valuestring, "simple");
     cJSON_Delete(j);
+}
+
+/* The weighted term of signal name in classify() for prompt. */
+static double part(struct fx *f, const char *prompt, const char *name)
+{
+    ask(f, prompt, NULL);
+    cJSON *j = classify(f);
+    const cJSON *ps = cJSON_GetObjectItemCaseSensitive(j, "parts");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(ps, name);
+    if (!cJSON_IsNumber(v))
+        fail_msg("no part %s", name);
+    double d = v->valuedouble;
+    cJSON_Delete(j);
+    return d;
+}
+
+static void test_features_operations_units(void **state)
+{
+    struct fx *f = *state;
+    make_ok(f);
+    static const char wage[] =
+        "Carlos works 8 hours a day, 5 days a week and earns $15 per "
+        "hour. He spends 20% of it.";
+    /* earns, per, spends, % */
+    assert_int_equal(feature(f, wage, "operations"), 4);
+    /* hour(s), day(s), week, $ */
+    assert_int_equal(feature(f, wage, "units"), 4);
+    /* Spellings of one unit count once: dollar(s) and $, cent(s),
+       cup(s); paid, paid, each. */
+    static const char shop[] = "He paid 3 dollars and 40 cents; she paid "
+                               "$2 for 2 cups, 1 cup each.";
+    assert_int_equal(feature(f, shop, "units"), 3);
+    assert_int_equal(feature(f, shop, "operations"), 3);
+    /* Stems stop where other words start: grammar, literature, Europe,
+       cupcake are no units. */
+    assert_int_equal(feature(f, "grammar, literature, Europe, cupcake",
+                             "units"), 0);
+    /* Arithmetic wording without quantities is prose: counted, but its
+       signal is 0 (like the numbers signal, it needs dense quantities). */
+    static const char prose[] =
+        "Tell me more about each of them, and why less is more.";
+    assert_int_equal(feature(f, prose, "operations"), 4);
+    assert_float_equal(part(f, prose, "operations"), 0, 1e-12);
+    assert_true(part(f, wage, "operations") > 0);
+}
+
+/* A prompt listing n quantities, dense enough to count fully. */
+static const char *quantities(int n)
+{
+    static char buf[256];
+    size_t k = (size_t)snprintf(buf, sizeof buf, "Ann has");
+    for (int i = 0; i < n; i++)
+        k += (size_t)snprintf(buf + k, sizeof buf - k, " %d", 11 + i);
+    snprintf(buf + k, sizeof buf - k, ".");
+    return buf;
+}
+
+/* The quantity and operation evidence keeps growing where a word problem
+   lives (3 to 8 quantities): every grade-school problem has several, so
+   a signal that is nearly flat there cannot rank them. */
+static void test_quantities_do_not_saturate(void **state)
+{
+    struct fx *f = *state;
+    make_ok(f);
+    double q[10];
+    for (int n = 1; n < 10; n++) {
+        q[n] = part(f, quantities(n), "numbers");
+        if (n > 1 && !(q[n] > q[n - 1]))
+            fail_msg("%d quantities: %.4f not above %.4f", n, q[n],
+                     q[n - 1]);
+    }
+    assert_float_equal(q[1], 0, 1e-12); /* one quantity is no step */
+    /* The step from 4 to 5 quantities is worth at least 0.6 of the step
+       from 2 to 3 (sat(x, 3) of the first attempt gave 0.48), and 8
+       quantities are worth at least 1.5 times 4 (it gave 1.4). */
+    assert_true(q[5] - q[4] >= 0.6 * (q[3] - q[2]));
+    assert_true(q[8] >= 1.5 * q[4]);
+    /* The same for operations, and for the whole score. */
+    static const char *const ops[] = {
+        "Ann has 3 and 4.",
+        "Ann has 3 and 4 each.",
+        "Ann has 3 and 4 each, per day.",
+        "Ann has 3 and 4 each, per day, twice.",
+        "Ann has 3 and 4 each, per day, twice, in total.",
+        "Ann has 3 and 4 each, per day, twice, in total, and the rest.",
+    };
+    double prev = -1;
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        assert_int_equal(feature(f, ops[i], "operations"), (int)i);
+        double o = part(f, ops[i], "operations");
+        if (!(o > prev))
+            fail_msg("%zu operations: %.4f not above %.4f", i, o, prev);
+        prev = o;
+    }
+    /* Word problems of one step score below those of four to six. */
+    static const char *const easy[] = {
+        "Tom has 8 marbles. He finds 5 more. How many marbles does Tom "
+        "have now?",
+        "A pencil costs $2. How much do 7 pencils cost?",
+    };
+    static const char *const hard[] = {
+        "Lena buys 3 packs of stickers with 24 stickers each. She gives "
+        "1/4 of the stickers to her brother, then uses 10 stickers on a "
+        "poster. She splits the remaining stickers equally among her 5 "
+        "friends. How many stickers does each friend get?",
+        "A tank holds 120 liters of water. It leaks 3 liters every 15 "
+        "minutes, and a pump adds 10 liters every hour. If the tank "
+        "starts full and the pump runs for 3 hours, how many liters are "
+        "in the tank after 3 hours?",
+    };
+    for (size_t i = 0; i < 2; i++)
+        for (size_t k = 0; k < 2; k++)
+            assert_true(score_of(f, easy[i]) + 0.5 < score_of(f, hard[k]));
 }
 
 /* A huge paste: its length counts whole, features only in the first
@@ -604,7 +720,7 @@ static void test_classify_json_no_side_effects(void **state)
     assert_float_equal(sum, cJSON_GetObjectItemCaseSensitive(j, "score")
                                 ->valuedouble, 1e-3);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
-                         j, "features")), 14);
+                         j, "features")), 16);
     cJSON_Delete(j);
     /* Nothing stored, counted or set by classify. */
     ask(f, EASY, "q");
@@ -634,6 +750,8 @@ int main(void)
         T(test_config_errors),
         T(test_features_code_and_trace),
         T(test_features_math_questions_turns),
+        T(test_features_operations_units),
+        T(test_quantities_do_not_saturate),
         T(test_long_prompt_scan_bound),
         T(test_score_grows_with_evidence),
         T(test_cutoffs),
