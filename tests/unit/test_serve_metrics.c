@@ -11,11 +11,12 @@
  * of each per family, every sample in a declared family, label syntax,
  * numbers), cumulative histogram buckets ending in le="+Inf" equal to
  * _count, counters equal to what was sent, the breaker and budget
- * gauges; name sanitising and label escaping directly; a stream counted when it ends; the
- * dashboard's JSON (fallback ring, budget,
- * breakers), its page (no external URL), auth (keys, loopback, the page
- * itself needs none), and the page rendered by headless Chromium
- * (skipped, exit 77 style, when /usr/bin/chromium is missing).
+ * gauges; name sanitising and label escaping directly; a stream counted
+ * when it ends; the dashboard's JSON (fallback ring, budget, breaker
+ * states), its page (no external URL), auth (keys, loopback, the page
+ * itself needs none), and the page rendered by headless Chromium, with
+ * the breaker states and the spend line a person sees (skipped, exit 77
+ * style, when /usr/bin/chromium is missing).
  */
 #include <setjmp.h>
 #include <stdarg.h>
