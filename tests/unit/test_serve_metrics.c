@@ -620,13 +620,14 @@ static void test_dashboard_browser(void **state)
     /* What a person sees: the targets, their success rates and breaker
        states (bad's opened in the outage), the fallback and its reason,
        the day's spend (as the store holds it) against the budget. */
+    static const char spend[] =
+        "$0.0050 spent this UTC day (every process sharing the store); "
+        "daily budget $5.0000 (0.1% of it); this gateway: $0.0050";
     const char *want[] = {
         "<td>bad</td>", "<td>a</td>", "<td class=\"n\">0.0%</td>",
         "<td class=\"n\">100.0%</td>",
         "<td class=\"open\">open</td></tr>", "<td>closed</td></tr>",
-        "server_error (HTTP 500)",
-        "$0.0050 spent this UTC day (every process sharing the store); "
-        "daily budget $5.0000 (0.1% of it); this gateway: $0.0050",
+        "server_error (HTTP 500)", spend,
         "2 requests, 100.0% succeeded", "Cache hit rate: 50.0% (1 of 2)",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
