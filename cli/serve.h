@@ -9,8 +9,9 @@
  *   serve_exchange.c  one request in flight: engine callbacks, suspend/
  *                     resume, the SSE reader
  *   serve_http.c      the libmicrohttpd daemon, routes, shutdown
- *   serve_metrics.c   GET /metrics (Prometheus text), latency histogram
- *                     and recent fallbacks seen by the gateway
+ *   serve_metrics.c   GET /metrics (Prometheus text) from
+ *                     lr_metrics_json(), and recent fallbacks seen by
+ *                     the gateway
  *   serve_dashboard.c GET /dashboard (one self-contained page) and the
  *                     JSON it polls, GET /dashboard/data
  *   cmd_serve.c       options, signals
@@ -153,13 +154,13 @@ struct serve_fallback {
     int64_t at_ms;           /* wall clock, ms since the epoch */
 };
 
-/* What the gateway observes itself: a latency histogram per answering
-   target and the last SERVE_FALLBACKS fallbacks.  Thread-safe. */
+/* What the gateway observes itself: the last SERVE_FALLBACKS fallbacks
+   (the router's metrics have no attempt trails).  Thread-safe. */
 struct serve_stats;
 
 struct serve_stats *serve_stats_new(void);
 void serve_stats_free(struct serve_stats *st);
-/* Count a finished response (borrowed) answered at wall_ms. */
+/* Look at a finished response (borrowed) answered at wall_ms. */
 void serve_stats_record(struct serve_stats *st, const struct lr_response *r,
                         int64_t wall_ms);
 /* Copy up to max recent fallbacks, newest first; how many. */
@@ -167,7 +168,7 @@ size_t serve_stats_fallbacks(struct serve_stats *st,
                              struct serve_fallback *out, size_t max);
 /* The Prometheus text for GET /metrics; malloc'd, NULL on out of
    memory. */
-char *serve_metrics_text(struct serve_stats *st, struct lr_router *r);
+char *serve_metrics_text(struct lr_router *r);
 /* A metric name: bytes outside [a-zA-Z0-9_] become '_' (out: n bytes). */
 void serve_prom_name(const char *in, char *out, size_t n);
 /* A label value with \\, \" and newline escaped; malloc'd or NULL. */

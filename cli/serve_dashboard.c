@@ -13,14 +13,18 @@
  *
  * /dashboard/data is lr_metrics_json() plus what the gateway derives:
  *   fallbacks  the last ones it saw (serve_metrics.c), newest first
- *   breakers   per target, from breaker_transitions{"T:state"}: "open"
- *              when it was opened more often than half-opened, else
- *              "not open" (counts cannot tell closed from half-open)
- *   budget     spend of this process (cost_usd) and the daily/monthly
- *              limits of each budget_guard policy, from
- *              lr_router_describe_json()
+ *   breakers   [{"target", "state"}] from the breaker_state gauge:
+ *              "closed", "half-open" or "open" as this process last saw
+ *              it (a target no breaker has looked at is not listed)
+ *   budget     spend_usd: this process's spend (cost_usd); daily_usd,
+ *              monthly_usd: the limits (budget_limit_usd gauge);
+ *              daily_spend_usd, monthly_spend_usd: the period's settled
+ *              spend as the store held it at this process's last request
+ *              (budget_period_spend_usd gauge), so every process sharing
+ *              a sqlite store is counted.  null when not known.
  */
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +43,7 @@ static const char PAGE[] =
 "td.n{text-align:right;font-variant-numeric:tabular-nums}\n"
 ".bar{width:24em;height:1em;background:#eee;border:1px solid #bbb}\n"
 ".fill{height:100%;background:#4a8}.warn{background:#d84}\n"
-".open{color:#b00;font-weight:bold}#err{color:#b00}\n"
+".open{color:#b00;font-weight:bold}.half{color:#b60}#err{color:#b00}\n"
 "</style></head><body>\n"
 "<h1>llmroute dashboard</h1>\n"
 "<p id=\"err\"></p><p>Updated <span id=\"updated\">never</span></p>\n"
@@ -70,15 +74,20 @@ static const char PAGE[] =
 " if(typeof c==='number')return c;\n"
 " if(c&&label!==undefined)return c[label]||0;\n"
 " return c?Object.values(c).reduce((a,b)=>a+b,0):0;}\n"
-"function render(d){const m=d.metrics,b=d.budget;\n"
-" const lim=b.daily_usd||b.monthly_usd;\n"
-" let s=usd(b.spend_usd)+' spent since the gateway started';\n"
-" if(lim){const f=b.spend_usd/lim;\n"
-"  s+='; '+(b.daily_usd?'daily':'monthly')+' budget '+usd(lim)+' ('\n"
-"   +pct(f)+' of it)';\n"
-"  $('spendbar').style.width=Math.min(100,100*f)+'%';\n"
+"function spendText(b){const per=b.daily_usd?'daily':'monthly';\n"
+" const lim=b[per+'_usd'],ps=b[per+'_spend_usd'];\n"
+" const mine=usd(b.spend_usd)+' spent since the gateway started';\n"
+" if(!lim)return [mine+' (no budget configured)',null];\n"
+" const spent=ps==null?b.spend_usd:ps,f=spent/lim;\n"
+" let s=ps==null?mine:usd(ps)+' spent this UTC '\n"
+"  +(per==='daily'?'day':'month')+' (every process sharing the store)';\n"
+" s+='; '+per+' budget '+usd(lim)+' ('+pct(f)+' of it)';\n"
+" if(ps!=null)s+='; this gateway: '+usd(b.spend_usd);\n"
+" return [s,f];}\n"
+"function render(d){const m=d.metrics;\n"
+" const [s,f]=spendText(d.budget);\n"
+" if(f!==null){$('spendbar').style.width=Math.min(100,100*f)+'%';\n"
 "  $('spendbar').className='fill'+(f>=0.8?' warn':'');}\n"
-" else s+=' (no budget configured)';\n"
 " $('spend').textContent=s;\n"
 " $('requests').textContent=m.requests+' requests, '+pct(m.success_rate)\n"
 "  +' succeeded, p95 '+m.latency_ms.p95+' ms';\n"
@@ -86,11 +95,12 @@ static const char PAGE[] =
 " $('cache').textContent='Cache hit rate: '+(h+mi?pct(h/(h+mi))+' ('+h\n"
 "  +' of '+(h+mi)+')':'no cache lookups');\n"
 " const br={};for(const x of d.breakers)br[x.target]=x.state;\n"
+" const cls={open:'open','half-open':'half'};\n"
 " fill('targets',m.targets.map(t=>[[t.target],[t.attempts,'n'],\n"
 "  [pct(t.attempt_success_rate),'n'],[t.requests_answered,'n'],\n"
 "  [t.latency_ms.p50,'n'],[t.latency_ms.p95,'n'],[t.latency_ms.p99,'n'],\n"
 "  [t.prompt_tokens+t.completion_tokens,'n'],[usd(t.cost_usd),'n'],\n"
-"  [br[t.target]||'-',br[t.target]==='open'?'open':'']]));\n"
+"  [br[t.target]||'-',cls[br[t.target]]]]));\n"
 " fill('fallbacks',d.fallbacks.map(f=>[\n"
 "  [new Date(f.at_ms).toLocaleTimeString()],[f.from],[f.to],[f.reason]]));\n"
 " $('updated').textContent=new Date().toLocaleTimeString();\n"
@@ -128,78 +138,47 @@ static void add_fallbacks(cJSON *root, struct serve_stats *st)
     }
 }
 
-/* breaker_transitions {"T:open": n, "T:half_open": n, "T:closed": n}
-   into [{"target","state","opened","half_opened","closed"}]. */
+/* One gauge object of lr_metrics_json() (NULL when never set). */
+static const cJSON *gauge(const cJSON *metrics, const char *name)
+{
+    const cJSON *gs = cJSON_GetObjectItemCaseSensitive(metrics, "gauges");
+    return cJSON_GetObjectItemCaseSensitive(gs, name);
+}
+
+/* breaker_state {"T": 0|1|2} into [{"target": "T", "state": "..."}]. */
 static void add_breakers(cJSON *root, const cJSON *metrics)
 {
-    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(metrics, "counters");
-    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(cs,
-                                                       "breaker_transitions");
+    static const char *const words[] = {"closed", "half-open", "open"};
     cJSON *out = cJSON_AddArrayToObject(root, "breakers");
-    static const char *const keys[] = {"opened", "half_opened", "closed"};
-    static const char *const words[] = {":open", ":half_open", ":closed"};
-    const cJSON *c;
-    cJSON_ArrayForEach(c, tr) {
-        const char *colon = strrchr(c->string, ':');
-        if (!out || !colon || !cJSON_IsNumber(c))
+    const cJSON *g;
+    cJSON_ArrayForEach(g, gauge(metrics, "breaker_state")) {
+        if (!out || !cJSON_IsNumber(g) || !g->string)
             continue;
-        size_t tl = (size_t)(colon - c->string), k = 0;
-        while (k < 3 && strcmp(colon, words[k]) != 0)
-            k++;
-        if (k == 3)
-            continue;
-        cJSON *o = NULL, *it;
-        cJSON_ArrayForEach(it, out) {
-            const char *t = cJSON_GetObjectItem(it, "target")->valuestring;
-            if (strlen(t) == tl && !strncmp(t, c->string, tl))
-                o = it;
+        double v = g->valuedouble;
+        int k = v == 0 ? 0 : v == 1 ? 1 : v == 2 ? 2 : -1;
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(out, o)) {
+            cJSON_Delete(o);
+            return;
         }
-        if (!o) {
-            char *t = strndup(c->string, tl);
-            o = t ? cJSON_CreateObject() : NULL;
-            if (!o || !cJSON_AddItemToArray(out, o)) {
-                free(t);
-                cJSON_Delete(o);
-                return;
-            }
-            cJSON_AddStringToObject(o, "target", t);
-            free(t);
-            for (size_t j = 0; j < 3; j++)
-                cJSON_AddNumberToObject(o, keys[j], 0);
-        }
-        cJSON_SetNumberValue(cJSON_GetObjectItem(o, keys[k]), c->valuedouble);
-    }
-    cJSON *o;
-    cJSON_ArrayForEach(o, out) {
-        double op = cJSON_GetObjectItem(o, "opened")->valuedouble;
-        double half = cJSON_GetObjectItem(o, "half_opened")->valuedouble;
-        cJSON_AddStringToObject(o, "state", op > half ? "open" : "not open");
+        cJSON_AddStringToObject(o, "target", g->string);
+        cJSON_AddStringToObject(o, "state", k < 0 ? "unknown" : words[k]);
     }
 }
 
-/* The smallest limit of key over every budget_guard policy, or 0. */
-static double budget_limit(const cJSON *desc, const char *key)
+/* key: gauge name{label} when it is a number, else null. */
+static void add_gauge_value(cJSON *b, const char *key, const cJSON *metrics,
+                            const char *name, const char *label)
 {
-    const cJSON *pipe = cJSON_GetObjectItemCaseSensitive(desc, "pipeline");
-    const cJSON *p;
-    double best = 0;
-    cJSON_ArrayForEach(p, pipe) {
-        const cJSON *plugin = cJSON_GetObjectItemCaseSensitive(p, "plugin");
-        const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(p, "config");
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
-        if (!cJSON_IsString(plugin) || strcmp(plugin->valuestring,
-                                               "budget_guard") ||
-            !cJSON_IsString(v))
-            continue;
-        double x = strtod(v->valuestring, NULL);
-        if (x > 0 && (best == 0 || x < best))
-            best = x;
-    }
-    return best;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(gauge(metrics, name),
+                                                      label);
+    if (cJSON_IsNumber(v))
+        cJSON_AddNumberToObject(b, key, v->valuedouble);
+    else
+        cJSON_AddNullToObject(b, key);
 }
 
-static void add_budget(cJSON *root, const cJSON *metrics,
-                       struct lr_router *r)
+static void add_budget(cJSON *root, const cJSON *metrics)
 {
     cJSON *b = cJSON_AddObjectToObject(root, "budget");
     if (!b)
@@ -208,18 +187,15 @@ static void add_budget(cJSON *root, const cJSON *metrics,
                                                           "cost_usd");
     cJSON_AddNumberToObject(b, "spend_usd",
                             cJSON_IsNumber(spend) ? spend->valuedouble : 0);
-    char *d = lr_router_describe_json(r);
-    cJSON *desc = d ? cJSON_Parse(d) : NULL;
-    lr_free(d);
-    static const char *const keys[] = {"daily_usd", "monthly_usd"};
+    static const char *const periods[] = {"daily", "monthly"};
     for (size_t i = 0; i < 2; i++) {
-        double lim = budget_limit(desc, keys[i]);
-        if (lim > 0)
-            cJSON_AddNumberToObject(b, keys[i], lim);
-        else
-            cJSON_AddNullToObject(b, keys[i]);
+        char key[32];
+        snprintf(key, sizeof key, "%s_usd", periods[i]);
+        add_gauge_value(b, key, metrics, "budget_limit_usd", periods[i]);
+        snprintf(key, sizeof key, "%s_spend_usd", periods[i]);
+        add_gauge_value(b, key, metrics, "budget_period_spend_usd",
+                        periods[i]);
     }
-    cJSON_Delete(desc);
 }
 
 char *serve_dashboard_json(struct serve_stats *st, struct lr_router *r)
@@ -235,7 +211,7 @@ char *serve_dashboard_json(struct serve_stats *st, struct lr_router *r)
     cJSON_AddItemToObject(root, "metrics", metrics);
     add_fallbacks(root, st);
     add_breakers(root, metrics);
-    add_budget(root, metrics, r);
+    add_budget(root, metrics);
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return s;

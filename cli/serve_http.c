@@ -325,7 +325,7 @@ static enum MHD_Result route(struct serve_server *s,
         if (data)
             return reply_json(conn, 200, serve_dashboard_json(s->stats,
                               s->router), -1, NULL);
-        return reply_text(conn, serve_metrics_text(s->stats, s->router),
+        return reply_text(conn, serve_metrics_text(s->router),
                           "text/plain; version=0.0.4; charset=utf-8",
                           MHD_RESPMEM_MUST_FREE);
     }

@@ -1,9 +1,9 @@
 /*
  * serve_metrics.c - GET /metrics in the Prometheus text exposition
- * format (version 0.0.4), and what the gateway itself observes.
+ * format (version 0.0.4), and the fallbacks the gateway observes.
  *
- * Most figures come from lr_metrics_json() (the router's counters and
- * per-target aggregates) and are mapped onto proper families:
+ * Every figure comes from lr_metrics_json() (the router's counters,
+ * gauges and per-target aggregates) and is mapped onto proper families:
  *
  *   llmroute_requests_total{class}            requests_by_class
  *   llmroute_attempts_total{class}            attempts_by_class
@@ -11,24 +11,31 @@
  *   llmroute_target_requests_answered_total{target}
  *   llmroute_target_tokens_total{target,kind} prompt / completion
  *   llmroute_target_cost_usd_total{target}, llmroute_cost_usd_total
+ *   llmroute_request_latency_seconds{target}  histogram, from the raw
+ *                                             buckets (1 ms doubling to
+ *                                             2^22 ms, then +Inf);
+ *                                             target "none" for requests
+ *                                             no target answered (cache
+ *                                             hits, failures before any
+ *                                             attempt)
  *   llmroute_<counter>_total{<label>}         every other counter a
  *                                             plugin or the core adds
- *
- * lr_metrics_json() gives latency only as p50/p95/p99 estimates, so the
- * histogram is kept here, from every response the gateway hands out,
- * with the core's bucket layout (1 ms doubling to 2^23 ms) in seconds:
- *
- *   llmroute_request_latency_seconds{target}  ("none" when none answered)
+ *   llmroute_<gauge>{<label>}                 every gauge (TYPE gauge),
+ *                                             e.g. breaker_state{target}
+ *                                             and budget_period_spend_usd
+ *                                             {period}
  *
  * The gateway also keeps the last SERVE_FALLBACKS fallbacks it saw in
  * attempt trails (target left, target taken, reason, time) for the
  * dashboard.  Everything here is per gateway process.
  *
- * Counter names are sanitised to [a-zA-Z0-9_]; label values escape \\,
- * \" and \n; each family gets one HELP and one TYPE line before its
- * samples; numbers are printed with 15 significant digits (%.15g), so
- * a bucket edge reads le="4.096", not a binary rounding artefact.  A plugin counter whose family name would collide with one
- * of ours is left out (and says so in a comment line).
+ * Counter and gauge names are sanitised to [a-zA-Z0-9_]; label values
+ * escape \\, \" and \n; each family gets one HELP and one TYPE line
+ * before its samples; numbers are printed with 15 significant digits
+ * (%.15g), so a bucket edge reads le="4.096", not a binary rounding
+ * artefact.  A plugin counter or gauge whose family name would collide
+ * with one of ours (or, for a gauge, end in _total like a counter's) is
+ * left out (and says so in a comment line).
  */
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -40,19 +47,8 @@
 #include "llmroute.h"
 #include "serve.h"
 
-#define N_BUCKETS 24           /* as core/metrics.c: 1 ms .. 2^23 ms */
-
-struct hist {
-    char *target;
-    uint64_t buckets[N_BUCKETS];   /* not cumulative */
-    uint64_t count;
-    double sum_s;
-    struct hist *next;
-};
-
 struct serve_stats {
     pthread_mutex_t mu;
-    struct hist *hists;            /* newest first */
     struct serve_fallback ring[SERVE_FALLBACKS];
     size_t ring_next, ring_n;
 };
@@ -69,45 +65,11 @@ void serve_stats_free(struct serve_stats *st)
 {
     if (!st)
         return;
-    for (struct hist *h = st->hists, *n; h; h = n) {
-        n = h->next;
-        free(h->target);
-        free(h);
-    }
     pthread_mutex_destroy(&st->mu);
     free(st);
 }
 
 /* --- Observing responses ------------------------------------------------ */
-
-static size_t bucket_of(int64_t ms)
-{
-    size_t b = 0;
-    int64_t edge = 1;
-    while (b + 1 < N_BUCKETS && ms > edge) {
-        edge *= 2;
-        b++;
-    }
-    return b;
-}
-
-/* Caller holds st->mu. */
-static struct hist *hist_for(struct serve_stats *st, const char *target)
-{
-    struct hist *h = st->hists;
-    while (h && strcmp(h->target, target) != 0)
-        h = h->next;
-    if (h)
-        return h;
-    h = calloc(1, sizeof *h);
-    if (!h || !(h->target = strdup(target))) {
-        free(h);
-        return NULL;
-    }
-    h->next = st->hists;
-    st->hists = h;
-    return h;
-}
 
 static void copy_str(char *dst, size_t n, const char *src)
 {
@@ -156,16 +118,7 @@ void serve_stats_record(struct serve_stats *st, const struct lr_response *r,
 {
     if (!st || !r)
         return;
-    const char *target = lr_response_target(r);
-    int64_t ms = lr_response_latency_ms(r);
-    ms = ms > 0 ? ms : 0;
     pthread_mutex_lock(&st->mu);
-    struct hist *h = hist_for(st, target ? target : "none");
-    if (h) {
-        h->buckets[bucket_of(ms)]++;
-        h->count++;
-        h->sum_s += (double)ms / 1000.0;
-    }
     scan_trail(st, r, wall_ms);
     pthread_mutex_unlock(&st->mu);
 }
@@ -419,38 +372,155 @@ static void counter_families(struct serve_buf *b, int *oom,
     }
 }
 
-/* --- The histogram ------------------------------------------------------ */
+/* --- Gauges ------------------------------------------------------------ */
 
-static void histograms(struct serve_buf *b, int *oom, struct serve_stats *st)
+/* Label names of the gauges we know; anything else gets "label". */
+static const char *gauge_label_name(const char *gauge)
 {
-    const char *n = "llmroute_request_latency_seconds";
-    family(b, oom, n, "histogram", "Request latency seen by the gateway, "
-           "by answering target.");
-    pthread_mutex_lock(&st->mu);
-    for (const struct hist *h = st->hists; h; h = h->next) {
-        char *e = serve_prom_escape(h->target);
-        if (!e) {
-            *oom = 1;
-            break;
-        }
-        uint64_t cum = 0;
-        /* The last core bucket also holds everything above it: +Inf. */
-        for (size_t i = 0; i + 1 < N_BUCKETS; i++) {
-            cum += h->buckets[i];
-            put(b, oom, "%s_bucket{target=\"%s\",le=\"%.15g\"} %llu\n", n, e,
-                (double)((int64_t)1 << i) / 1000.0, (unsigned long long)cum);
-        }
-        put(b, oom, "%s_bucket{target=\"%s\",le=\"+Inf\"} %llu\n", n, e,
-            (unsigned long long)h->count);
-        put(b, oom, "%s_sum{target=\"%s\"} %.15g\n", n, e, h->sum_s);
-        put(b, oom, "%s_count{target=\"%s\"} %llu\n", n, e,
-            (unsigned long long)h->count);
-        free(e);
-    }
-    pthread_mutex_unlock(&st->mu);
+    static const struct { const char *gauge, *label; } known[] = {
+        {"breaker_state", "target"}, {"budget_period_spend_usd", "period"},
+        {"budget_limit_usd", "period"},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(known[i].gauge, gauge))
+            return known[i].label;
+    return "label";
 }
 
-char *serve_metrics_text(struct serve_stats *st, struct lr_router *r)
+static const char *gauge_help(const char *gauge)
+{
+    if (!strcmp(gauge, "breaker_state"))
+        return "Circuit breaker state as this process last saw it: "
+               "0 closed, 1 half-open, 2 open.";
+    if (!strcmp(gauge, "budget_period_spend_usd"))
+        return "Settled spend of the current budget period in USD, as "
+               "the store held it at this process's last request.";
+    if (!strcmp(gauge, "budget_limit_usd"))
+        return "Budget limit of each period in USD.";
+    return NULL;
+}
+
+/* llmroute_<name>; 0 when it may not be used (ours, or a counter's). */
+static int gauge_family(const char *name, char *out, size_t n)
+{
+    char clean[200];
+    serve_prom_name(name, clean, sizeof clean);
+    snprintf(out, n, "llmroute_%s", clean);
+    size_t len = strlen(out);
+    return !(reserved(out) || (len >= 6 && !strcmp(out + len - 6, "_total"))
+             || !strncmp(out, "llmroute_request_latency_seconds", 32));
+}
+
+static void gauge_families(struct serve_buf *b, int *oom, const cJSON *root)
+{
+    const cJSON *gs = cJSON_GetObjectItemCaseSensitive(root, "gauges");
+    const cJSON *g;
+    cJSON_ArrayForEach(g, gs) {
+        char fam[256], help[300], clean[200];
+        if (!gauge_family(g->string, fam, sizeof fam)) {
+            put(b, oom, "# gauge %s left out: its name is taken\n", fam);
+            continue;
+        }
+        serve_prom_name(g->string, clean, sizeof clean);
+        const char *h = gauge_help(g->string);
+        if (h)
+            snprintf(help, sizeof help, "%s", h);
+        else /* sanitised, so the HELP text needs no escaping */
+            snprintf(help, sizeof help, "Router gauge %s.", clean);
+        family(b, oom, fam, "gauge", help);
+        if (cJSON_IsNumber(g)) {
+            sample(b, oom, fam, NULL, NULL, g->valuedouble);
+            continue;
+        }
+        const char *ln = gauge_label_name(g->string);
+        const cJSON *v;
+        cJSON_ArrayForEach(v, g)
+            if (cJSON_IsNumber(v))
+                sample(b, oom, fam, ln, v->string, v->valuedouble);
+    }
+}
+
+/* --- The histogram ------------------------------------------------------ */
+
+#define MAX_BUCKETS 64
+
+/* One latency histogram as lr_metrics_json() gives it. */
+struct lat {
+    double buckets[MAX_BUCKETS];   /* not cumulative */
+    size_t n;
+    double count, sum_ms;
+};
+
+static void lat_read(const cJSON *owner, struct lat *l)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(owner, "latency_ms");
+    const cJSON *bs = cJSON_GetObjectItemCaseSensitive(o, "buckets");
+    const cJSON *v;
+    memset(l, 0, sizeof *l);
+    cJSON_ArrayForEach(v, bs)
+        if (l->n < MAX_BUCKETS)
+            l->buckets[l->n++] = cJSON_IsNumber(v) ? v->valuedouble : 0;
+    l->count = num(o, "count");
+    l->sum_ms = num(o, "sum");
+}
+
+/* The requests no target answered: all of them less every target's. */
+static void lat_rest(const cJSON *root, struct lat *rest)
+{
+    const cJSON *t;
+    struct lat one;
+    lat_read(root, rest);
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(root, "targets")) {
+        lat_read(t, &one);
+        for (size_t i = 0; i < rest->n && i < one.n; i++)
+            rest->buckets[i] -= one.buckets[i];
+        rest->count -= one.count;
+        rest->sum_ms -= one.sum_ms;
+    }
+}
+
+static void histogram(struct serve_buf *b, int *oom, const char *target,
+                      const struct lat *l)
+{
+    const char *n = "llmroute_request_latency_seconds";
+    char *e = serve_prom_escape(target);
+    if (!e) {
+        *oom = 1;
+        return;
+    }
+    double cum = 0;
+    /* The last bucket also holds everything above it: +Inf. */
+    for (size_t i = 0; i + 1 < l->n; i++) {
+        cum += l->buckets[i];
+        put(b, oom, "%s_bucket{target=\"%s\",le=\"%.15g\"} %.15g\n", n, e,
+            (double)((int64_t)1 << i) / 1000.0, cum);
+    }
+    put(b, oom, "%s_bucket{target=\"%s\",le=\"+Inf\"} %.15g\n", n, e,
+        l->count);
+    put(b, oom, "%s_sum{target=\"%s\"} %.15g\n", n, e, l->sum_ms / 1000.0);
+    put(b, oom, "%s_count{target=\"%s\"} %.15g\n", n, e, l->count);
+    free(e);
+}
+
+static void histograms(struct serve_buf *b, int *oom, const cJSON *root)
+{
+    family(b, oom, "llmroute_request_latency_seconds", "histogram",
+           "Request latency by answering target (\"none\": no target "
+           "answered).");
+    const cJSON *t;
+    struct lat l;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(root, "targets")) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "target");
+        lat_read(t, &l);
+        if (cJSON_IsString(name) && l.count > 0)
+            histogram(b, oom, name->valuestring, &l);
+    }
+    lat_rest(root, &l);
+    if (l.count > 0)
+        histogram(b, oom, "none", &l);
+}
+
+char *serve_metrics_text(struct lr_router *r)
 {
     char *json = lr_metrics_json(r);
     cJSON *root = json ? cJSON_Parse(json) : NULL;
@@ -460,8 +530,9 @@ char *serve_metrics_text(struct serve_stats *st, struct lr_router *r)
     struct serve_buf b = {0};
     int oom = 0;
     counter_families(&b, &oom, root);
+    gauge_families(&b, &oom, root);
     target_families(&b, &oom, root);
-    histograms(&b, &oom, st);
+    histograms(&b, &oom, root);
     cJSON_Delete(root);
     if (oom || serve_buf_add(&b, "", 1)) {
         serve_buf_free(&b);

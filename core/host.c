@@ -120,6 +120,12 @@ static void host_counter_add(const struct lr_host *h, const char *name,
     lr_metrics_counter_add(impl(h)->router->metrics, name, label, v);
 }
 
+static void host_gauge_set(const struct lr_host *h, const char *name,
+                           const char *label, double v)
+{
+    lr_metrics_gauge_set(impl(h)->router->metrics, name, label, v);
+}
+
 static size_t cand_count(const struct lr_candidates *c)
 {
     return c->n;
@@ -221,6 +227,7 @@ static const struct lr_host template = {
     .req_reject = lr_host_req_reject,
     .req_respond = lr_host_req_respond,
     .req_result = lr_host_req_result,
+    .gauge_set = host_gauge_set,
 };
 
 struct lr_host_impl *lr_host_new(struct lr_router *r, const char *kind_word,

@@ -1,8 +1,10 @@
 /*
- * metrics.c - counters (name + label -> double) in a small hash table,
- * and per-target latency histograms with log-spaced buckets, from which
- * p50/p95/p99 are estimated (upper bucket edge, so never under-reported).
- * One mutex guards everything: updates are a few per request.
+ * metrics.c - counters and gauges (name + label -> double) in two small
+ * hash tables, and per-target latency histograms with log-spaced
+ * buckets, from which p50/p95/p99 are estimated (upper bucket edge, so
+ * never under-reported); the raw buckets are in the snapshot too, for a
+ * Prometheus histogram.  One mutex guards everything: updates are a few
+ * per request.
  */
 #include "metrics.h"
 
@@ -14,11 +16,12 @@
 
 #define N_BUCKETS 24   /* 1 ms .. ~8.4e6 ms, doubling */
 
-struct counter {
+/* One counter or gauge. */
+struct series {
     char *name;
     char *label;
     double value;
-    struct counter *next;
+    struct series *next;
 };
 
 struct target_stats {
@@ -26,6 +29,7 @@ struct target_stats {
     uint64_t attempts, attempt_ok;
     uint64_t requests, request_ok;
     uint64_t buckets[N_BUCKETS];   /* request latency */
+    double latency_sum_ms;
     int64_t prompt_tokens, completion_tokens;
     double cost_usd;
     struct target_stats *next;
@@ -33,10 +37,12 @@ struct target_stats {
 
 struct lr_metrics {
     pthread_mutex_t mu;
-    struct counter *table[256];
+    struct series *counters[256];
+    struct series *gauges[256];
     struct target_stats *targets;
     uint64_t requests, request_ok;
     uint64_t buckets[N_BUCKETS];
+    double latency_sum_ms;
     double cost_usd;
 };
 
@@ -48,18 +54,24 @@ struct lr_metrics *lr_metrics_new(void)
     return m;
 }
 
-void lr_metrics_free(struct lr_metrics *m)
+static void series_free(struct series **table)
 {
-    if (!m)
-        return;
     for (size_t i = 0; i < 256; i++) {
-        for (struct counter *c = m->table[i], *n; c; c = n) {
+        for (struct series *c = table[i], *n; c; c = n) {
             n = c->next;
             free(c->name);
             free(c->label);
             free(c);
         }
     }
+}
+
+void lr_metrics_free(struct lr_metrics *m)
+{
+    if (!m)
+        return;
+    series_free(m->counters);
+    series_free(m->gauges);
     for (struct target_stats *t = m->targets, *n; t; t = n) {
         n = t->next;
         free(t->target);
@@ -85,32 +97,51 @@ static int same_label(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+/* The series name{label} in table, created at 0 when new; NULL when out
+   of memory.  Caller holds the lock. */
+static struct series *series_get(struct series **table, const char *name,
+                                 const char *label)
+{
+    unsigned h = hash2(name, label);
+    struct series *c = table[h];
+    while (c && !(strcmp(c->name, name) == 0 && same_label(c->label, label)))
+        c = c->next;
+    if (c || !(c = calloc(1, sizeof *c)))
+        return c;
+    c->name = strdup(name);
+    c->label = label ? strdup(label) : NULL;
+    if (!c->name || (label && !c->label)) {
+        free(c->name);
+        free(c->label);
+        free(c);
+        return NULL;
+    }
+    c->next = table[h];
+    table[h] = c;
+    return c;
+}
+
 void lr_metrics_counter_add(struct lr_metrics *m, const char *name,
                             const char *label, double v)
 {
     if (!m || !name)
         return;
-    unsigned h = hash2(name, label);
     pthread_mutex_lock(&m->mu);
-    struct counter *c = m->table[h];
-    while (c && !(strcmp(c->name, name) == 0 && same_label(c->label, label)))
-        c = c->next;
-    if (!c && (c = calloc(1, sizeof *c))) {
-        c->name = strdup(name);
-        c->label = label ? strdup(label) : NULL;
-        if (!c->name || (label && !c->label)) {
-            free(c->name);
-            free(c->label);
-            free(c);
-            c = NULL;
-        }
-        else {
-            c->next = m->table[h];
-            m->table[h] = c;
-        }
-    }
+    struct series *c = series_get(m->counters, name, label);
     if (c)
         c->value += v;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void lr_metrics_gauge_set(struct lr_metrics *m, const char *name,
+                          const char *label, double v)
+{
+    if (!m || !name)
+        return;
+    pthread_mutex_lock(&m->mu);
+    struct series *g = series_get(m->gauges, name, label);
+    if (g)
+        g->value = v;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -168,12 +199,14 @@ void lr_metrics_request(struct lr_metrics *m, const char *target,
     m->requests++;
     m->request_ok += st == LR_OK;
     m->buckets[b]++;
+    m->latency_sum_ms += (double)(latency_ms > 0 ? latency_ms : 0);
     m->cost_usd += cost_usd;
     struct target_stats *t = target ? stats_for(m, target) : NULL;
     if (t) {
         t->requests++;
         t->request_ok += st == LR_OK;
         t->buckets[b]++;
+        t->latency_sum_ms += (double)(latency_ms > 0 ? latency_ms : 0);
         t->prompt_tokens += prompt_tokens > 0 ? prompt_tokens : 0;
         t->completion_tokens += completion_tokens > 0 ? completion_tokens
                                                       : 0;
@@ -200,7 +233,9 @@ static double percentile(const uint64_t *buckets, double q)
     return (double)((int64_t)1 << (N_BUCKETS - 1));
 }
 
-static void add_latency(cJSON *o, const uint64_t *buckets)
+/* {"p50","p95","p99","count","sum","buckets":[N_BUCKETS counts]}; the
+   shape is documented at lr_metrics_json() in llmroute.h. */
+static void add_latency(cJSON *o, const uint64_t *buckets, double sum_ms)
 {
     cJSON *l = cJSON_AddObjectToObject(o, "latency_ms");
     if (!l)
@@ -208,6 +243,16 @@ static void add_latency(cJSON *o, const uint64_t *buckets)
     cJSON_AddNumberToObject(l, "p50", percentile(buckets, 0.50));
     cJSON_AddNumberToObject(l, "p95", percentile(buckets, 0.95));
     cJSON_AddNumberToObject(l, "p99", percentile(buckets, 0.99));
+    uint64_t count = 0;
+    cJSON *arr = cJSON_AddArrayToObject(l, "buckets");
+    for (size_t i = 0; i < N_BUCKETS; i++) {
+        count += buckets[i];
+        cJSON *n = cJSON_CreateNumber((double)buckets[i]);
+        if (!n || !arr || !cJSON_AddItemToArray(arr, n))
+            cJSON_Delete(n);
+    }
+    cJSON_AddNumberToObject(l, "count", (double)count);
+    cJSON_AddNumberToObject(l, "sum", sum_ms);
 }
 
 static void add_target(cJSON *arr, const struct target_stats *t)
@@ -221,21 +266,22 @@ static void add_target(cJSON *arr, const struct target_stats *t)
     cJSON_AddNumberToObject(o, "attempt_success_rate",
         t->attempts ? (double)t->attempt_ok / (double)t->attempts : 0);
     cJSON_AddNumberToObject(o, "requests_answered", (double)t->request_ok);
-    add_latency(o, t->buckets);
+    add_latency(o, t->buckets, t->latency_sum_ms);
     cJSON_AddNumberToObject(o, "prompt_tokens", (double)t->prompt_tokens);
     cJSON_AddNumberToObject(o, "completion_tokens",
                             (double)t->completion_tokens);
     cJSON_AddNumberToObject(o, "cost_usd", t->cost_usd);
 }
 
-/* counters: {"name": value} when a counter has no label, {"name":
-   {"label": value, ...}} when it has; a name used both ways keeps its
-   unlabelled value under the label "". */
-static void add_counters(cJSON *root, struct lr_metrics *m)
+/* counters and gauges: {"name": value} when a series has no label,
+   {"name": {"label": value, ...}} when it has; a name used both ways
+   keeps its unlabelled value under the label "". */
+static void add_series(cJSON *root, const char *key,
+                       struct series *const *table)
 {
-    cJSON *cs = cJSON_AddObjectToObject(root, "counters");
+    cJSON *cs = cJSON_AddObjectToObject(root, key);
     for (size_t i = 0; cs && i < 256; i++) {
-        for (struct counter *c = m->table[i]; c; c = c->next) {
+        for (const struct series *c = table[i]; c; c = c->next) {
             cJSON *slot = cJSON_GetObjectItemCaseSensitive(cs, c->name);
             const char *label = c->label ? c->label : "";
             if (!slot && !c->label) {
@@ -268,11 +314,12 @@ char *lr_metrics_to_json(struct lr_metrics *m)
     cJSON_AddNumberToObject(root, "success_rate",
         m->requests ? (double)m->request_ok / (double)m->requests : 0);
     cJSON_AddNumberToObject(root, "cost_usd", m->cost_usd);
-    add_latency(root, m->buckets);
+    add_latency(root, m->buckets, m->latency_sum_ms);
     cJSON *arr = cJSON_AddArrayToObject(root, "targets");
     for (struct target_stats *t = m->targets; arr && t; t = t->next)
         add_target(arr, t);
-    add_counters(root, m);
+    add_series(root, "counters", m->counters);
+    add_series(root, "gauges", m->gauges);
     pthread_mutex_unlock(&m->mu);
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);

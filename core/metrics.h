@@ -1,7 +1,7 @@
 /*
- * metrics.h - counters and per-target aggregates, read by
- * lr_metrics_json() (and later by the gateway's /metrics).  Thread-safe:
- * the engine thread writes, any thread reads.
+ * metrics.h - counters, gauges and per-target aggregates, read by
+ * lr_metrics_json() (and so by the gateway's /metrics and dashboard).
+ * Thread-safe: the engine thread writes, any thread reads.
  */
 #ifndef LR_CORE_METRICS_H
 #define LR_CORE_METRICS_H
@@ -18,6 +18,10 @@ void lr_metrics_free(struct lr_metrics *m);
 /* counter name{label} += v; label may be NULL. */
 void lr_metrics_counter_add(struct lr_metrics *m, const char *name,
                             const char *label, double v);
+
+/* gauge name{label} = v; label may be NULL.  Kept apart from counters. */
+void lr_metrics_gauge_set(struct lr_metrics *m, const char *name,
+                          const char *label, double v);
 
 /* One finished attempt against a target (skips are not attempts). */
 void lr_metrics_attempt(struct lr_metrics *m, const char *target,

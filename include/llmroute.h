@@ -296,7 +296,38 @@ LR_API int lr_cancel(struct lr_router *r, uint64_t id);
 
 /* --- Introspection ------------------------------------------------------ */
 
-/* Counters and per-target aggregates as JSON; caller frees (lr_free()). */
+/*
+ * A snapshot of the router's metrics as one JSON object; caller frees
+ * (lr_free()).  NULL when out of memory.  Shape:
+ *
+ *   {"requests": N, "success_rate": 0..1, "cost_usd": X,
+ *    "latency_ms": LAT,                     every finished request
+ *    "targets": [{"target": "a", "attempts": N,
+ *                 "attempt_success_rate": 0..1, "requests_answered": N,
+ *                 "latency_ms": LAT,        requests it answered or
+ *                                           last failed on
+ *                 "prompt_tokens": N, "completion_tokens": N,
+ *                 "cost_usd": X}, ...],
+ *    "counters": {"name": X, "name2": {"label": X, ...}, ...},
+ *    "gauges":   same shape as counters}
+ *
+ *   LAT = {"p50": ms, "p95": ms, "p99": ms, "count": N, "sum": ms,
+ *          "buckets": [24 counts]}
+ *
+ * buckets[i] counts requests that took more than 2^(i-1) ms and at most
+ * 2^i ms (bucket 0: up to 1 ms); the last bucket also holds everything
+ * slower than 2^22 ms.  Counts are not cumulative; count is their sum and
+ * sum the total latency in ms.  The percentiles are the upper edge of the
+ * bucket they fall in (never under-reported).  A request a policy
+ * answered (a cache hit) counts only in the top-level LAT.
+ *
+ * A counter or gauge name maps to a number when it has no label and to
+ * an object of labels when it has; a name used both ways keeps its
+ * unlabelled value under the label "".  Counters only grow; gauges hold
+ * the last value a plugin set (e.g. breaker_state{target}: 0 closed,
+ * 1 half-open, 2 open; budget_period_spend_usd{daily|monthly}), as this
+ * process last saw it.
+ */
 LR_API char *lr_metrics_json(struct lr_router *r);
 /* Resolved configuration (pipeline, targets, store) as JSON, secrets
    omitted; caller frees (lr_free()). */

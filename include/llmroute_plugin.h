@@ -28,7 +28,9 @@
  * abi_minor >= N.  Fields marked "(1.1)" were added in minor 1: request
  * attributes, request rejection and answering from a policy, the
  * providers' rate-limit readings, policy-declared target keys and the
- * classify op.
+ * classify op.  Minor 2 appends one host function, gauge_set ("(1.2)").
+ * A plugin built for an older minor loads unchanged: the core's table
+ * only grows at the end.
  *
  * Ownership, unless a declaration says otherwise: pointers passed into a
  * plugin are borrowed for the duration of the call; output goes into
@@ -50,7 +52,7 @@ extern "C" {
 #endif
 
 #define LR_PLUGIN_ABI_MAJOR 1
-#define LR_PLUGIN_ABI_MINOR 1
+#define LR_PLUGIN_ABI_MINOR 2
 
 #if defined(__GNUC__)
 #define LR_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -551,6 +553,19 @@ struct lr_host {
        failure); error_message and retry hint are not filled. */
     const struct lr_result *(*req_result)(const struct lr_host *h,
                                           const struct lr_policy_req *req);
+
+    /* --- (1.2) --- */
+
+    /* Metrics: set gauge name{label} to v (label may be NULL, e.g. a
+       target name), replacing what was there.  For a state or a level a
+       policy reads (a breaker's state, a period's spend), where a
+       counter of transitions cannot tell the present value.  Gauges are
+       per process: with a store shared by processes, a gauge holds what
+       this process last saw.  Keep labels few (targets, periods; never
+       user ids): every name{label} is kept for the router's life.
+       Names live apart from counters' (the same name may be both). */
+    void (*gauge_set)(const struct lr_host *h, const char *name,
+                      const char *label, double v);
 };
 
 /* --- The descriptor ------------------------------------------------------ */

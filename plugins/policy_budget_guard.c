@@ -82,6 +82,17 @@
  * settled), budget_store_errors.  limit is one of daily, monthly,
  * per_user_daily, per_user_monthly, target_daily, target_monthly.
  *
+ * Gauges (ABI 1.2), for the global limits only (per user would be one
+ * series per user id; per target is left for when someone needs it):
+ * budget_limit_usd{daily|monthly}, set at create() for the limits set,
+ * and budget_period_spend_usd{daily|monthly}, the period's settled spend
+ * as the store holds it, so across every process sharing the store.  It
+ * is set whenever this process reads that counter or adds to it (each
+ * request's check, each settle), so it is the spend as of this process's
+ * last request; a new period shows once a request has read it.  Two
+ * budget_guard instances in one pipeline share these gauges (the last
+ * one to write wins).
+ *
  * Keys live in this instance's namespace: processes sharing a store and
  * the INI share the budgets; two budget instances in one pipeline each
  * count the spend they see (no double counting across instances).
@@ -149,6 +160,8 @@ struct scope {
 struct hold {
     char resv[KEYLEN];          /* bucket key it went into */
     char spent[KEYLEN];         /* settled counter of its period */
+    const char *gauge;          /* "daily"/"monthly" for a global limit,
+                                   else NULL: the spend gauge's label */
     int64_t amount;             /* nano-USD reserved */
     int64_t reset_ms;
 };
@@ -238,6 +251,12 @@ static int create(const struct lr_section *sec, const struct lr_host *host,
         return LR_E_CONFIG;
     }
     g->bucket_ms = g->ttl_ms / 10;
+    if (g->day > 0)
+        host->gauge_set(host, "budget_limit_usd", "daily",
+                        (double)g->day / BP_NANO);
+    if (g->month > 0)
+        host->gauge_set(host, "budget_limit_usd", "monthly",
+                        (double)g->month / BP_NANO);
     *inst = g;
     return LR_OK;
 }
@@ -428,6 +447,22 @@ static size_t scopes_of(const struct guard *g,
     return n;
 }
 
+/* The spend gauge's label of a scope: its period for a global limit,
+   NULL for a user's or a target's. */
+static const char *gauge_label(const struct scope *s)
+{
+    return strcmp(s->label, "daily") == 0 || strcmp(s->label, "monthly") == 0
+               ? s->label : NULL;
+}
+
+static void show_spend(const struct guard *g, const char *label,
+                       int64_t settled)
+{
+    if (label)
+        g->host->gauge_set(g->host, "budget_period_spend_usd", label,
+                           (double)settled / BP_NANO);
+}
+
 /* Settled spend and live reservations of a scope; -1: store failed.
    Reservations are read before the settled spend, and settle() adds the
    spend before it gives the reservation back: another process settling
@@ -451,6 +486,7 @@ static int level(struct guard *g, const struct scope *s, int64_t *settled,
     if (get_int(g, key, settled) != 0)
         return -1;
     store_ok(g);
+    show_spend(g, gauge_label(s), *settled);
     return 0;
 }
 
@@ -639,15 +675,18 @@ static void settle(struct guard *g, struct req *rq, int64_t cost_nano)
     /* A bucket surely expired once the TTL passed since the reservation
        (it was created no later); decrementing it would only create a
        negative stray. */
-    int live = h->wall_ms(h) - rq->at < g->ttl_ms;
+    int64_t now = h->wall_ms(h), total = 0;
+    int live = now - rq->at < g->ttl_ms;
     for (size_t i = 0; i < rq->n; i++) {
         struct hold *o = &rq->holds[i];
         /* Spend first, then the reservation back (see level()). */
         if (cost_nano > 0 &&
             incr(g, o->spent, cost_nano, period_ttl(g, o->reset_ms),
-                 NULL) != 0)
+                 &total) != 0)
             h->log(h, LR_LOG_ERROR, "could not record a spend of $%.6f "
                    "on %s", (double)cost_nano / BP_NANO, o->spent);
+        else if (cost_nano > 0 && o->reset_ms > now)
+            show_spend(g, o->gauge, total); /* not a period now over */
         if (o->amount > 0 && live)
             incr(g, o->resv, -o->amount, g->ttl_ms, NULL);
     }
@@ -668,6 +707,7 @@ static int reserve(struct guard *g, struct req *rq, const struct scope *s,
         snprintf(o->resv, sizeof o->resv, "resv/%s/%" PRId64, s[i].base,
                  bp_floor_div(now, g->bucket_ms));
         snprintf(o->spent, sizeof o->spent, "spent/%s", s[i].base);
+        o->gauge = gauge_label(&s[i]);
         o->amount = worst;
         o->reset_ms = s[i].reset_ms;
         if (worst > 0 && incr(g, o->resv, worst, g->ttl_ms, NULL) != 0) {

@@ -54,7 +54,14 @@
  *
  * Every transition is logged at WARN, e.g. "target a: closed -> open for
  * 30000 ms after 5 consecutive failures", and counted as
- * breaker_transitions{"<target>:<open|half_open|closed>"}.
+ * breaker_transitions{"<target>:<open|half_open|closed>"}.  The gauge
+ * breaker_state{<target>} (ABI 1.2) holds the state: 0 closed,
+ * 1 half-open, 2 open (ordered by how little gets through).  It is set
+ * on every transition this process makes and every time it reads the
+ * state from the store, so with a store shared by processes it is the
+ * state this process last saw (another process may have moved it since);
+ * an open period that has run out still reads 2 until the next attempt
+ * moves the breaker to half-open.
  *
  * How outcomes reach the policy: the core calls after_attempt on every
  * policy for every attempt, successes included; a success is also read
@@ -163,6 +170,18 @@ struct state {
 static const char *state_word(enum bstate s)
 {
     return s == OPEN ? "open" : s == HALF_OPEN ? "half_open" : "closed";
+}
+
+/* The breaker_state gauge's value of a state. */
+static double gauge_value(enum bstate s)
+{
+    return s == OPEN ? 2 : s == HALF_OPEN ? 1 : 0;
+}
+
+static void show(const struct breaker *b, const char *target,
+                 enum bstate s)
+{
+    b->host->gauge_set(b->host, "breaker_state", target, gauge_value(s));
 }
 
 /* The same in log lines, which are for people. */
@@ -305,6 +324,7 @@ static void load(const struct breaker *b, const char *target,
         }
     }
     b->host->buf_free(&v);
+    show(b, target, st->kind);
 }
 
 /*
@@ -342,6 +362,7 @@ static void announce(const struct breaker *b, const char *target,
            why);
     snprintf(label, sizeof label, "%s:%s", target, state_word(to->kind));
     h->counter_add(h, "breaker_transitions", label, 1);
+    show(b, target, to->kind);
 }
 
 /* --- The rolling window ------------------------------------------------ */

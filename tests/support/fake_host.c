@@ -53,6 +53,8 @@ struct fake_host {
     int64_t now_ms, wall_ms;
     struct counter counters[MAX_COUNTERS];
     size_t n_counters;
+    struct counter gauges[MAX_COUNTERS];  /* sum: the last value set */
+    size_t n_gauges;
     struct lr_store *store;   /* NULL: inert store */
     struct lr_clock clock;    /* the fake times, for the store's TTLs */
     const struct lr_section *targets[MAX_TARGETS];
@@ -153,6 +155,25 @@ static void fake_counter_add(const struct lr_host *h, const char *name,
     c->name = xstrdup(name);
     c->label = label ? xstrdup(label) : NULL;
     c->sum = v;
+}
+
+static void fake_gauge_set(const struct lr_host *h, const char *name,
+                           const char *label, double v)
+{
+    struct fake_host *fh = from_host(h);
+    for (size_t i = 0; i < fh->n_gauges; i++) {
+        struct counter *g = &fh->gauges[i];
+        if (strcmp(g->name, name) == 0 && same_label(g->label, label)) {
+            g->sum = v;
+            return;
+        }
+    }
+    if (fh->n_gauges == MAX_COUNTERS)
+        return;
+    struct counter *g = &fh->gauges[fh->n_gauges++];
+    g->name = xstrdup(name);
+    g->label = label ? xstrdup(label) : NULL;
+    g->sum = v;
 }
 
 /* --- Store: inert, or a real memory store on the fake clock ----------- */
@@ -616,6 +637,7 @@ static const struct lr_host host_template = {
     .req_reject = req_reject,
     .req_respond = req_respond,
     .req_result = req_result,
+    .gauge_set = fake_gauge_set,
 };
 
 struct fake_host *fake_host_new(void)
@@ -633,6 +655,10 @@ void fake_host_free(struct fake_host *fh)
     for (size_t i = 0; i < fh->n_counters; i++) {
         free(fh->counters[i].name);
         free(fh->counters[i].label);
+    }
+    for (size_t i = 0; i < fh->n_gauges; i++) {
+        free(fh->gauges[i].name);
+        free(fh->gauges[i].label);
     }
     lr_buf_free(&fh->log);
     for (size_t i = 0; i < MAX_REQS; i++)
@@ -682,6 +708,19 @@ double fake_host_counter(const struct fake_host *fh, const char *name,
         const struct counter *c = &fh->counters[i];
         if (strcmp(c->name, name) == 0 && same_label(c->label, label))
             return c->sum;
+    }
+    return 0;
+}
+
+int fake_host_gauge(const struct fake_host *fh, const char *name,
+                    const char *label, double *out)
+{
+    for (size_t i = 0; i < fh->n_gauges; i++) {
+        const struct counter *g = &fh->gauges[i];
+        if (strcmp(g->name, name) == 0 && same_label(g->label, label)) {
+            *out = g->sum;
+            return 1;
+        }
     }
     return 0;
 }

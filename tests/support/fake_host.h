@@ -26,6 +26,8 @@
  *                  Policy tests that need a real store should build on
  *                  this fake rather than rely on it keeping state.
  *   counter_add    sums per (name, label); read with fake_host_counter().
+ *   gauge_set      (ABI 1.2) keeps the last value per (name, label); read
+ *                  with fake_host_gauge().
  *   parse_*        the core's own parsers (core/timeparse.c).
  *   cand_*         a plain list of target names (fake_cands_*).
  *   target_section the sections added with fake_host_add_target().
@@ -77,6 +79,11 @@ void fake_host_log_clear(struct fake_host *fh);
 /* Sum of counter_add(name, label) calls; label NULL matches NULL only. */
 double fake_host_counter(const struct fake_host *fh, const char *name,
                          const char *label);
+
+/* The last gauge_set(name, label) value in *out and 1, or 0 when that
+   gauge was never set; label NULL matches NULL only. */
+int fake_host_gauge(const struct fake_host *fh, const char *name,
+                    const char *label, double *out);
 
 /* --- Targets and requests (ABI 1.1) ------------------------------------ */
 

@@ -92,6 +92,14 @@ static void test_log_clock_counters(void **state)
     assert_true(fake_host_counter(fh, "fallbacks", "gpt") == 3);
     assert_true(fake_host_counter(fh, "fallbacks", NULL) == 1);
     assert_true(fake_host_counter(fh, "other", NULL) == 0);
+    double g = -1;
+    assert_false(fake_host_gauge(fh, "breaker_state", "gpt", &g));
+    h->gauge_set(h, "breaker_state", "gpt", 2);
+    h->gauge_set(h, "breaker_state", "gpt", 1);
+    h->gauge_set(h, "breaker_state", NULL, 7);
+    assert_true(fake_host_gauge(fh, "breaker_state", "gpt", &g) && g == 1);
+    assert_true(fake_host_gauge(fh, "breaker_state", NULL, &g) && g == 7);
+    assert_false(fake_host_gauge(fh, "fallbacks", "gpt", &g));
     fake_host_free(fh);
 }
 

@@ -37,7 +37,7 @@ static void refuses_broken(void **s)
     (void)s;
     expect_refusal("bad_major.so", 0, "plugin ABI 2.1, core speaks 1.x");
     expect_refusal("bad_minor.so", 0, "plugin needs ABI 1.99, core speaks "
-                   "1.1 (upgrade llmroute)");
+                   "1.2 (upgrade llmroute)");
     expect_refusal("bad_size.so", 0, "plugin descriptor is 8 bytes");
     expect_refusal("no_entry.so", 0, "no lr_plugin_entry symbol");
     expect_refusal("null_desc.so", 0, "lr_plugin_entry returned NULL");
@@ -82,7 +82,7 @@ static void accepts_good(void **s)
     tenv_free(&e);
 }
 
-/* A 1.0 policy still loads under a 1.1 core, and the core sees none of
+/* A 1.0 policy still loads under a 1.2 core, and the core sees none of
    the 1.1 fields (whatever bytes follow its ops struct). */
 static void accepts_older_minor(void **s)
 {
@@ -98,6 +98,26 @@ static void accepts_older_minor(void **s)
     assert_null(p->policy_ops.classify);
     assert_null(p->policy_ops.target_keys);
     assert_int_equal(p->policy_ops.n_target_keys, 0);
+    lr_plugin_close(p);
+    tenv_free(&e);
+}
+
+/* A 1.1 policy (built before gauge_set) loads under a 1.2 core with its
+   1.1 fields. */
+static void accepts_minor_1(void **s)
+{
+    (void)s;
+    struct tenv e;
+    assert_int_equal(tenv_init(&e), 0);
+    char path[512], err[1024] = "";
+    snprintf(path, sizeof path, "%s/minor1.so", e.dir);
+    struct lr_plugin *p = NULL;
+    assert_int_equal(lr_plugin_open(path, LR_PLUGIN_POLICY, "minor1", &p,
+                                    err, sizeof err), LR_OK);
+    assert_int_equal(p->desc->abi_minor, 1);
+    assert_non_null(p->policy_ops.classify);
+    assert_int_equal(p->policy_ops.n_target_keys, 1);
+    assert_string_equal(p->policy_ops.target_keys[0].key, "minor1_weight");
     lr_plugin_close(p);
     tenv_free(&e);
 }
@@ -149,6 +169,7 @@ int main(void)
         cmocka_unit_test(refuses_non_elf),
         cmocka_unit_test(accepts_good),
         cmocka_unit_test(accepts_older_minor),
+        cmocka_unit_test(accepts_minor_1),
         cmocka_unit_test(scan_reports_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

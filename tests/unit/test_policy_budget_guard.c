@@ -7,7 +7,8 @@
  * and month boundaries, per-user and per-target limits, reservations
  * that keep 64 interleaved requests under the limit, settling below the
  * worst case, reservations expiring after a crash, the last candidate
- * rejecting the request, and a failing store (closed and open).
+ * rejecting the request, a failing store (closed and open), and the
+ * spend and limit gauges of the global periods.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -148,7 +149,7 @@ static void test_descriptor(void **state)
         "reservation_ttl_ms", "assume_max_tokens", "fail_open"};
     assert_string_equal(f->p.desc->name, "budget_guard");
     assert_int_equal(f->p.desc->kind, LR_PLUGIN_POLICY);
-    assert_int_equal(f->p.desc->abi_minor, 1);
+    assert_int_equal(f->p.desc->abi_minor, 2)   /* gauge_set */;
     assert_int_equal(f->p.desc->ops_size, sizeof(struct lr_policy_ops));
     assert_int_equal(f->p.ops->n_keys, 9);
     for (size_t i = 0; i < 9; i++)
@@ -622,11 +623,67 @@ static void test_store_failure(void **state)
                                        "unchecked"));
 }
 
+/* gauge name{label}: -1 when never set. */
+static double gauge(struct fx *f, const char *name, const char *label)
+{
+    double v = -1;
+    return fake_host_gauge(f->p.fh, name, label, &v) ? v : -1;
+}
+
+static int near(double a, double b)
+{
+    return a > b - 1e-9 && a < b + 1e-9;
+}
+
+/* Limits at create(); the period's settled spend as the store holds it
+   (another process's spend included) after each read and settle; never
+   a per-user series; a settle into a period already over leaves it. */
+static void test_gauges(void **state)
+{
+    struct fx *f = *state;
+    fake_section_set(f->p.sec, "daily_usd", "5");
+    fake_section_set(f->p.sec, "monthly_usd", "100");
+    fake_section_set(f->p.sec, "per_user_daily_usd", "2");
+    make_ok(f);
+    assert_true(gauge(f, "budget_limit_usd", "daily") == 5);
+    assert_true(gauge(f, "budget_limit_usd", "monthly") == 100);
+    assert_true(gauge(f, "budget_limit_usd", "per_user_daily") == -1);
+    assert_true(gauge(f, "budget_period_spend_usd", "daily") == -1);
+    assert_int_equal(spend(f, "alice", "free", 1.25), 0);
+    assert_true(near(gauge(f, "budget_period_spend_usd", "daily"), 1.25));
+    assert_true(near(gauge(f, "budget_period_spend_usd", "monthly"), 1.25));
+    assert_true(gauge(f, "budget_period_spend_usd", "per_user_daily") == -1);
+    assert_true(gauge(f, "budget_period_spend_usd", "alice") == -1);
+    /* Another process sharing the store spends $2: the next check here
+       reads it. */
+    struct lr_store *st = fake_host_store(f->p.fh);
+    assert_int_equal(st->ops->incr(st, "spent/all/day/2026-11-24",
+                                   2000000000, 0, NULL), LR_OK);
+    assert_int_equal(begin(f, 0, NULL), LR_OK);
+    end(f, 0);
+    assert_true(near(gauge(f, "budget_period_spend_usd", "daily"), 3.25));
+    assert_true(near(gauge(f, "budget_period_spend_usd", "monthly"), 1.25));
+    /* Reserved a second before midnight, settled after it: yesterday
+       pays, and the gauge does not show yesterday's total as today's. */
+    fake_host_advance(f->p.fh, 9 * HOUR - 1000);
+    assert_int_equal(begin(f, 0, NULL), LR_OK);
+    assert_int_equal(gate(f, 0, "free", 0), LR_GO);
+    fake_host_advance(f->p.fh, 2000);
+    settle(f, 0, "free", 1);
+    end(f, 0);
+    assert_true(near(gauge(f, "budget_period_spend_usd", "daily"), 3.25));
+    assert_true(near(gauge(f, "budget_period_spend_usd", "monthly"), 2.25));
+    assert_int_equal(begin(f, 0, NULL), LR_OK);
+    end(f, 0);
+    assert_true(near(gauge(f, "budget_period_spend_usd", "daily"), 0));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        T(test_gauges),
         T(test_descriptor),
         T(test_config_errors),
         T(test_warns_once_per_period),

@@ -6,8 +6,9 @@
  * classes; a success resets), the ratio rule with its minimum volume and
  * window expiry, the open skip and its reason, half-open probe limits,
  * a probe closing or re-opening with a doubled period up to the cap,
- * transition logs and counters, a success recorded once, a late answer
- * from before the trip, and two instances on one store.
+ * transition logs and counters, the breaker_state gauge, a success
+ * recorded once, a late answer from before the trip, and two instances
+ * on one store.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -431,6 +432,48 @@ static void test_shared_store_two_instances(void **state)
     f->p.desc->destroy(other);
 }
 
+/* breaker_state{target}: -1 when never set. */
+static double gauge(struct fx *f, const char *target)
+{
+    double v = -1;
+    return fake_host_gauge(f->p.fh, "breaker_state", target, &v) ? v : -1;
+}
+
+/* 0 closed, 1 half-open, 2 open: set on every transition and on every
+   read of the state, so a state another process stored shows too. */
+static void test_state_gauge(void **state)
+{
+    struct fx *f = *state;
+    fake_section_set(f->p.sec, "failures", "2");
+    fake_section_set(f->p.sec, "open_ms", "1000");
+    make_ok(f);
+    assert_true(gauge(f, "a") == -1);
+    assert_int_equal(one(f, "a", LR_OK), LR_GO);
+    assert_true(gauge(f, "a") == 0);
+    fail_n(f, "a", LR_E_OVERLOADED, 1);
+    assert_true(gauge(f, "a") == 0);
+    fail_n(f, "a", LR_E_OVERLOADED, 1);
+    assert_true(gauge(f, "a") == 2);
+    assert_true(gauge(f, "b") == -1);
+    /* As if another process had tripped it: the next read shows it. */
+    f->p.h->gauge_set(f->p.h, "breaker_state", "a", 0);
+    assert_int_equal(one(f, "a", LR_OK), LR_SKIP);
+    assert_true(gauge(f, "a") == 2);
+    fake_host_advance(f->p.fh, 1000);
+    void *probe = begin(f);
+    assert_int_equal(gate(f, probe, "a"), LR_GO);
+    assert_true(gauge(f, "a") == 1);
+    report(f, probe, "a", LR_E_TIMEOUT);
+    assert_true(gauge(f, "a") == 2);
+    end(f, probe, "a", LR_E_TIMEOUT);
+    fake_host_advance(f->p.fh, 2000);
+    probe = begin(f);
+    assert_int_equal(gate(f, probe, "a"), LR_GO);
+    assert_true(gauge(f, "a") == 1);
+    end(f, probe, "a", LR_OK);
+    assert_true(gauge(f, "a") == 0);
+}
+
 #define T(fn) \
     cmocka_unit_test_setup_teardown(fn, setup, policy_fx_teardown)
 
@@ -450,6 +493,7 @@ int main(void)
         T(test_success_recorded_once),
         T(test_late_failure_does_not_reopen),
         T(test_shared_store_two_instances),
+        T(test_state_gauge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

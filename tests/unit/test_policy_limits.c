@@ -135,7 +135,7 @@ static void test_descriptor(void **state)
     assert_string_equal(f->p.desc->name, "limits");
     assert_int_equal(f->p.desc->kind, LR_PLUGIN_POLICY);
     assert_int_equal(f->p.desc->abi_major, LR_PLUGIN_ABI_MAJOR);
-    assert_int_equal(f->p.desc->abi_minor, 1);
+    assert_int_equal(f->p.desc->abi_minor, LR_PLUGIN_ABI_MINOR);
     assert_int_equal(f->p.desc->ops_size, sizeof(struct lr_policy_ops));
     assert_non_null(f->p.ops->on_request);
     assert_non_null(f->p.ops->before_attempt);

@@ -2,19 +2,21 @@
  * test_serve_metrics.c - the gateway's GET /metrics, /dashboard and
  * /dashboard/data, as their clients meet them: the built `llmroute
  * serve` runs as a child in front of the scripted mock upstream (the
- * fixture of test_serve.c), with target "bad" answering 500 and "a"
- * answering, so the first request falls back from bad to a and the
- * second, identical one is a cache hit.
+ * fixture of test_serve.c), with target "bad" answering 500 (an outage)
+ * and "a" answering, so the first request falls back from bad to a and
+ * opens bad's breaker (failures = 1), and the second, identical one is
+ * a cache hit.
  *
  * Checked: the Prometheus text parsed line by line (HELP then TYPE, one
  * of each per family, every sample in a declared family, label syntax,
  * numbers), cumulative histogram buckets ending in le="+Inf" equal to
- * _count, counters equal to what was sent; name sanitising and label
- * escaping directly; a stream counted when it ends; the
- * dashboard's JSON (fallback ring, budget,
- * breakers), its page (no external URL), auth (keys, loopback, the page
- * itself needs none), and the page rendered by headless Chromium
- * (skipped, exit 77 style, when /usr/bin/chromium is missing).
+ * _count, counters equal to what was sent, the breaker and budget
+ * gauges; name sanitising and label escaping directly; a stream counted
+ * when it ends; the dashboard's JSON (fallback ring, budget, breaker
+ * states), its page (no external URL), auth (keys, loopback, the page
+ * itself needs none), and the page rendered by headless Chromium, with
+ * the breaker states and the spend line a person sees (skipped, exit 77
+ * style, when /usr/bin/chromium is missing).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -92,14 +94,17 @@ static char *script(void)
     "base_url = http://127.0.0.1:%d/v1\n"                                 \
     "input_usd_per_mtok = 1000\noutput_usd_per_mtok = 1000\n"
 
-/* bad first, a second; a budget and a cache.  %s: extra [gateway]
+/* bad first, a second; a budget, a cache and a breaker that opens on
+   the first failure and stays open for the test.  %s: extra [gateway]
    and [client] text. */
 static const char CONF[] =
     "[router]\nplugin_dir = .\ntimeout_ms = 10000\n"
-    "pipeline = budget, cache\ntargets = bad, a\n"
+    "pipeline = budget, cache, breaker\ntargets = bad, a\n"
     TARGET("bad", "m-bad") TARGET("a", "m-ok")
     "\n[policy budget]\nplugin = budget_guard\ndaily_usd = 5\n"
     "\n[policy cache]\nplugin = cache\n"
+    "\n[policy breaker]\nplugin = circuit_breaker\nfailures = 1\n"
+    "open_ms = 600000\nmax_open_ms = 600000\n"
     "\n[gateway]\nshutdown_timeout_ms = 2000\n%s";
 
 static const char WITH_KEY[] = "\n[client app]\nkey_env = TEST_SM_KEY\n";
@@ -373,6 +378,13 @@ static void test_prom_helpers(void **state)
     assert_true(reserved(fam));
     assert_string_equal(label_name("fallbacks"), "reason");
     assert_string_equal(label_name("something_new"), "label");
+    assert_true(gauge_family("breaker_state", fam, sizeof fam));
+    assert_string_equal(fam, "llmroute_breaker_state");
+    assert_string_equal(gauge_label_name("breaker_state"), "target");
+    assert_false(gauge_family("x_total", fam, sizeof fam));
+    assert_false(gauge_family("cost_usd_total", fam, sizeof fam));
+    assert_false(gauge_family("request_latency_seconds_sum", fam,
+                              sizeof fam));
 }
 
 static void test_metrics(void **state)
@@ -411,6 +423,18 @@ static void test_metrics(void **state)
                            "histogram\n"));
     assert_non_null(strstr(t, "# TYPE llmroute_budget_spend_usd_total "
                            "counter\n"));
+    /* Gauges: bad's breaker opened, a's is closed; the day's spend as
+       the store holds it, and the limit. */
+    assert_non_null(strstr(t, "# TYPE llmroute_breaker_state gauge\n"));
+    assert_true(value_of(t, "llmroute_breaker_state{target=\"bad\"}") == 2);
+    assert_true(value_of(t, "llmroute_breaker_state{target=\"a\"}") == 0);
+    assert_non_null(strstr(t, "# TYPE llmroute_budget_period_spend_usd "
+                           "gauge\n"));
+    double day = value_of(t, "llmroute_budget_period_spend_usd"
+                          "{period=\"daily\"}");
+    assert_true(day > 0.0049 && day < 0.0051);
+    assert_true(value_of(t, "llmroute_budget_limit_usd{period=\"daily\"}")
+                == 5);
     /* Two answers: one by a, one by the cache (no target). */
     double n = check_histogram(t, "a");
     if (strstr(t, "target=\"none\""))
@@ -442,7 +466,16 @@ static void test_dashboard_data(void **state)
     assert_true(cJSON_GetObjectItem(b, "daily_usd")->valuedouble == 5);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(b, "monthly_usd")));
     assert_true(cJSON_GetObjectItem(b, "spend_usd")->valuedouble > 0.004);
-    assert_true(cJSON_IsArray(cJSON_GetObjectItem(d, "breakers")));
+    assert_true(cJSON_GetObjectItem(b, "daily_spend_usd")->valuedouble
+                > 0.004);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(b, "monthly_spend_usd")));
+    cJSON *br = cJSON_GetObjectItem(d, "breakers");
+    assert_int_equal(cJSON_GetArraySize(br), 2);
+    cJSON_ArrayForEach(x, br) {
+        const char *t = cJSON_GetObjectItem(x, "target")->valuestring;
+        assert_string_equal(cJSON_GetObjectItem(x, "state")->valuestring,
+                            !strcmp(t, "bad") ? "open" : "closed");
+    }
     cJSON_Delete(d);
     free(h.body);
 
@@ -487,22 +520,25 @@ static void test_streamed_counted(void **state)
     free(h.body);
 }
 
+/* The breaker_state gauge's values as words; anything else "unknown". */
 static void test_breaker_states(void **state)
 {
     (void)state;
     cJSON *root = cJSON_CreateObject(), *m = cJSON_Parse(
-        "{\"counters\":{\"breaker_transitions\":{\"x:open\":2,"
-        "\"x:half_open\":1,\"y:open\":1,\"y:half_open\":1,\"y:closed\":1,"
-        "\"z\":3,\"w:weird\":1}}}");
+        "{\"gauges\":{\"breaker_state\":{\"x\":0,\"y\":1,\"z\":2,"
+        "\"w\":7,\"v\":\"2\"}},\"counters\":{\"breaker_state\":{\"q\":1}}}");
     assert_non_null(m);
     add_breakers(root, m);
     cJSON *arr = cJSON_GetObjectItem(root, "breakers");
-    assert_int_equal(cJSON_GetArraySize(arr), 2);
-    cJSON *o;
-    cJSON_ArrayForEach(o, arr) {
-        const char *t = cJSON_GetObjectItem(o, "target")->valuestring;
-        const char *s = cJSON_GetObjectItem(o, "state")->valuestring;
-        assert_string_equal(s, !strcmp(t, "x") ? "open" : "not open");
+    assert_int_equal(cJSON_GetArraySize(arr), 4);
+    static const char *const want[][2] = {
+        {"x", "closed"}, {"y", "half-open"}, {"z", "open"}, {"w", "unknown"}};
+    for (int i = 0; i < 4; i++) {
+        cJSON *o = cJSON_GetArrayItem(arr, i);
+        assert_string_equal(cJSON_GetObjectItem(o, "target")->valuestring,
+                            want[i][0]);
+        assert_string_equal(cJSON_GetObjectItem(o, "state")->valuestring,
+                            want[i][1]);
     }
     cJSON_Delete(m);
     cJSON_Delete(root);
@@ -581,12 +617,17 @@ static void test_dashboard_browser(void **state)
     assert_int_equal(dump_dom(url, out, profile), 0);
     char *dom = tenv_slurp(out);
     assert_non_null(dom);
-    /* What a person sees: the targets, their success rates, the
-       fallback and its reason, the spend against the budget. */
+    /* What a person sees: the targets, their success rates and breaker
+       states (bad's opened in the outage), the fallback and its reason,
+       the day's spend (as the store holds it) against the budget. */
+    static const char spend[] =
+        "$0.0050 spent this UTC day (every process sharing the store); "
+        "daily budget $5.0000 (0.1% of it); this gateway: $0.0050";
     const char *want[] = {
         "<td>bad</td>", "<td>a</td>", "<td class=\"n\">0.0%</td>",
         "<td class=\"n\">100.0%</td>",
-        "server_error (HTTP 500)", "daily budget $5.0000 (0.1% of it)",
+        "<td class=\"open\">open</td></tr>", "<td>closed</td></tr>",
+        "server_error (HTTP 500)", spend,
         "2 requests, 100.0% succeeded", "Cache hit rate: 50.0% (1 of 2)",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
