@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
+#include "secrets.h"
 
 #ifndef LR_DEFAULT_PLUGIN_DIR
 #define LR_DEFAULT_PLUGIN_DIR "/usr/local/lib/llmroute/plugins"
@@ -52,6 +53,8 @@ static const struct lr_cfg_key target_keys[] = {
     {"connect_timeout_ms", LR_CFG_INT, "10000", "TCP+TLS connect timeout"},
     {"max_tokens", LR_CFG_INT, "0",
      "max tokens when the request sets none (0: provider default)"},
+    {"tls_verify", LR_CFG_BOOL, "true",
+     "check the server's TLS certificate and host name (false: warned)"},
 };
 
 static const struct lr_cfg_key policy_keys[] = {
@@ -148,9 +151,31 @@ static int create_instance(struct lr_router *r, const struct lr_section *s,
                    p->desc->name, why[0] ? why : "create failed");
 }
 
+/* An API-key setting names a variable.  A value that cannot be one (or
+   is shaped like a Google key) is most likely the key itself pasted in:
+   refuse it without repeating it. */
+static int looks_like_key(const char *name)
+{
+    if (strncmp(name, "AIza", 4) == 0 && strlen(name) >= 30)
+        return 1;
+    if (!(*name == '_' || (*name >= 'A' && *name <= 'Z') ||
+          (*name >= 'a' && *name <= 'z')))
+        return 1;
+    for (const char *p = name; *p; p++)
+        if (!(*p == '_' || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+            return 1;
+    return 0;
+}
+
 static int add_key(struct lr_target *t, const char *key,
                    const char *env_name, char *err, size_t errlen)
 {
+    if (looks_like_key(env_name))
+        return fail_at(t->sec, key, err, errlen, "%s must name the "
+                       "environment variable that holds the key (letters, "
+                       "digits, _), not the key itself; value not shown",
+                       key);
     for (size_t i = 0; i < t->n_keys; i++)
         if (strcmp(t->keys[i].var, env_name) == 0)
             return fail_at(t->sec, key, err, errlen, "%s listed twice",
@@ -164,7 +189,7 @@ static int add_key(struct lr_target *t, const char *key,
     if (!(k->var = strdup(env_name)) || !(k->value = strdup(v)))
         return LR_E_NOMEM;
     t->n_keys++;
-    return LR_OK;
+    return lr_secrets_add(v) == 0 ? LR_OK : LR_E_NOMEM;
 }
 
 static int resolve_keys(struct lr_target *t, char *err, size_t errlen)
@@ -212,6 +237,17 @@ static int target_settings(struct lr_target *t, char *err, size_t errlen)
     lr_cfg_int(t->sec, "timeout_ms", &t->timeout_ms);
     lr_cfg_int(t->sec, "connect_timeout_ms", &t->connect_timeout_ms);
     lr_cfg_int(t->sec, "max_tokens", &t->default_max_tokens);
+    int verify = 1;
+    lr_cfg_bool(t->sec, "tls_verify", &verify);
+    t->tls_insecure = !verify;
+    if (t->tls_insecure) {
+        char where[600];
+        lr_section_where(t->sec, "tls_verify", where, sizeof where);
+        lr_log(LR_LOG_WARN, "%s[target %s] tls_verify = false: the TLS "
+               "certificate of %s is not checked, so anyone on the path "
+               "can read this target's API key and answers", where,
+               t->name, t->base_url);
+    }
     if (t->in_usd_per_mtok < 0 || t->out_usd_per_mtok < 0 ||
         t->timeout_ms < 0 || t->connect_timeout_ms < 0 ||
         t->default_max_tokens < 0)
@@ -564,6 +600,9 @@ struct lr_router *lr_router_build(struct lr_config *cfg,
     if (rc != LR_OK) {
         if (!err[0])
             snprintf(err, errlen, "%s: %s", cfg->path, lr_strerror(rc));
+        /* A plugin's create() message could quote its key; the keys are
+           still registered until the free below. */
+        lr_secrets_redact(err);
         lr_router_free(r);
         return NULL;
     }
@@ -579,6 +618,7 @@ static void free_target(struct lr_target *t)
     free(t->base_url);
     for (size_t i = 0; i < t->n_keys; i++) {
         /* Do not leave the secret in freed memory. */
+        lr_secrets_remove(t->keys[i].value);
         volatile char *p = t->keys[i].value;
         while (p && *p)
             *p++ = '\0';
