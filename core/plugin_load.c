@@ -31,8 +31,8 @@ const char *lr_plugin_kind_name(enum lr_plugin_kind kind)
  * Trust: a plugin runs with our rights and sees every API key, so whoever
  * can replace the file, or the folder entry naming it, owns the process.
  * Refused: a file or folder writable by group or others, or owned by
- * someone who is neither root nor us.  Checked for the path as given and,
- * through a symlink, for the real file and its folder.  A file that does
+ * someone who is neither root nor us.  Checked for the file (through any
+ * symlink), the folder named in the path and the real file's folder.  A file that does
  * not exist is left for dlopen to report.
  */
 static int untrusted(const char *what, const char *path, char *err,
@@ -65,10 +65,10 @@ static int check_trust(const char *path, char *err, size_t errlen)
     if (untrusted(NULL, path, err, errlen, path) ||
         untrusted("its folder", dirname(dir), err, errlen, path))
         return LR_E_PLUGIN;
+    /* stat() followed a symlink to the real file; its folder is one
+       more place it could be replaced from. */
     if (!realpath(path, real) || strcmp(real, path) == 0)
         return LR_OK;
-    if (untrusted("its real file", real, err, errlen, path))
-        return LR_E_PLUGIN;
     snprintf(dir, sizeof dir, "%s", real);
     if (untrusted("its real folder", dirname(dir), err, errlen, path))
         return LR_E_PLUGIN;
