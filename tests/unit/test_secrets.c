@@ -80,18 +80,25 @@ static void has(const char *where, const char *text, const char *want)
 
 /* --- Log capture --------------------------------------------------------- */
 
+/* The sink is set once (main): lr_set_log_cb keeps a replaced sink
+   alive on purpose, which a leak checker would report. */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static char logs[1 << 16];
 static size_t log_len;
+static int capturing;
 
 static void capture(int level, const char *line, void *user)
 {
     (void)user;
     pthread_mutex_lock(&log_mu);
-    int n = snprintf(logs + log_len, sizeof logs - log_len, "%d %s\n",
-                     level, line);
-    if (n > 0 && (size_t)n < sizeof logs - log_len)
-        log_len += (size_t)n;
+    if (capturing) {
+        int n = snprintf(logs + log_len, sizeof logs - log_len, "%d %s\n",
+                         level, line);
+        if (n > 0 && (size_t)n < sizeof logs - log_len)
+            log_len += (size_t)n;
+    }
+    else
+        fprintf(stderr, "llmroute: %s\n", line);
     pthread_mutex_unlock(&log_mu);
 }
 
@@ -100,15 +107,17 @@ static void logs_start(void)
     pthread_mutex_lock(&log_mu);
     logs[0] = '\0';
     log_len = 0;
+    capturing = 1;
     pthread_mutex_unlock(&log_mu);
     lr_set_log_level(LR_LOG_DEBUG);
-    lr_set_log_cb(capture, NULL);
 }
 
 static void logs_stop(void)
 {
-    lr_set_log_cb(NULL, NULL);
     lr_set_log_level(LR_LOG_WARN);
+    pthread_mutex_lock(&log_mu);
+    capturing = 0;
+    pthread_mutex_unlock(&log_mu);
 }
 
 /* --- Fixture: a mock that echoes keys, and a config using them ---------- */
@@ -189,6 +198,15 @@ static int teardown(void **state)
     free(f);
     unsetenv("LLMROUTE_LOG");
     return 0;
+}
+
+static void run_clean(const char *what, struct cli_run *r)
+{
+    char where[128];
+    snprintf(where, sizeof where, "%s stdout", what);
+    no_leak(where, r->out);
+    snprintf(where, sizeof where, "%s stderr", what);
+    no_leak(where, r->err);
 }
 
 /* --- The library ----------------------------------------------------------- */
@@ -307,6 +325,18 @@ static void load_errors(void **state)
     assert_null(lr_open(p, err, sizeof err));
     no_leak("late error", err);
     has("late error", err, "[target a]: prices, timeouts");
+    /* The gateway's client keys: the same rule. */
+    p = tenv_write(&f->env, "client.ini",
+        "[target a]\nprovider = openai\nmodel = m\n"
+        "[client app]\nkey_env = " K_CL "\n");
+    struct cli_run r;
+    cli_run(&r, DEADLINE_MS, NULL, "serve", "-c", p, "--listen",
+            "127.0.0.1:0", NULL);
+    assert_int_equal(r.code, 2);
+    run_clean("serve with a pasted client key", &r);
+    has("pasted client key", r.err, "client.ini:5: client app: key_env "
+        "must name the environment variable");
+    cli_run_free(&r);
 }
 
 /* --- TLS ------------------------------------------------------------------ */
@@ -349,15 +379,6 @@ static void tls_verify_option(void **state)
 }
 
 /* --- The CLI --------------------------------------------------------------- */
-
-static void run_clean(const char *what, struct cli_run *r)
-{
-    char where[128];
-    snprintf(where, sizeof where, "%s stdout", what);
-    no_leak(where, r->out);
-    snprintf(where, sizeof where, "%s stderr", what);
-    no_leak(where, r->err);
-}
 
 static void cli_outputs(void **state)
 {
@@ -471,6 +492,7 @@ static void serve_outputs(void **state)
 
 int main(void)
 {
+    lr_set_log_cb(capture, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(library_outputs, setup, teardown),
         cmocka_unit_test_setup_teardown(log_lines_redacted, setup,
