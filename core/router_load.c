@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "key_pool.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
@@ -151,73 +152,6 @@ static int create_instance(struct lr_router *r, const struct lr_section *s,
                    p->desc->name, why[0] ? why : "create failed");
 }
 
-/* An API-key setting names a variable.  A value that cannot be one (or
-   is shaped like a Google key) is most likely the key itself pasted in:
-   refuse it without repeating it. */
-static int looks_like_key(const char *name)
-{
-    if (strncmp(name, "AIza", 4) == 0 && strlen(name) >= 30)
-        return 1;
-    if (!(*name == '_' || (*name >= 'A' && *name <= 'Z') ||
-          (*name >= 'a' && *name <= 'z')))
-        return 1;
-    for (const char *p = name; *p; p++)
-        if (!(*p == '_' || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
-            return 1;
-    return 0;
-}
-
-static int add_key(struct lr_target *t, const char *key,
-                   const char *env_name, char *err, size_t errlen)
-{
-    if (looks_like_key(env_name))
-        return fail_at(t->sec, key, err, errlen, "%s must name the "
-                       "environment variable that holds the key (letters, "
-                       "digits, _), not the key itself; value not shown",
-                       key);
-    for (size_t i = 0; i < t->n_keys; i++)
-        if (strcmp(t->keys[i].var, env_name) == 0)
-            return fail_at(t->sec, key, err, errlen, "%s listed twice",
-                           env_name);
-    const char *v = getenv(env_name);
-    if (!v || !*v)
-        return fail_at(t->sec, key, err, errlen, "environment variable %s "
-                       "is not set (API key of target %s)", env_name,
-                       t->name);
-    struct lr_key *k = &t->keys[t->n_keys];
-    if (!(k->var = strdup(env_name)) || !(k->value = strdup(v)))
-        return LR_E_NOMEM;
-    t->n_keys++;
-    return lr_secrets_add(v) == 0 ? LR_OK : LR_E_NOMEM;
-}
-
-static int resolve_keys(struct lr_target *t, char *err, size_t errlen)
-{
-    const char *one;
-    const char *const *many;
-    size_t n = 0;
-    int has_one = lr_cfg_str(t->sec, "api_key_env", &one) == LR_OK;
-    int has_many = lr_cfg_list(t->sec, "api_keys_env", &many, &n) == LR_OK;
-    if (has_one && has_many)
-        return fail_at(t->sec, "api_keys_env", err, errlen, "use either "
-                       "api_key_env or api_keys_env, not both");
-    if (has_one) {
-        many = &one;
-        n = 1;
-    }
-    lr_cfg_int(t->sec, "key_cooloff_ms", &t->key_cooloff_ms);
-    if (n && !(t->keys = calloc(n, sizeof *t->keys)))
-        return LR_E_NOMEM;
-    const char *key = has_one ? "api_key_env" : "api_keys_env";
-    for (size_t i = 0; i < n; i++) {
-        int rc = add_key(t, key, many[i], err, errlen);
-        if (rc != LR_OK)
-            return rc;
-    }
-    return LR_OK;
-}
-
 static int target_settings(struct lr_target *t, char *err, size_t errlen)
 {
     const char *url = NULL;
@@ -254,7 +188,7 @@ static int target_settings(struct lr_target *t, char *err, size_t errlen)
         return fail_at(t->sec, NULL, err, errlen, "[target %s]: prices, "
                        "timeouts and max_tokens may not be negative",
                        t->name);
-    return resolve_keys(t, err, errlen);
+    return lr_key_pool_load(t, err, errlen);
 }
 
 /* The key tables a [target] section is checked against: the core's, its
@@ -616,16 +550,7 @@ static void free_target(struct lr_target *t)
     lr_host_free(t->host);
     free(t->name);
     free(t->base_url);
-    for (size_t i = 0; i < t->n_keys; i++) {
-        /* Do not leave the secret in freed memory. */
-        lr_secrets_remove(t->keys[i].value);
-        volatile char *p = t->keys[i].value;
-        while (p && *p)
-            *p++ = '\0';
-        free(t->keys[i].value);
-        free(t->keys[i].var);
-    }
-    free(t->keys);
+    lr_key_pool_free(t);
 }
 
 void lr_router_free(struct lr_router *r)

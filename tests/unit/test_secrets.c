@@ -299,6 +299,36 @@ static void log_lines_redacted(void **state)
     assert_int_equal(lr_secrets_redact(s), 0);
 }
 
+/* The redaction itself: whole keys, pieces of 8+ characters, short runs
+   left alone, registrations counted. */
+static void redact_rules(void **state)
+{
+    (void)state;
+    assert_int_equal(lr_secrets_add("short7c"), 0);    /* not kept */
+    assert_int_equal(lr_secrets_add(K_OA), 0);
+    assert_int_equal(lr_secrets_add(K_OA), 0);         /* two routers */
+    char a[] = "k=" K_OA ";";
+    assert_int_equal(lr_secrets_redact(a), 1);
+    assert_string_equal(a, "k=" LR_SECRET_MARK ";");
+    char b[] = "sk-PLANT****5b60 and 7f3a9c41d and sk-PLAN";
+    char m[] = "[" K_OA "]" K_OA "x" K_OA;   /* several, back to back */
+    assert_int_equal(lr_secrets_redact(m), 3);
+    assert_string_equal(m, "[" LR_SECRET_MARK "]" LR_SECRET_MARK "x"
+                        LR_SECRET_MARK);
+    assert_int_equal(lr_secrets_redact(b), 2);
+    /* 8 and 9 characters: shorter than the mark, starred. */
+    assert_string_equal(b, "************5b60 and ********* and sk-PLAN");
+    char c[] = "short7c stays";
+    assert_int_equal(lr_secrets_redact(c), 0);
+    lr_secrets_remove(K_OA);
+    char d[] = K_OA;
+    assert_int_equal(lr_secrets_redact(d), 1);         /* one left */
+    lr_secrets_remove(K_OA);
+    char e[] = K_OA;
+    assert_int_equal(lr_secrets_redact(e), 0);
+    assert_string_equal(e, K_OA);
+}
+
 /* lr_open errors: a key pasted where its variable's name belongs is
    refused without being repeated. */
 static void load_errors(void **state)
@@ -494,6 +524,7 @@ int main(void)
 {
     lr_set_log_cb(capture, NULL);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(redact_rules),
         cmocka_unit_test_setup_teardown(library_outputs, setup, teardown),
         cmocka_unit_test_setup_teardown(log_lines_redacted, setup,
                                         teardown),
