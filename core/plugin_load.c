@@ -32,8 +32,8 @@ const char *lr_plugin_kind_name(enum lr_plugin_kind kind)
  * can replace the file, or the folder entry naming it, owns the process.
  * Refused: a file or folder writable by group or others, or owned by
  * someone who is neither root nor us.  Checked for the file (through any
- * symlink), the folder named in the path and the real file's folder.  A file that does
- * not exist is left for dlopen to report.
+ * symlink), the folder named in the path and the real file's folder.  A
+ * file that does not exist is left for dlopen to report.
  */
 static int untrusted(const char *what, const char *path, char *err,
                      size_t errlen, const char *file)
