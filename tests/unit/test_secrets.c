@@ -209,7 +209,7 @@ static void run_clean(const char *what, struct cli_run *r)
     no_leak(where, r->err);
 }
 
-/* --- The library ----------------------------------------------------------- */
+/* --- The library ---------------------------------------------------------*/
 
 static struct lr_response *ask(struct lr_router *r, const char *target)
 {
@@ -408,7 +408,7 @@ static void tls_verify_option(void **state)
         "false");
 }
 
-/* --- The CLI --------------------------------------------------------------- */
+/* --- The CLI -------------------------------------------------------------*/
 
 static void cli_outputs(void **state)
 {
@@ -470,7 +470,7 @@ static void batch_outputs(void **state)
     free(text);
 }
 
-/* --- The gateway ----------------------------------------------------------- */
+/* --- The gateway ---------------------------------------------------------*/
 
 static char *get(int port, const char *method, const char *path,
                  const char *key, const char *body, long want)
