@@ -115,6 +115,7 @@ $(call plugin_so,$(1)): $(1) include/llmroute_plugin.h $(wildcard plugins/*.h)
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_ALL) -Iinclude $$(shell pkg-config --cflags libcjson) \
 	  -shared $(PLUGIN_LDFLAGS) -o $$@ $$< $$(shell pkg-config --libs libcjson) -lm
+	@chmod go-w $$@ $$(@D)
 endef
 $(foreach p,$(PLUGIN_SRC),$(eval $(call plugin_rule,$(p))))
 
@@ -130,9 +131,12 @@ $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(SUPPORT_OBJ) $(MOCK_LIB_OBJ) $
 	  $(PKG_LIBS) $(MHD_LIBS) $(CMOCKA_LIBS) -ldl -lm -pthread
 
 # Test fixture plugins: deliberately good and bad shared objects.
+# The core refuses plugins other users could replace (plugin_load.c):
+# whatever the umask, built plugins and their folders are go-w.
 $(B)/tests/plugins/%.so: tests/plugins/%.c include/llmroute_plugin.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Iinclude -shared -o $@ $<
+	@chmod go-w $@ $(@D)
 
 $(B)/bench/%: bench/%.c $(MOCK_LIB_OBJ) $(LIB_A)
 	@mkdir -p $(@D)

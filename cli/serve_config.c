@@ -169,10 +169,27 @@ static void gateway_key(struct cfg_state *st, const char *k, const char *v)
              "max_connections, allow_anonymous, shutdown_timeout_ms)", k);
 }
 
+/* A variable name; anything else is most likely the key itself pasted
+   in, which must not be repeated in the error. */
+static int is_var_name(const char *v)
+{
+    if (!(*v == '_' || (*v >= 'A' && *v <= 'Z') || (*v >= 'a' && *v <= 'z')))
+        return 0;
+    for (; *v; v++)
+        if (!(*v == '_' || (*v >= 'A' && *v <= 'Z') ||
+              (*v >= 'a' && *v <= 'z') || (*v >= '0' && *v <= '9')))
+            return 0;
+    return 1;
+}
+
 static void client_key(struct cfg_state *st, const char *k, const char *v)
 {
     struct serve_client *cl = st->cur;
-    if (!strcmp(k, "key_env")) {
+    if (!strcmp(k, "key_env") && !is_var_name(v))
+        fail(st, "client %s: key_env must name the environment variable "
+             "that holds the key (letters, digits, _), not the key itself; "
+             "value not shown", cl->name);
+    else if (!strcmp(k, "key_env")) {
         const char *key = getenv(v);
         if (!key || !*key) {
             fail(st, "client %s: key_env: environment variable %s is "

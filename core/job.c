@@ -32,6 +32,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
+#include "secrets.h"
 #include "status.h"
 
 static void job_next(struct lr_job *job);
@@ -141,7 +142,11 @@ static void set_error(struct lr_job *job, enum lr_status st,
 {
     job->resp->status = st;
     lr_buf_reset(&job->resp->error_message);
-    lr_buf_puts(&job->resp->error_message, msg ? msg : lr_strerror(st));
+    struct lr_buf *b = &job->resp->error_message;
+    lr_buf_puts(b, msg ? msg : lr_strerror(st));
+    /* A policy's reason is a plugin's text: it may quote anything. */
+    if (b->data && lr_secrets_redact(b->data))
+        b->len = strlen(b->data);
 }
 
 static void write_request_log(struct lr_job *job)

@@ -1,5 +1,8 @@
 /*
- * key_pool.c - API-key pools: selection and exclusion (see key_pool.h).
+ * key_pool.c - API-key pools: reading the keys from the environment (each
+ * registered as a secret, see secrets.h), selection and exclusion (see
+ * key_pool.h).
+ *
  * Store keys, per target T, key variable V and fingerprint F of the key's
  * value (so a key rotated in the same variable starts afresh, even in a
  * persistent store; a 64-bit hash of a long random key reveals nothing):
@@ -10,12 +13,114 @@
 #include "key_pool.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "buf.h"
 #include "log.h"
 #include "router.h"
+#include "secrets.h"
+
+static int key_error(const struct lr_section *s, const char *key, char *err,
+                     size_t errlen, const char *fmt, ...) LR_PRINTF(5, 6);
+
+static int key_error(const struct lr_section *s, const char *key, char *err,
+                     size_t errlen, const char *fmt, ...)
+{
+    char where[600], msg[512];
+    lr_section_where(s, key, where, sizeof where);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(err, errlen, "%s%s", where, msg);
+    return LR_E_CONFIG;
+}
+
+/* An API-key setting names a variable.  A value that cannot be one (or
+   is shaped like a Google key) is most likely the key itself pasted in:
+   refuse it without repeating it. */
+static int looks_like_key(const char *name)
+{
+    if (strncmp(name, "AIza", 4) == 0 && strlen(name) >= 30)
+        return 1;
+    if (!(*name == '_' || (*name >= 'A' && *name <= 'Z') ||
+          (*name >= 'a' && *name <= 'z')))
+        return 1;
+    for (const char *p = name; *p; p++)
+        if (!(*p == '_' || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+            return 1;
+    return 0;
+}
+
+static int add_key(struct lr_target *t, const char *key,
+                   const char *env_name, char *err, size_t errlen)
+{
+    if (looks_like_key(env_name))
+        return key_error(t->sec, key, err, errlen, "%s must name the "
+                         "environment variable that holds the key "
+                         "(letters, digits, _), not the key itself; value "
+                         "not shown", key);
+    for (size_t i = 0; i < t->n_keys; i++)
+        if (strcmp(t->keys[i].var, env_name) == 0)
+            return key_error(t->sec, key, err, errlen, "%s listed twice",
+                             env_name);
+    const char *v = getenv(env_name);
+    if (!v || !*v)
+        return key_error(t->sec, key, err, errlen, "environment variable "
+                         "%s is not set (API key of target %s)", env_name,
+                         t->name);
+    /* Counted first, so lr_key_pool_free frees a half-made entry. */
+    struct lr_key *k = &t->keys[t->n_keys++];
+    if (!(k->var = strdup(env_name)) || !(k->value = strdup(v)))
+        return LR_E_NOMEM;
+    return lr_secrets_add(v) == 0 ? LR_OK : LR_E_NOMEM;
+}
+
+int lr_key_pool_load(struct lr_target *t, char *err, size_t errlen)
+{
+    const char *one;
+    const char *const *many;
+    size_t n = 0;
+    int has_one = lr_cfg_str(t->sec, "api_key_env", &one) == LR_OK;
+    int has_many = lr_cfg_list(t->sec, "api_keys_env", &many, &n) == LR_OK;
+    if (has_one && has_many)
+        return key_error(t->sec, "api_keys_env", err, errlen, "use "
+                         "either api_key_env or api_keys_env, not both");
+    if (has_one) {
+        many = &one;
+        n = 1;
+    }
+    lr_cfg_int(t->sec, "key_cooloff_ms", &t->key_cooloff_ms);
+    if (n && !(t->keys = calloc(n, sizeof *t->keys)))
+        return LR_E_NOMEM;
+    const char *key = has_one ? "api_key_env" : "api_keys_env";
+    for (size_t i = 0; i < n; i++) {
+        int rc = add_key(t, key, many[i], err, errlen);
+        if (rc != LR_OK)
+            return rc;
+    }
+    return LR_OK;
+}
+
+void lr_key_pool_free(struct lr_target *t)
+{
+    for (size_t i = 0; i < t->n_keys; i++) {
+        lr_secrets_remove(t->keys[i].value);
+        /* Do not leave the secret in freed memory. */
+        volatile char *p = t->keys[i].value;
+        while (p && *p)
+            *p++ = '\0';
+        free(t->keys[i].value);
+        free(t->keys[i].var);
+    }
+    free(t->keys);
+    t->keys = NULL;
+    t->n_keys = 0;
+}
 
 static uint64_t fingerprint(const char *s)
 {

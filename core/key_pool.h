@@ -25,6 +25,14 @@ struct lr_target;
 
 #define LR_NO_KEY ((size_t)-1)
 
+/* Read the target's api_key_env / api_keys_env and key_cooloff_ms from its
+   section: each variable must be set, and each key is registered as a
+   secret (redacted from every log line and error).  LR_OK, or an error
+   with "FILE:LINE: message" in err that never repeats a key. */
+int lr_key_pool_load(struct lr_target *t, char *err, size_t errlen);
+/* Unregister, wipe and free the target's keys. */
+void lr_key_pool_free(struct lr_target *t);
+
 /* LR_OK and the key index (LR_NO_KEY for a keyless target), or
    LR_E_NO_TARGET with a reason when every key is excluded. */
 /* The key's id policies see: "VAR#fingerprint" in a pool of two or more

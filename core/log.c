@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "llmroute.h"
+#include "secrets.h"
 
 struct sink {
     lr_log_fn fn;
@@ -69,6 +70,8 @@ void lr_logv(enum lr_log_level level, const char *fmt, va_list ap)
         return;
     char line[1024];
     vsnprintf(line, sizeof line, fmt, ap);
+    /* Whatever a caller or a plugin put in the line, no key leaves. */
+    lr_secrets_redact(line);
     struct sink *s = atomic_load(&current_sink);
     if (s) {
         s->fn((int)level, line, s->user);

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
+#include "secrets.h"
 #include "status.h"
 #include "timeparse.h"
 
@@ -166,6 +167,10 @@ static void classify(struct lr_job *job, CURLcode cc, struct outcome *o)
         parse_whole(job, o);
     if (o->st != LR_OK && o->http)
         read_hints(job, o);
+    /* The message may quote the upstream (OpenAI's 401 quotes the key it
+       was given): from here it reaches responses, logs and request logs. */
+    if (o->msg[0])
+        lr_secrets_redact(o->msg);
 }
 
 static void take_answer(struct lr_job *job, struct lr_attempt_rec *a)

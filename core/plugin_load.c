@@ -11,9 +11,13 @@
 #include "plugin_load.h"
 
 #include <dlfcn.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "llmroute.h"
 
@@ -21,6 +25,54 @@ const char *lr_plugin_kind_name(enum lr_plugin_kind kind)
 {
     return kind == LR_PLUGIN_PROVIDER ? "provider"
            : kind == LR_PLUGIN_POLICY ? "policy" : "unknown";
+}
+
+/*
+ * Trust: a plugin runs with our rights and sees every API key, so whoever
+ * can replace the file, or the folder entry naming it, owns the process.
+ * Refused: a file or folder writable by group or others, or owned by
+ * someone who is neither root nor us.  Checked for the file (through any
+ * symlink), the folder named in the path and the real file's folder.  A
+ * file that does not exist is left for dlopen to report.
+ */
+static int untrusted(const char *what, const char *path, char *err,
+                     size_t errlen, const char *file)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0;
+    /* "its folder /x is " or, for the file itself, nothing */
+    char subj[PATH_MAX + 32] = "";
+    if (what)
+        snprintf(subj, sizeof subj, "%s %s is ", what, path);
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        snprintf(err, errlen, "%s: refused: %swritable by other users "
+                 "(mode %04o)", file, subj, (unsigned)(st.st_mode & 07777));
+        return 1;
+    }
+    if (st.st_uid != 0 && st.st_uid != geteuid()) {
+        snprintf(err, errlen, "%s: refused: %sowned by uid %u, neither root "
+                 "nor this process's user", file, subj, (unsigned)st.st_uid);
+        return 1;
+    }
+    return 0;
+}
+
+static int check_trust(const char *path, char *err, size_t errlen)
+{
+    char dir[PATH_MAX], real[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    if (untrusted(NULL, path, err, errlen, path) ||
+        untrusted("its folder", dirname(dir), err, errlen, path))
+        return LR_E_PLUGIN;
+    /* stat() followed a symlink to the real file; its folder is one
+       more place it could be replaced from. */
+    if (!realpath(path, real) || strcmp(real, path) == 0)
+        return LR_OK;
+    snprintf(dir, sizeof dir, "%s", real);
+    if (untrusted("its real folder", dirname(dir), err, errlen, path))
+        return LR_E_PLUGIN;
+    return LR_OK;
 }
 
 static int check_version(const char *path, const struct lr_plugin_desc *d,
@@ -160,6 +212,8 @@ int lr_plugin_open(const char *path, enum lr_plugin_kind want_kind,
                    char *err, size_t errlen)
 {
     *out = NULL;
+    if (check_trust(path, err, errlen) != LR_OK)
+        return LR_E_PLUGIN;
     dlerror();
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {

@@ -49,6 +49,8 @@ struct lr_target {
     int64_t timeout_ms;                /* per attempt; 0: none */
     int64_t connect_timeout_ms;
     int64_t default_max_tokens;        /* 0: leave unset */
+    int tls_insecure;                  /* tls_verify = false (warned); 0,
+                                          the zero value, verifies */
 };
 
 struct lr_policy_inst {

@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "key_pool.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
+#include "secrets.h"
 
 #ifndef LR_DEFAULT_PLUGIN_DIR
 #define LR_DEFAULT_PLUGIN_DIR "/usr/local/lib/llmroute/plugins"
@@ -52,6 +54,8 @@ static const struct lr_cfg_key target_keys[] = {
     {"connect_timeout_ms", LR_CFG_INT, "10000", "TCP+TLS connect timeout"},
     {"max_tokens", LR_CFG_INT, "0",
      "max tokens when the request sets none (0: provider default)"},
+    {"tls_verify", LR_CFG_BOOL, "true",
+     "check the server's TLS certificate and host name (false: warned)"},
 };
 
 static const struct lr_cfg_key policy_keys[] = {
@@ -148,51 +152,6 @@ static int create_instance(struct lr_router *r, const struct lr_section *s,
                    p->desc->name, why[0] ? why : "create failed");
 }
 
-static int add_key(struct lr_target *t, const char *key,
-                   const char *env_name, char *err, size_t errlen)
-{
-    for (size_t i = 0; i < t->n_keys; i++)
-        if (strcmp(t->keys[i].var, env_name) == 0)
-            return fail_at(t->sec, key, err, errlen, "%s listed twice",
-                           env_name);
-    const char *v = getenv(env_name);
-    if (!v || !*v)
-        return fail_at(t->sec, key, err, errlen, "environment variable %s "
-                       "is not set (API key of target %s)", env_name,
-                       t->name);
-    struct lr_key *k = &t->keys[t->n_keys];
-    if (!(k->var = strdup(env_name)) || !(k->value = strdup(v)))
-        return LR_E_NOMEM;
-    t->n_keys++;
-    return LR_OK;
-}
-
-static int resolve_keys(struct lr_target *t, char *err, size_t errlen)
-{
-    const char *one;
-    const char *const *many;
-    size_t n = 0;
-    int has_one = lr_cfg_str(t->sec, "api_key_env", &one) == LR_OK;
-    int has_many = lr_cfg_list(t->sec, "api_keys_env", &many, &n) == LR_OK;
-    if (has_one && has_many)
-        return fail_at(t->sec, "api_keys_env", err, errlen, "use either "
-                       "api_key_env or api_keys_env, not both");
-    if (has_one) {
-        many = &one;
-        n = 1;
-    }
-    lr_cfg_int(t->sec, "key_cooloff_ms", &t->key_cooloff_ms);
-    if (n && !(t->keys = calloc(n, sizeof *t->keys)))
-        return LR_E_NOMEM;
-    const char *key = has_one ? "api_key_env" : "api_keys_env";
-    for (size_t i = 0; i < n; i++) {
-        int rc = add_key(t, key, many[i], err, errlen);
-        if (rc != LR_OK)
-            return rc;
-    }
-    return LR_OK;
-}
-
 static int target_settings(struct lr_target *t, char *err, size_t errlen)
 {
     const char *url = NULL;
@@ -212,13 +171,24 @@ static int target_settings(struct lr_target *t, char *err, size_t errlen)
     lr_cfg_int(t->sec, "timeout_ms", &t->timeout_ms);
     lr_cfg_int(t->sec, "connect_timeout_ms", &t->connect_timeout_ms);
     lr_cfg_int(t->sec, "max_tokens", &t->default_max_tokens);
+    int verify = 1;
+    lr_cfg_bool(t->sec, "tls_verify", &verify);
+    t->tls_insecure = !verify;
+    if (t->tls_insecure) {
+        char where[600];
+        lr_section_where(t->sec, "tls_verify", where, sizeof where);
+        lr_log(LR_LOG_WARN, "%s[target %s] tls_verify = false: the TLS "
+               "certificate of %s is not checked, so anyone on the path "
+               "can read this target's API key and answers", where,
+               t->name, t->base_url);
+    }
     if (t->in_usd_per_mtok < 0 || t->out_usd_per_mtok < 0 ||
         t->timeout_ms < 0 || t->connect_timeout_ms < 0 ||
         t->default_max_tokens < 0)
         return fail_at(t->sec, NULL, err, errlen, "[target %s]: prices, "
                        "timeouts and max_tokens may not be negative",
                        t->name);
-    return resolve_keys(t, err, errlen);
+    return lr_key_pool_load(t, err, errlen);
 }
 
 /* The key tables a [target] section is checked against: the core's, its
@@ -564,6 +534,9 @@ struct lr_router *lr_router_build(struct lr_config *cfg,
     if (rc != LR_OK) {
         if (!err[0])
             snprintf(err, errlen, "%s: %s", cfg->path, lr_strerror(rc));
+        /* A plugin's create() message could quote its key; the keys are
+           still registered until the free below. */
+        lr_secrets_redact(err);
         lr_router_free(r);
         return NULL;
     }
@@ -577,15 +550,7 @@ static void free_target(struct lr_target *t)
     lr_host_free(t->host);
     free(t->name);
     free(t->base_url);
-    for (size_t i = 0; i < t->n_keys; i++) {
-        /* Do not leave the secret in freed memory. */
-        volatile char *p = t->keys[i].value;
-        while (p && *p)
-            *p++ = '\0';
-        free(t->keys[i].value);
-        free(t->keys[i].var);
-    }
-    free(t->keys);
+    lr_key_pool_free(t);
 }
 
 void lr_router_free(struct lr_router *r)

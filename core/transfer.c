@@ -227,6 +227,16 @@ static int header_list(struct lr_transfer *t, struct lr_loop *loop,
     return LR_OK;
 }
 
+void lr_transfer_tls_opts(const struct lr_target *target, long *verify_peer,
+                          long *verify_host)
+{
+    /* curl's defaults, said out loud so no handle can inherit anything
+       else: a certificate chain to a trusted CA and a name that matches
+       (2 is the only "on" value of VERIFYHOST). */
+    *verify_peer = target->tls_insecure ? 0L : 1L;
+    *verify_host = target->tls_insecure ? 0L : 2L;
+}
+
 int lr_transfer_setup(struct lr_transfer *t, struct lr_loop *loop,
                       const struct lr_target *target, size_t key_idx,
                       int64_t timeout_ms, size_t max_body, char *err,
@@ -262,6 +272,12 @@ int lr_transfer_setup(struct lr_transfer *t, struct lr_loop *loop,
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)target->connect_timeout_ms);
+    /* Per attempt: handles move between targets.  curl never reuses a
+       connection made with other TLS settings. */
+    long peer, host;
+    lr_transfer_tls_opts(target, &peer, &host);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, peer);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, host);
     t->errbuf[0] = '\0';
     return LR_OK;
 }

@@ -60,6 +60,10 @@ int lr_transfer_setup(struct lr_transfer *t, struct lr_loop *loop,
                       const struct lr_target *target, size_t key_idx,
                       int64_t timeout_ms, size_t max_body, char *err,
                       size_t errlen);
+/* The TLS checks an attempt on target runs with: CURLOPT_SSL_VERIFYPEER
+   1 and CURLOPT_SSL_VERIFYHOST 2, or both 0 for tls_verify = false. */
+void lr_transfer_tls_opts(const struct lr_target *target, long *verify_peer,
+                          long *verify_host);
 /* curl's write and header callbacks (set once per easy handle). */
 size_t lr_transfer_on_body(char *p, size_t size, size_t n, void *ud);
 size_t lr_transfer_on_header(char *p, size_t size, size_t n, void *ud);

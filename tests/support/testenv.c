@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *tenv_build(void)
@@ -45,6 +46,10 @@ static void link_all(const char *from, const char *to)
 
 int tenv_init(struct tenv *e)
 {
+    /* Files the tests write (a fake .so among them) must not be group-
+       writable under a umask of 002, or the loader refuses them for
+       that instead of what the test is about. */
+    umask(022);
     snprintf(e->dir, sizeof e->dir, "/tmp/lrtest.XXXXXX");
     if (!mkdtemp(e->dir))
         return -1;

@@ -393,6 +393,17 @@ static void test_ct_equal(void **state)
     assert_false(serve_ct_equal("", 0, "abc", 3));
     assert_false(serve_ct_equal("abc", 3, "", 0));
     assert_true(serve_ct_equal("", 0, "", 0));
+    /* b is read cyclically so the loop never depends on its length: a
+       repetition of b must still differ (by length alone). */
+    assert_false(serve_ct_equal("abcabc", 6, "abc", 3));
+    assert_false(serve_ct_equal("aaaa", 4, "a", 1));
+    /* Only the last byte differs / only the first: both refused. */
+    assert_false(serve_ct_equal("sk-client-0123456789", 20,
+                                "sk-client-012345678X", 20));
+    assert_false(serve_ct_equal("Xk-client-0123456789", 20,
+                                "sk-client-0123456789", 20));
+    /* Bytes after a NUL count too (lengths, not C strings). */
+    assert_false(serve_ct_equal("ab\0d", 4, "ab\0c", 4));
 }
 
 static void test_auth_rules(void **state)
