@@ -122,24 +122,24 @@ static const char *const NAMES[F_COUNT] = {
 static int expect_of(enum fault f, int stream, struct expect *e)
 {
     static const struct expect plain[F_COUNT] = {
-        [F_REFUSED] = {LR_E_NETWORK, 1, "onnect"},
-        [F_RESET_EARLY] = {LR_E_NETWORK, 1, "eceiv"},
-        [F_RESET_BODY] = {LR_E_NETWORK, 1, "eceiv"},
+        [F_REFUSED] = {LR_E_NETWORK, 1, "onnect", 0},
+        [F_RESET_EARLY] = {LR_E_NETWORK, 1, "eceiv", 0},
+        [F_RESET_BODY] = {LR_E_NETWORK, 1, "eceiv", 0},
         /* curl's attempt timeout, or the request's own deadline timer
            when a slow (valgrind) run lets that fire first */
-        [F_STALL] = {LR_E_TIMEOUT, 1, "timed out|deadline"},
-        [F_DRIP] = {LR_E_TIMEOUT, 1, "timed out|deadline"},
-        [F_TRUNC_JSON] = {LR_E_PROTOCOL, 1, "unreadable"},
+        [F_STALL] = {LR_E_TIMEOUT, 1, "timed out|deadline", 0},
+        [F_DRIP] = {LR_E_TIMEOUT, 1, "timed out|deadline", 0},
+        [F_TRUNC_JSON] = {LR_E_PROTOCOL, 1, "unreadable", 0},
         /* 16 MB must pass first (the default max_response_bytes):
            longer deadlines, so a slow valgrind run still sees the cap */
         [F_BIG] = {LR_E_PROTOCOL, 1, "larger than", 20},
-        [F_BAD_UTF8] = {LR_OK, 0, NULL},
-        [F_HTML_200] = {LR_E_PROTOCOL, 1, "<html>"},
-        [F_HTML_502] = {LR_E_SERVER_ERROR, 1, "<html>"},
-        [F_ERROR_200] = {LR_E_SERVER_ERROR, 1, "Internal"},
-        [F_REDIRECT_301] = {LR_E_PROTOCOL, 1, "redirect"},
-        [F_REDIRECT_302] = {LR_E_PROTOCOL, 1, "redirect"},
-        [F_REDIRECT_307] = {LR_E_PROTOCOL, 1, "redirect"},
+        [F_BAD_UTF8] = {LR_OK, 0, NULL, 0},
+        [F_HTML_200] = {LR_E_PROTOCOL, 1, "<html>", 0},
+        [F_HTML_502] = {LR_E_SERVER_ERROR, 1, "<html>", 0},
+        [F_ERROR_200] = {LR_E_SERVER_ERROR, 1, "Internal", 0},
+        [F_REDIRECT_301] = {LR_E_PROTOCOL, 1, "redirect", 0},
+        [F_REDIRECT_302] = {LR_E_PROTOCOL, 1, "redirect", 0},
+        [F_REDIRECT_307] = {LR_E_PROTOCOL, 1, "redirect", 0},
     };
     if (f == F_TRUNC_SSE) {
         /* Text reached the caller: no splicing another target's answer
