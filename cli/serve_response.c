@@ -28,6 +28,23 @@ static const char *type_for(unsigned status)
     }
 }
 
+/* A message cut to fit its buffer may end inside a UTF-8 sequence;
+   drop that partial sequence so the JSON we print stays UTF-8. */
+static void trim_utf8_tail(char *s)
+{
+    size_t len = strlen(s), i = len, back = 0;
+    while (i > 0 && back < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) {
+        i--;
+        back++;
+    }
+    if (i == 0 || (unsigned char)s[i - 1] < 0xC0)
+        return;
+    unsigned c = (unsigned char)s[i - 1];
+    size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+    if (back + 1 < need)
+        s[i - 1] = '\0';
+}
+
 void serve_error_set(struct serve_error *e, unsigned status,
                      const char *code, const char *param, const char *fmt,
                      ...)
@@ -41,6 +58,7 @@ void serve_error_set(struct serve_error *e, unsigned status,
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
+    trim_utf8_tail(e->message);
 }
 
 /* Our error classes as HTTP statuses.  A class that belongs to the

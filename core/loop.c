@@ -90,6 +90,9 @@ static CURL *new_easy(void)
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* curl's default, said out loud: a redirect would carry the API key
+       wherever the upstream points; outcome.c reports it instead. */
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     return e;
 }
 

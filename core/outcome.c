@@ -24,6 +24,7 @@
 #include "secrets.h"
 #include "status.h"
 #include "timeparse.h"
+#include "utf8.h"
 
 static int64_t now_ms(const struct lr_job *job)
 {
@@ -100,11 +101,30 @@ static void from_result(struct outcome *o, const struct lr_result *r)
     o->msg[n] = '\0';
 }
 
+/* Redirects are never followed (CURLOPT_FOLLOWLOCATION stays off): the
+   key would go wherever the upstream points.  Say where it pointed. */
+static void redirect(struct outcome *o, struct lr_transfer *t)
+{
+    const char *to = lr_transfer_header(t, "location");
+    char clean[201];
+    size_t n = to ? strnlen(to, 200) : 0;
+    for (size_t i = 0; i < n; i++)
+        clean[i] = (to[i] >= 32 && to[i] < 127) ? to[i] : '?';
+    clean[n] = '\0';
+    o->st = LR_E_PROTOCOL;
+    snprintf(o->msg, sizeof o->msg, "redirect (HTTP %ld) to %s not followed",
+             o->http, n ? clean : "(no Location)");
+}
+
 static void parse_whole(struct lr_job *job, struct outcome *o)
 {
     struct lr_transfer *t = &job->xfer;
     struct lr_target *tg = (struct lr_target *)t->target;
-    if (o->http < 200 || (o->http >= 300 && o->http < 400)) {
+    if (o->http >= 300 && o->http < 400) {
+        redirect(o, t);
+        return;
+    }
+    if (o->http < 200) {
         o->st = LR_E_PROTOCOL;
         excerpt(o, "unexpected HTTP status", t->body.data ? t->body.data
                                                           : "", t->body.len);
@@ -180,6 +200,10 @@ static void take_answer(struct lr_job *job, struct lr_attempt_rec *a)
     struct lr_response *r = job->resp;
     struct lr_result *res = &t->result;
     r->status = LR_OK;
+    /* Out of memory here leaves the bytes as they came. */
+    lr_utf8_scrub(&res->text);
+    lr_utf8_scrub(&res->tool_calls_json);
+    lr_utf8_scrub(&res->model);
     lr_buf_reset(&r->error_message);
     if (job->on_delta && !t->delivered && res->text.len &&
         job->on_delta(res->text.data, res->text.len, job->delta_user))
@@ -310,6 +334,7 @@ static void fail_job(struct lr_job *job, const struct outcome *o)
     lr_buf_reset(&r->error_message);
     lr_buf_printf(&r->error_message, "%s: %s", job->xfer.target->name,
                   o->msg[0] ? o->msg : lr_strerror(o->st));
+    lr_utf8_scrub(&r->error_message);
 }
 
 static void after_failure(struct lr_job *job, const struct outcome *o,

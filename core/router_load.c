@@ -35,7 +35,7 @@ static const struct lr_cfg_key router_keys[] = {
      "longest wait for a cooling-down target"},
     {"max_attempts", LR_CFG_INT, "10", "attempts per request, all targets"},
     {"max_response_bytes", LR_CFG_INT, "16777216",
-     "largest upstream body accepted"},
+     "largest upstream body accepted, streamed or not"},
 };
 
 static const struct lr_cfg_key target_keys[] = {

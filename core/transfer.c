@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "loop.h"
 #include "router.h"
+#include "utf8.h"
 
 void lr_result_init(struct lr_result *r)
 {
@@ -143,7 +144,8 @@ static int on_event(const struct lr_sse_event *ev, void *ud)
         return rc;
     }
     if (t->delta.len) {
-        if (lr_buf_append(&t->result.text, t->delta.data, t->delta.len))
+        if (lr_utf8_scrub(&t->delta) != LR_OK ||
+            lr_buf_append(&t->result.text, t->delta.data, t->delta.len))
             return LR_E_NOMEM;
         t->delivered += t->delta.len;
         if (t->on_delta && t->on_delta(t->job, t->delta.data, t->delta.len)) {
@@ -166,14 +168,17 @@ size_t lr_transfer_on_body(char *p, size_t size, size_t n, void *ud)
     size_t len = size * n;
     if (!t->mode_known)
         decide_mode(t);
-    if (t->sse_mode)
-        return lr_sse_feed(&t->sse, p, len, on_event, t) == LR_OK ? len : 0;
-    if (t->body.len + len > t->max_body) {
+    /* A stream counts too: its text piles up in result.text. */
+    t->received += len;
+    if (t->received > t->max_body) {
         t->abort_status = LR_E_PROTOCOL;
         snprintf(t->abort_msg, sizeof t->abort_msg,
-                 "response body larger than %zu bytes", t->max_body);
+                 "response body larger than %zu bytes (max_response_bytes)",
+                 t->max_body);
         return 0;
     }
+    if (t->sse_mode)
+        return lr_sse_feed(&t->sse, p, len, on_event, t) == LR_OK ? len : 0;
     return lr_buf_append(&t->body, p, len) == LR_OK ? len : 0;
 }
 

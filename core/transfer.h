@@ -45,6 +45,7 @@ struct lr_transfer {
     int pstate_live;
     int stream_done;
     size_t delivered;                     /* bytes of text handed out */
+    size_t received;                      /* body bytes, against max_body */
     struct lr_result result;
     struct lr_buf delta;
     lr_xfer_delta_fn on_delta;
