@@ -233,9 +233,11 @@ static size_t on_body(char *p, size_t size, size_t n, void *user)
     return k;
 }
 
+/* The classes an upstream fault may end a request with (core/status.c);
+   anything else (internal, no_target, ...) would be our own failure. */
 static const char *const classes[] = {
     "rate_limited", "overloaded", "server_error", "timeout", "network",
-    "bad_response", "bad_request", "internal", NULL};
+    "protocol", NULL};
 
 static int known_class(const char *c)
 {
