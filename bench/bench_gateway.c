@@ -747,7 +747,8 @@ static int load_rows(const char *path, struct row *rows, int max)
     return n;
 }
 
-/* The last row of target at conns, or NULL. */
+/* The last row of target at conns, or NULL; NULL too when that run had
+   failures or no answer, since its figures do not count. */
 static const struct row *find_row(const struct row *rows, int n,
                                   const char *target, int conns)
 {
@@ -755,7 +756,7 @@ static const struct row *find_row(const struct row *rows, int n,
     for (int i = 0; i < n; i++)
         if (!strcmp(rows[i].target, target) && rows[i].conns == conns)
             r = &rows[i];
-    return r;
+    return r && !r->failures && r->rps > 0 ? r : NULL;
 }
 
 static void print_table(const struct row *rows, int n)
