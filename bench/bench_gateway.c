@@ -759,20 +759,28 @@ static const struct row *find_row(const struct row *rows, int n,
     return r && !r->failures && r->rps > 0 ? r : NULL;
 }
 
+/* Requests per second of the server's own CPU time: what it would
+   serve with a whole CPU, if it is CPU-bound; robust to neighbours. */
+static double per_cpu_s(const struct row *r)
+{
+    return r->srv_cpu > 0 ? r->rps / (r->srv_cpu / 100) : 0;
+}
+
 static void print_table(const struct row *rows, int n)
 {
-    printf("%-11s %5s %8s %9s %9s %6s %6s %7s %6s %10s %10s\n", "target",
-           "conns", "req/s", "p50 us", "p99 us", "stalls", "failed",
-           "srv CPU", "others", "peak RSS", "idle RSS");
+    printf("%-11s %5s %8s %9s %9s %6s %6s %7s %6s %8s %10s %10s\n",
+           "target", "conns", "req/s", "p50 us", "p99 us", "stalls",
+           "failed", "srv CPU", "others", "req/CPUs", "peak RSS",
+           "idle RSS");
     for (int i = 0; i < n; i++) {
         const struct row *r = &rows[i];
         char idle[32] = "-";
         if (r->idle_rss_kb >= 0)
             snprintf(idle, sizeof idle, "%ld kB", r->idle_rss_kb);
         printf("%-11s %5d %8.0f %9.1f %9.1f %6ld %6ld %6.0f%% %5.0f%% "
-               "%7ld kB %10s\n", r->target, r->conns, r->rps, r->p50, r->p99,
-               r->stalls, r->failures, r->srv_cpu, r->other_cpu,
-               r->peak_rss_kb, idle);
+               "%8.0f %7ld kB %10s\n", r->target, r->conns, r->rps, r->p50,
+               r->p99, r->stalls, r->failures, r->srv_cpu, r->other_cpu,
+               per_cpu_s(r), r->peak_rss_kb, idle);
     }
 }
 
@@ -804,6 +812,10 @@ static void print_goals(const struct row *rows, int n)
                  l64->rps / p64->rps, p64->rps);
     goal("req/s at 64 conns >= 20x portkey's", l64 && p64,
          l64 && p64 && l64->rps >= 20 * p64->rps, d);
+    if (l64 && p64 && per_cpu_s(p64) > 0)
+        printf("  (per second of server CPU at 64 conns: %.1fx, llmroute "
+               "%.0f, portkey %.0f)\n", per_cpu_s(l64) / per_cpu_s(p64),
+               per_cpu_s(l64), per_cpu_s(p64));
     if (l64 && d64)
         snprintf(d, sizeof d, "%.2fx (direct %.0f req/s)",
                  l64->rps / d64->rps, d64->rps);
