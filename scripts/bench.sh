@@ -18,12 +18,18 @@
 # score prints APGR, CPT and cost for the complexity policy next to the
 # random and length baselines.  Without build/plugins/complexity.so it
 # prints "complexity plugin not built: skipped" and the baselines only.
-# The data folder is $ROUTE_EVAL_DATA (default
-# /work/shared/data/routellm-evals); without it the step is skipped.
-# Files land in BUILD_DIR/bench/route_eval-out/.
+# The data folder is $ROUTE_EVAL_DATA (default: routellm-evals in the
+# shared/data folder beside the repository); without it the step is
+# skipped.  Files land in BUILD_DIR/bench/route_eval-out/.
 #
-#   sh scripts/bench.sh [BUILD_DIR] [route_eval]
-# With "route_eval", only that step runs.  Exit 1 if a run failed.
+# Last, the gateway benchmark (scripts/bench-gateway.sh, about two
+# minutes, more the first time as it installs Portkey with npm): req/s,
+# p50/p99 and peak RSS through `llmroute serve`, directly to the mock and
+# through the Portkey gateway, at 1, 16 and 64 connections.
+#
+#   sh scripts/bench.sh [BUILD_DIR] [route_eval|gateway]
+# With "route_eval" or "gateway", only that step runs.  Exit 1 if a run
+# failed.
 set -u
 B=${1:-build}
 only=${2:-}
@@ -31,7 +37,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 route_eval() {
     re="$B/bench/route_eval"
-    data=${ROUTE_EVAL_DATA:-/work/shared/data/routellm-evals}
+    data=${ROUTE_EVAL_DATA:-$root/../shared/data/routellm-evals}
     out="$B/bench/route_eval-out"
     echo "== route_eval: routing quality on RouteLLM's MT-Bench and GSM8K"
     if [ ! -x "$re" ]; then
@@ -73,6 +79,10 @@ if [ "$only" = route_eval ]; then
     route_eval
     exit $?
 fi
+if [ "$only" = gateway ]; then
+    sh "$root/scripts/bench-gateway.sh" "$B"
+    exit $?
+fi
 bin="$B/bench/bench_overhead"
 if [ ! -x "$bin" ] || [ ! -x "$B/bench/bench_client" ]; then
     echo "bench: $bin or bench_client missing; run make bench" >&2
@@ -94,4 +104,6 @@ timeout 90 "$bin" --label unpinned --requests 10000,20000 --rounds 3 \
     --json "$B/bench/overhead-unpinned.json" || status=1
 echo
 route_eval || status=1
+echo
+sh "$root/scripts/bench-gateway.sh" "$B" || status=1
 exit $status
