@@ -41,6 +41,8 @@ void lr_curl_global_init(void)
     pthread_once(&once, global_init);
 }
 
+#define LR_LOOP_IDLE_CONNS 256L
+
 int lr_loop_init(struct lr_loop *l, struct lr_router *rt)
 {
     lr_curl_global_init();
@@ -55,6 +57,13 @@ int lr_loop_init(struct lr_loop *l, struct lr_router *rt)
         return LR_E_NOMEM;
     }
     curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    /* curl sizes the idle-connection cache at 4 x the transfers in the
+       multi handle at the moment; a job removes its transfer when done,
+       so when load dips the cache shrinks and curl closes connections it
+       is about to need again (hundreds of TIME_WAITs at 64 concurrent
+       gateway requests).  A fixed bound keeps them; in-flight transfers
+       are not limited by it. */
+    curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, LR_LOOP_IDLE_CONNS);
     return LR_OK;
 }
 
