@@ -20,6 +20,7 @@
 #include "key_pool.h"
 #include "log.h"
 #include "metrics.h"
+#include "redact.h"
 #include "router.h"
 #include "status.h"
 #include "timeparse.h"
@@ -166,6 +167,11 @@ static void classify(struct lr_job *job, CURLcode cc, struct outcome *o)
         parse_whole(job, o);
     if (o->st != LR_OK && o->http)
         read_hints(job, o);
+    /* Upstream bytes quoted in a stream's message or an excerpt may
+       echo the key; only the core knows it here. */
+    struct lr_target *tg = (struct lr_target *)t->target;
+    if (job->key_idx != LR_NO_KEY)
+        lr_redact_key(o->msg, sizeof o->msg, tg->keys[job->key_idx].value);
 }
 
 static void take_answer(struct lr_job *job, struct lr_attempt_rec *a)
