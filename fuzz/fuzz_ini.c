@@ -40,6 +40,7 @@ static void read_back(const struct lr_section *s)
     lr_cfg_str(s, "provider", &str);
     lr_cfg_int(s, "timeout_ms", &i);
     lr_cfg_double(s, "input_per_mtok", &d);
+    lr_cfg_int(s, "input_per_mtok", &i);
     lr_cfg_bool(s, "stream", &b);
     if (lr_cfg_list(s, "pipeline", &items, &n) == LR_OK && n && !items[0])
         abort();
