@@ -15,8 +15,9 @@
  * the body with the core's SSE framer (core/sse.c), cut into two chunks
  * where the first byte of the body says, and hands every event to
  * stream_event() as core/transfer.c does, then ends the stream at EOF.
- * Either way the target aborts if the API key shows up in an error
- * message or a log line: the providers must never echo the secret.
+ * Either way the target aborts if the API key shows up in a log line
+ * or in the error message (for a stream, after the core's redaction:
+ * stream_event() is not given the key, so the core redacts it).
  */
 #ifndef LR_FUZZ_PROVIDER_DRIVE_H
 #define LR_FUZZ_PROVIDER_DRIVE_H
