@@ -7,6 +7,9 @@
 #   make bench      benchmarks (see README)
 #   make valgrind   integration tests under valgrind
 #   make soak       the gateway soak, 20000 requests with faults
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 10)
+#                   each, clang + ASan/UBSan, into build/fuzz (see
+#                   docs/reliability.md)
 #   make install PREFIX=DIR [DESTDIR=...], make uninstall, make clean
 #
 # Wings: core/ sees include/ and core/; plugins/ and cli/ see include/ only.
@@ -58,6 +61,15 @@ UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 FIXTURE_SRC := $(sort $(wildcard tests/plugins/*.c))
 FIXTURE_SO := $(FIXTURE_SRC:tests/plugins/%.c=$(B)/tests/plugins/%.so)
+# fuzz/fuzz_NAME.c: one libFuzzer target each.  Built two ways: with
+# libFuzzer (make fuzz, clang only) and with fuzz/replay_main.c in the
+# normal test build, which replays the regression inputs and seeds.
+FUZZ_SRC   := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_NAMES := $(FUZZ_SRC:fuzz/fuzz_%.c=%)
+FUZZ_BIN   := $(FUZZ_NAMES:%=$(B)/fuzzers/fuzz_%)
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(B)/fuzz-replay/fuzz_%)
+FUZZ_BUILD := build/fuzz
+FUZZ_SECONDS ?= 10
 BENCH_SRC  := $(sort $(wildcard bench/*.c))
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
@@ -68,7 +80,7 @@ MOCK   := $(B)/mock-upstream
 
 .PHONY: all lib plugins cli tests check test test-run deps demo bench \
         valgrind soak install uninstall clean headers-check \
-        exports-check install-check FORCE
+        exports-check install-check fuzz fuzzers fuzz-replay FORCE
 .SUFFIXES:
 # Keep object files make would otherwise delete as intermediates.
 .SECONDARY:
@@ -77,7 +89,7 @@ all: lib plugins cli $(MOCK)
 lib: $(LIB_SO) $(LIB_A)
 plugins: $(PLUGIN_SO)
 cli: $(CLI)
-tests: all $(UNIT_BIN) $(FIXTURE_SO)
+tests: all $(UNIT_BIN) $(FIXTURE_SO) $(FUZZ_REPLAY)
 
 $(B)/obj/core/%.o: core/%.c $(wildcard core/*.h) $(wildcard include/*.h)
 	@mkdir -p $(@D)
@@ -130,6 +142,33 @@ $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(SUPPORT_OBJ) $(MOCK_LIB_OBJ) $
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(SUPPORT_OBJ) $(MOCK_LIB_OBJ) $(LIB_A) \
 	  $(PKG_LIBS) $(MHD_LIBS) $(CMOCKA_LIBS) -ldl -lm -pthread
 
+# Fuzz targets see what tests see, plus cli/ for the gateway's parser.
+$(B)/obj/fuzz/%.o: fuzz/%.c $(wildcard fuzz/*.h) $(wildcard core/*.h) $(wildcard include/*.h) $(wildcard cli/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(TEST_NOWARN) -Iinclude -Icore -Itests -Icli $(PKG_CFLAGS) -c $< -o $@
+
+# A provider linked into a fuzz target rather than dlopen'ed.
+$(B)/obj/plugins/%.o: plugins/%.c include/llmroute_plugin.h $(wildcard plugins/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Iinclude $(shell pkg-config --cflags libcjson) -c $< -o $@
+
+FUZZ_DRIVE := $(B)/obj/fuzz/provider_drive.o \
+              $(B)/obj/tests/support/fake_host.o \
+              $(B)/obj/tests/support/provider_fixture.o
+fuzz_extra = $(if $(filter openai anthropic gemini,$(1)),\
+  $(B)/obj/plugins/provider_$(1).o $(FUZZ_DRIVE))$(if \
+  $(filter serve_request,$(1)),$(B)/obj/cli/serve_request.o \
+  $(B)/obj/cli/serve_response.o)
+define fuzz_rule
+$(B)/fuzz-replay/fuzz_$(1): $(B)/obj/fuzz/fuzz_$(1).o $(B)/obj/fuzz/replay_main.o $(call fuzz_extra,$(1)) $(LIB_A)
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_ALL) -o $$@ $$^ $$(PKG_LIBS) -ldl -lm -pthread
+$(B)/fuzzers/fuzz_$(1): $(B)/obj/fuzz/fuzz_$(1).o $(call fuzz_extra,$(1)) $(LIB_A)
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_ALL) -fsanitize=fuzzer -o $$@ $$^ $$(PKG_LIBS) -ldl -lm -pthread
+endef
+$(foreach n,$(FUZZ_NAMES),$(eval $(call fuzz_rule,$(n))))
+
 # Test fixture plugins: deliberately good and bad shared objects.
 # The core refuses plugins other users could replace (plugin_load.c):
 # whatever the umask, built plugins and their folders are go-w.
@@ -155,6 +194,19 @@ check: deps
 
 test: tests headers-check exports-check install-check
 	@sh scripts/run-tests.sh $(B)
+	@sh scripts/fuzz.sh replay $(B) $(FUZZ_NAMES)
+
+# libFuzzer needs clang; coverage instrumentation goes into every object
+# (fuzzer-no-link), the fuzzer's main only into the targets.
+fuzz: deps
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SAN=1 OPT="-O1 -g" \
+	  CFLAGS="-fsanitize=fuzzer-no-link" fuzzers
+	@sh scripts/fuzz.sh run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+fuzzers: $(FUZZ_BIN)
+
+fuzz-replay: $(FUZZ_REPLAY)
+	@sh scripts/fuzz.sh replay $(B) $(FUZZ_NAMES)
 
 headers-check:
 	@sh scripts/check-headers.sh

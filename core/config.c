@@ -236,9 +236,16 @@ struct lr_config *lr_config_load(const char *path, char *err,
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
+    struct lr_config *cfg = lr_config_read(fp, path, err, errlen);
+    fclose(fp);
+    return cfg;
+}
+
+struct lr_config *lr_config_read(FILE *fp, const char *path, char *err,
+                                 size_t errlen)
+{
     struct lr_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg || !(cfg->path = strdup(path)) || !(cfg->dir = dir_of(path))) {
-        fclose(fp);
         lr_config_free(cfg);
         snprintf(err, errlen, "%s: out of memory", path);
         return NULL;
@@ -247,7 +254,6 @@ struct lr_config *lr_config_load(const char *path, char *err,
                              .errlen = errlen};
     int rc = ini_parse_stream(reader, &ps, handler, &ps);
     free(ps.raw);
-    fclose(fp);
     if (rc != 0 && !ps.failed)
         fail(&ps, rc > 0 ? rc : ps.line, "syntax error (expected "
              "[section] or key = value)");

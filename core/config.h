@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "llmroute_plugin.h"
 
@@ -50,6 +51,11 @@ struct lr_config {
 
 /* Parse path.  On error NULL and "FILE:LINE: message" in err. */
 struct lr_config *lr_config_load(const char *path, char *err,
+                                 size_t errlen);
+/* The same from an open stream (read to EOF, not closed); path names it
+   in messages and anchors relative paths.  The fuzz target feeds memory
+   through fmemopen(). */
+struct lr_config *lr_config_read(FILE *fp, const char *path, char *err,
                                  size_t errlen);
 void lr_config_free(struct lr_config *c);
 

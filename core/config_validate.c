@@ -116,7 +116,12 @@ static const char *type_value(struct lr_kv *kv, enum lr_cfg_type type)
     case LR_CFG_DOUBLE:
         if (parse_double(kv->value, &kv->dval))
             return "expected a number";
-        kv->ival = (int64_t)kv->dval;
+        /* lr_cfg_int() of a number truncates it; beyond int64_t it
+           saturates, since the cast would be undefined (fuzzing found
+           "x = 5e34"). */
+        kv->ival = kv->dval >= 9223372036854775807.0    ? INT64_MAX
+                   : kv->dval <= -9223372036854775807.0 ? INT64_MIN
+                                                        : (int64_t)kv->dval;
         return NULL;
     case LR_CFG_BOOL:
         return parse_bool(kv->value, &kv->ival)

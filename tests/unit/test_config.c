@@ -180,6 +180,24 @@ static void good_config_loads(void **s)
     tenv_free(&e);
 }
 
+/* A number beyond int64_t loads (found by fuzzing: converting it for
+   lr_cfg_int() was undefined behaviour, caught by the UBSan build). */
+static void huge_number_loads(void **s)
+{
+    (void)s;
+    struct tenv e;
+    assert_int_equal(tenv_init(&e), 0);
+    const char *path = tenv_write(&e, "big.ini", TARGET_A
+        "input_usd_per_mtok = 53333333333333333333333333333333333\n"
+        "output_usd_per_mtok = 1e300\n");
+    char err[512] = "";
+    struct lr_router *r = lr_open(path, err, sizeof err);
+    if (!r)
+        fail_msg("load failed: %s", err);
+    lr_close(r);
+    tenv_free(&e);
+}
+
 static void open_bad_args(void **s)
 {
     (void)s;
@@ -249,6 +267,7 @@ int main(void)
         cmocka_unit_test(missing_api_key),
         cmocka_unit_test(bad_base_url),
         cmocka_unit_test(good_config_loads),
+        cmocka_unit_test(huge_number_loads),
         cmocka_unit_test(open_bad_args),
         cmocka_unit_test(plugin_dir_lookup),
         cmocka_unit_test(sqlite_store_path),

@@ -574,6 +574,35 @@ static void stream_cut_short(void **s)
     teardown(&f);
 }
 
+/* An upstream that echoes the key in a stream event that is not JSON:
+   the provider quotes the event but cannot redact (stream_event gets no
+   target), so the core must (found by fuzzing, fuzz/provider_drive.c). */
+static void stream_echo_of_key_is_redacted(void **s)
+{
+    (void)s;
+    struct fx f;
+    setenv("LRKE", "sk-echo-SECRET-0123456789", 1);
+    setup(&f, "{\"status\":200,\"content_type\":\"text/event-stream\","
+              "\"raw\":\"data: oops sk-echo-SECRET-0123456789 oops\\n\\n\"}",
+          NULL, "api_key_env = LRKE\n");
+    struct lr_request *q = lr_request_new();
+    lr_request_set_prompt(q, "s");
+    lr_request_set_target(q, "a");
+    struct stream_acc acc = {.len = 0};
+    struct lr_response *r = NULL;
+    assert_int_equal(lr_stream(f.r, q, collect, &acc, &r), LR_E_PROTOCOL);
+    const char *m = lr_response_error_message(r);
+    assert_non_null(strstr(m, "unreadable stream event"));
+    assert_non_null(strstr(m, "oops [redacted] oops"));
+    assert_null(strstr(m, "SECRET"));
+    char *j = lr_response_json(r);
+    assert_null(strstr(j, "SECRET"));
+    lr_free(j);
+    lr_response_free(r);
+    lr_request_free(q);
+    teardown(&f);
+}
+
 static void malformed_body_falls_back(void **s)
 {
     (void)s;
@@ -994,6 +1023,7 @@ int main(void)
         cmocka_unit_test(hooks_never_overlap),
         cmocka_unit_test(streams),
         cmocka_unit_test(stream_cut_short),
+        cmocka_unit_test(stream_echo_of_key_is_redacted),
         cmocka_unit_test(malformed_body_falls_back),
         cmocka_unit_test(policy_rejects),
         cmocka_unit_test(policy_skips_and_routes),

@@ -666,6 +666,15 @@ static void test_request_errors(void **state)
     chat(f, KEY_APP, "a", ",\"max_tokens\":-3", &h);
     expect_error(&h, 400, "bad_request");
     free(h.body);
+    /* Out of int64_t range (found by fuzzing: the conversion was
+       undefined behaviour) and not whole. */
+    chat(f, KEY_APP, "a", ",\"max_tokens\":1e300", &h);
+    expect_error(&h, 400, "bad_request");
+    assert_non_null(strstr(h.body, "\"param\":\"max_tokens\""));
+    free(h.body);
+    chat(f, KEY_APP, "a", ",\"max_completion_tokens\":2.5", &h);
+    expect_error(&h, 400, "bad_request");
+    free(h.body);
     /* Over max_body_bytes (4000): with Content-Length, then chunked. */
     char big[6000];
     int n = snprintf(big, sizeof big, "{\"model\":\"a\",\"messages\":[{"

@@ -1,0 +1,17 @@
+/*
+ * fuzz_gemini.c - libFuzzer target: the gemini provider's response, error
+ * and stream parsers (plugins/provider_gemini.c, linked in), driven as the
+ * core drives them.  Input format: provider_drive.h.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "provider_drive.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return fuzz_provider_one(lr_plugin_entry(), "gemini-2.5-flash",
+                             "AIzaSyTEST-SECRET-0123456789", data, size);
+}
