@@ -70,6 +70,7 @@ FUZZ_BIN   := $(FUZZ_NAMES:%=$(B)/fuzzers/fuzz_%)
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(B)/fuzz-replay/fuzz_%)
 FUZZ_BUILD := build/fuzz
 FUZZ_SECONDS ?= 10
+FUZZ_SEED ?=
 BENCH_SRC  := $(sort $(wildcard bench/*.c))
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
@@ -201,7 +202,7 @@ test: tests headers-check exports-check install-check
 fuzz: deps
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SAN=1 OPT="-O1 -g" \
 	  CFLAGS="-fsanitize=fuzzer-no-link" fuzzers
-	@sh scripts/fuzz.sh run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+	@FUZZ_SEED=$(FUZZ_SEED) sh scripts/fuzz.sh run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 fuzzers: $(FUZZ_BIN)
 

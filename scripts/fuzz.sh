@@ -3,6 +3,8 @@
 #
 #   fuzz.sh seeds  BUILD NAME...          seed corpora BUILD/corpus-NAME
 #   fuzz.sh run    BUILD SECONDS NAME...  libFuzzer, each target SECONDS
+#                                         (FUZZ_SEED=N: libFuzzer's -seed,
+#                                         so a run can be repeated exactly)
 #   fuzz.sh replay BUILD NAME...          replay regressions and seeds
 #
 # Seeds come from the test fixtures (tests/data/, conf/*.ini) plus a few
@@ -154,6 +156,7 @@ run)
         log=$B/fuzz-$n.log
         echo "fuzz $n: ${secs}s (log $log)"
         if "$B/fuzzers/fuzz_$n" -max_total_time="$secs" -timeout=10 \
+               ${FUZZ_SEED:+-seed=$FUZZ_SEED} \
                -rss_limit_mb=2048 -print_final_stats=1 \
                -artifact_prefix="$B/crashes/$n/" "$B/corpus-$n" \
                > "$log" 2>&1; then
@@ -166,6 +169,8 @@ run)
             bad="$bad $n"
         fi
     done
+    nbad=$(echo $bad | wc -w)
+    echo "fuzz: $(($# - nbad)) passed, $nbad failed"
     [ -z "$bad" ] || { echo "fuzz FAILED:$bad (inputs in $B/crashes/)" >&2
                        exit 1; }
     ;;
