@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,4 +323,17 @@ void lr_section_where(const struct lr_section *s, const char *key,
     const struct lr_kv *kv = key ? lr_section_kv(s, key) : NULL;
     int line = kv && kv->line ? kv->line : s->line;
     snprintf(out, outlen, "%s:%d: ", s->file, line);
+}
+
+int lr_section_fail(const struct lr_section *s, const char *key, char *err,
+                    size_t errlen, const char *fmt, ...)
+{
+    char where[600], msg[1024];
+    lr_section_where(s, key, where, sizeof where);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(err, errlen, "%s%s", where, msg);
+    return LR_E_CONFIG;
 }

@@ -79,6 +79,11 @@ int lr_section_validate(struct lr_section *s,
    or absent), written into out. */
 void lr_section_where(const struct lr_section *s, const char *key,
                       char *out, size_t outlen);
+/* err = that prefix + the formatted message; returns LR_E_CONFIG, so a
+   check can `return lr_section_fail(...)`. */
+int lr_section_fail(const struct lr_section *s, const char *key, char *err,
+                    size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Getters used through the host table (see llmroute_plugin.h). */
 int lr_cfg_str(const struct lr_section *s, const char *key,

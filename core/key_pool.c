@@ -23,22 +23,6 @@
 #include "router.h"
 #include "secrets.h"
 
-static int key_error(const struct lr_section *s, const char *key, char *err,
-                     size_t errlen, const char *fmt, ...) LR_PRINTF(5, 6);
-
-static int key_error(const struct lr_section *s, const char *key, char *err,
-                     size_t errlen, const char *fmt, ...)
-{
-    char where[600], msg[512];
-    lr_section_where(s, key, where, sizeof where);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    snprintf(err, errlen, "%s%s", where, msg);
-    return LR_E_CONFIG;
-}
-
 /* An API-key setting names a variable.  A value that cannot be one (or
    is shaped like a Google key) is most likely the key itself pasted in:
    refuse it without repeating it. */
@@ -60,19 +44,19 @@ static int add_key(struct lr_target *t, const char *key,
                    const char *env_name, char *err, size_t errlen)
 {
     if (looks_like_key(env_name))
-        return key_error(t->sec, key, err, errlen, "%s must name the "
-                         "environment variable that holds the key "
-                         "(letters, digits, _), not the key itself; value "
-                         "not shown", key);
+        return lr_section_fail(t->sec, key, err, errlen,
+                               "%s must name the environment variable that "
+                               "holds the key (letters, digits, _), not the "
+                               "key itself; value not shown", key);
     for (size_t i = 0; i < t->n_keys; i++)
         if (strcmp(t->keys[i].var, env_name) == 0)
-            return key_error(t->sec, key, err, errlen, "%s listed twice",
-                             env_name);
+            return lr_section_fail(t->sec, key, err, errlen, "%s listed twice",
+                                   env_name);
     const char *v = getenv(env_name);
     if (!v || !*v)
-        return key_error(t->sec, key, err, errlen, "environment variable "
-                         "%s is not set (API key of target %s)", env_name,
-                         t->name);
+        return lr_section_fail(t->sec, key, err, errlen, "environment variable "
+                               "%s is not set (API key of target %s)", env_name,
+                               t->name);
     /* Counted first, so lr_key_pool_free frees a half-made entry. */
     struct lr_key *k = &t->keys[t->n_keys++];
     if (!(k->var = strdup(env_name)) || !(k->value = strdup(v)))
@@ -88,8 +72,8 @@ int lr_key_pool_load(struct lr_target *t, char *err, size_t errlen)
     int has_one = lr_cfg_str(t->sec, "api_key_env", &one) == LR_OK;
     int has_many = lr_cfg_list(t->sec, "api_keys_env", &many, &n) == LR_OK;
     if (has_one && has_many)
-        return key_error(t->sec, "api_keys_env", err, errlen, "use "
-                         "either api_key_env or api_keys_env, not both");
+        return lr_section_fail(t->sec, "api_keys_env", err, errlen, "use "
+                               "either api_key_env or api_keys_env, not both");
     if (has_one) {
         many = &one;
         n = 1;

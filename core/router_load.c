@@ -64,31 +64,14 @@ static const struct lr_cfg_key policy_keys[] = {
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-static int fail_at(const struct lr_section *s, const char *key, char *err,
-                   size_t errlen, const char *fmt, ...) LR_PRINTF(5, 6);
-
-static int fail_at(const struct lr_section *s, const char *key, char *err,
-                   size_t errlen, const char *fmt, ...)
-{
-    char where[600];
-    lr_section_where(s, key, where, sizeof where);
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    snprintf(err, errlen, "%s%s", where, msg);
-    return LR_E_CONFIG;
-}
-
 static int require(const struct lr_section *s, const char *key,
                    const char **out, char *err, size_t errlen)
 {
     if (lr_cfg_str(s, key, out) == LR_OK && **out)
         return LR_OK;
-    return fail_at(s, NULL, err, errlen, "[%s %s] needs %s = ...",
-                   s->kind == LR_SEC_TARGET ? "target" : "policy", s->name,
-                   key);
+    return lr_section_fail(s, NULL, err, errlen, "[%s %s] needs %s = ...",
+                           s->kind == LR_SEC_TARGET ? "target" : "policy",
+                           s->name, key);
 }
 
 static int check_kind(const struct lr_section *s, const char *key,
@@ -97,9 +80,9 @@ static int check_kind(const struct lr_section *s, const char *key,
 {
     if (p->desc->kind == kind)
         return LR_OK;
-    return fail_at(s, key, err, errlen, "plugin '%s' is a %s, not a %s",
-                   p->desc->name, lr_plugin_kind_name(p->desc->kind),
-                   lr_plugin_kind_name(kind));
+    return lr_section_fail(s, key, err, errlen, "plugin '%s' is a %s, not a %s",
+                           p->desc->name, lr_plugin_kind_name(p->desc->kind),
+                           lr_plugin_kind_name(kind));
 }
 
 static int load_plugin(struct lr_router *r, const struct lr_section *s,
@@ -114,17 +97,18 @@ static int load_plugin(struct lr_router *r, const struct lr_section *s,
         return check_kind(s, key, *out, kind, err, errlen);
     }
     if (strpbrk(name, "/.") || !*name)
-        return fail_at(s, key, err, errlen, "bad plugin name '%s'", name);
+        return lr_section_fail(s, key, err, errlen, "bad plugin name '%s'",
+                               name);
     char path[4096], why[1024];
     snprintf(path, sizeof path, "%s/%s.so", r->plugin_dir, name);
     struct lr_plugin **v = realloc(r->plugins,
                                    (r->n_plugins + 1) * sizeof *v);
     if (!v)
-        return fail_at(s, key, err, errlen, "out of memory");
+        return lr_section_fail(s, key, err, errlen, "out of memory");
     r->plugins = v;
     if (lr_plugin_open(path, 0, name, out, why, sizeof why) != LR_OK)
-        return fail_at(s, key, err, errlen, "%s plugin '%s': %s",
-                       lr_plugin_kind_name(kind), name, why);
+        return lr_section_fail(s, key, err, errlen, "%s plugin '%s': %s",
+                               lr_plugin_kind_name(kind), name, why);
     r->plugins[r->n_plugins++] = *out;
     return check_kind(s, key, *out, kind, err, errlen);
 }
@@ -136,7 +120,7 @@ static int create_instance(struct lr_router *r, const struct lr_section *s,
 {
     *host = lr_host_new(r, kind_word, s->name);
     if (!*host)
-        return fail_at(s, NULL, err, errlen, "out of memory");
+        return lr_section_fail(s, NULL, err, errlen, "out of memory");
     char why[512] = "";
     if (p->desc->create(s, &(*host)->pub, inst, why, sizeof why) == LR_OK)
         return LR_OK;
@@ -147,9 +131,9 @@ static int create_instance(struct lr_router *r, const struct lr_section *s,
         memcpy(key, why, (size_t)(colon - why));
         key[colon - why] = '\0';
     }
-    return fail_at(s, lr_section_kv(s, key) ? key : NULL, err, errlen,
-                   "[%s %s] (plugin %s): %s", kind_word, s->name,
-                   p->desc->name, why[0] ? why : "create failed");
+    return lr_section_fail(s, lr_section_kv(s, key) ? key : NULL, err, errlen,
+                           "[%s %s] (plugin %s): %s", kind_word, s->name,
+                           p->desc->name, why[0] ? why : "create failed");
 }
 
 static int target_settings(struct lr_target *t, char *err, size_t errlen)
@@ -158,8 +142,8 @@ static int target_settings(struct lr_target *t, char *err, size_t errlen)
     if (lr_cfg_str(t->sec, "base_url", &url) != LR_OK)
         url = t->ops->default_base_url;
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-        return fail_at(t->sec, "base_url", err, errlen, "base_url must "
-                       "start with http:// or https://, got '%s'", url);
+        return lr_section_fail(t->sec, "base_url", err, errlen, "base_url must "
+                               "start with http:// or https://, got '%s'", url);
     t->base_url = strdup(url);
     if (!t->base_url)
         return LR_E_NOMEM;
@@ -185,9 +169,9 @@ static int target_settings(struct lr_target *t, char *err, size_t errlen)
     if (t->in_usd_per_mtok < 0 || t->out_usd_per_mtok < 0 ||
         t->timeout_ms < 0 || t->connect_timeout_ms < 0 ||
         t->default_max_tokens < 0)
-        return fail_at(t->sec, NULL, err, errlen, "[target %s]: prices, "
-                       "timeouts and max_tokens may not be negative",
-                       t->name);
+        return lr_section_fail(t->sec, NULL, err, errlen,
+                               "[target %s]: prices, timeouts and "
+                               "max_tokens may not be negative", t->name);
     return lr_key_pool_load(t, err, errlen);
 }
 
@@ -265,12 +249,13 @@ static int order_targets(struct lr_router *r, struct lr_section *rs,
     for (size_t i = 0; i < nn; i++) {
         struct lr_section *s = lr_config_find(c, LR_SEC_TARGET, names[i]);
         if (!s)
-            return fail_at(rs, "targets", err, errlen, "targets: no "
-                           "[target %s] section", names[i]);
+            return lr_section_fail(rs, "targets", err, errlen, "targets: no "
+                                   "[target %s] section", names[i]);
         for (size_t k = 0; k < *n; k++)
             if (v[k] == s)
-                return fail_at(rs, "targets", err, errlen, "targets: '%s' "
-                               "listed twice", names[i]);
+                return lr_section_fail(rs, "targets", err, errlen,
+                                       "targets: '%s' listed twice",
+                                       names[i]);
         v[(*n)++] = s;
     }
     for (size_t i = 0; i < c->n_sections; i++) {
@@ -291,8 +276,8 @@ static int build_targets(struct lr_router *r, struct lr_section *rs,
     size_t n = 0;
     int rc = order_targets(r, rs, &order, &n, err, errlen);
     if (rc == LR_OK && n == 0)
-        rc = fail_at(rs, NULL, err, errlen, "no [target NAME] section: "
-                     "nothing to route to");
+        rc = lr_section_fail(rs, NULL, err, errlen, "no [target NAME] section: "
+                             "nothing to route to");
     if (rc == LR_OK && !(r->targets = calloc(n, sizeof *r->targets)))
         rc = LR_E_NOMEM;
     for (size_t i = 0; rc == LR_OK && i < n; i++) {
@@ -311,12 +296,13 @@ static int load_policy(struct lr_router *r, struct lr_section *rs,
 {
     struct lr_section *s = lr_config_find(r->cfg, LR_SEC_POLICY, name);
     if (!s)
-        return fail_at(rs, "pipeline", err, errlen, "pipeline entry '%s' "
-                       "has no [policy %s] section", name, name);
+        return lr_section_fail(rs, "pipeline", err, errlen,
+                               "pipeline entry '%s' has no [policy %s] "
+                               "section", name, name);
     for (size_t i = 0; i + 1 < r->n_policies; i++)
         if (r->policies[i].sec == s)
-            return fail_at(rs, "pipeline", err, errlen, "pipeline lists "
-                           "'%s' twice", name);
+            return lr_section_fail(rs, "pipeline", err, errlen,
+                                   "pipeline lists '%s' twice", name);
     p->sec = s;
     if (!(p->name = strdup(name)))
         return LR_E_NOMEM;
@@ -374,9 +360,9 @@ static int check_targets(struct lr_router *r, const struct lr_policy_inst *p,
             memcpy(key, why, (size_t)(colon - why));
             key[colon - why] = '\0';
         }
-        return fail_at(s, lr_section_kv(s, key) ? key : NULL, err, errlen,
-                       "[target %s] (read by policy %s): %s", s->name,
-                       p->name, why[0] ? why : "refused");
+        return lr_section_fail(s, lr_section_kv(s, key) ? key : NULL, err,
+                               errlen, "[target %s] (read by policy %s): %s",
+                               s->name, p->name, why[0] ? why : "refused");
     }
     return LR_OK;
 }
@@ -434,7 +420,7 @@ static int positive(struct lr_section *rs, const char *key, int64_t *out,
     lr_cfg_int(rs, key, out);
     if (*out > 0)
         return LR_OK;
-    return fail_at(rs, key, err, errlen, "%s must be above 0", key);
+    return lr_section_fail(rs, key, err, errlen, "%s must be above 0", key);
 }
 
 /* plugin_dir from the INI (relative to it), else $LLMROUTE_PLUGIN_DIR,
@@ -481,8 +467,8 @@ static int router_settings(struct lr_router *r, struct lr_section *rs,
         return LR_E_CONFIG;
     lr_cfg_int(rs, "max_wait_ms", &r->max_wait_ms);
     if (r->max_wait_ms < 0)
-        return fail_at(rs, "max_wait_ms", err, errlen,
-                       "max_wait_ms may not be negative");
+        return lr_section_fail(rs, "max_wait_ms", err, errlen,
+                               "max_wait_ms may not be negative");
     lr_cfg_bool(rs, "log_content", &r->log_content);
     lr_cfg_str(rs, "store", &v);
     char why[512];
@@ -490,7 +476,7 @@ static int router_settings(struct lr_router *r, struct lr_section *rs,
         return LR_E_NOMEM;
     r->store = lr_store_open(r->store_spec, r->clock, why, sizeof why);
     if (!r->store)
-        return fail_at(rs, "store", err, errlen, "store: %s", why);
+        return lr_section_fail(rs, "store", err, errlen, "store: %s", why);
     if (lr_cfg_str(rs, "request_log", &v) != LR_OK)
         return LR_OK;
     char *path = resolve_path(r->cfg, v);
@@ -498,8 +484,9 @@ static int router_settings(struct lr_router *r, struct lr_section *rs,
     int ok = r->request_log != NULL;
     free(path);
     if (!ok)
-        return fail_at(rs, "request_log", err, errlen, "request_log: cannot "
-                       "open '%s' for appending", v);
+        return lr_section_fail(rs, "request_log", err, errlen,
+                               "request_log: cannot open '%s' for appending",
+                               v);
     return LR_OK;
 }
 
