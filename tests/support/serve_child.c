@@ -19,6 +19,8 @@
 
 #include "serve_child.h"
 #include "testenv.h"
+#include "cli_run.h"
+#include "mock_upstream.h"
 
 static int64_t mono_ms(void)
 {
@@ -105,5 +107,23 @@ int serve_child_stop(struct serve_child *f)
                       err ? err : "(unreadable)");
         free(err);
     }
+    return code;
+}
+
+int serve_env_start(struct serve_env *s, const char *script,
+                    const char *conf_tmpl)
+{
+    char path[512];
+    if (cli_env_start(&s->env, &s->mock, script) != 0)
+        return -1;
+    cli_conf(&s->env, "gw.ini", conf_tmpl, mock_port(s->mock), path);
+    snprintf(s->gw.cli, sizeof s->gw.cli, "%s", cli_path());
+    return serve_child_start(&s->gw, s->env.dir, "127.0.0.1:0");
+}
+
+int serve_env_stop(struct serve_env *s)
+{
+    int code = s->gw.pid ? serve_child_stop(&s->gw) : 0;
+    cli_env_stop(&s->env, s->mock);
     return code;
 }

@@ -44,38 +44,26 @@
 #define CONF                                                               \
     "[router]\nplugin_dir = .\ntimeout_ms = 60000\n"                       \
     "\n[target slow]\nprovider = openai\nmodel = m-slow\n"                 \
-    "base_url = http://127.0.0.1:%d/v1\n"                                  \
+    "base_url = http://127.0.0.1:@PORT@/v1\n"                              \
     "\n[target quick]\nprovider = openai\nmodel = m-quick\n"               \
-    "base_url = http://127.0.0.1:%d/v1\n"
+    "base_url = http://127.0.0.1:@PORT@/v1\n"
 
 struct fx {
-    struct tenv env;
-    struct mock_upstream *mock;
-    struct serve_child gw;
+    struct serve_env s;
 };
 
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
     *state = f;
-    if (cli_env_start(&f->env, &f->mock, SCRIPT) != 0)
-        return -1;
-    int port = mock_port(f->mock);
-    if (!tenv_write(&f->env, "gw.ini", CONF, port, port))
-        return -1;
-    snprintf(f->gw.cli, sizeof f->gw.cli, "%s", cli_path());
-    return serve_child_start(&f->gw, f->env.dir, "127.0.0.1:0");
+    return f ? serve_env_start(&f->s, SCRIPT, CONF) : -1;
 }
 
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    if (f && f->gw.pid)
-        serve_child_stop(&f->gw);
     if (f)
-        cli_env_stop(&f->env, f->mock);
+        serve_env_stop(&f->s);
     free(f);
     return 0;
 }
@@ -112,7 +100,7 @@ static int send_chat(int port, const char *model, int stream)
 static void wait_upstream(struct fx *f, const char *route, long n)
 {
     int64_t end = cli_mono_ms() + WAIT_MS;
-    while (mock_requests(f->mock, route) < n) {
+    while (mock_requests(f->s.mock, route) < n) {
         if (cli_mono_ms() > end)
             fail_msg("the mock never saw request %ld on %s", n, route);
         nap_ms(10);
@@ -123,7 +111,7 @@ static void wait_upstream(struct fx *f, const char *route, long n)
 static long requests_of(struct fx *f, const char *cls)
 {
     struct http h;
-    http_to(NULL, f->gw.port, "GET", "/metrics", NULL, NULL, 0, &h);
+    http_to(NULL, f->s.gw.port, "GET", "/metrics", NULL, NULL, 0, &h);
     assert_int_equal(h.status, 200);
     char key[96];
     snprintf(key, sizeof key, "llmroute_requests_total{class=\"%s\"} ",
@@ -148,7 +136,7 @@ static void wait_cancelled(struct fx *f, long n)
 static void hangup_cancels_a_plain_request(void **state)
 {
     struct fx *f = *state;
-    int fd = send_chat(f->gw.port, "slow", 0);
+    int fd = send_chat(f->s.gw.port, "slow", 0);
     wait_upstream(f, "slow", 1);
     close(fd);
     wait_cancelled(f, 1);
@@ -158,7 +146,7 @@ static void hangup_cancels_a_plain_request(void **state)
 static void hangup_cancels_a_stream_before_its_first_token(void **state)
 {
     struct fx *f = *state;
-    int fd = send_chat(f->gw.port, "slow", 1);
+    int fd = send_chat(f->s.gw.port, "slow", 1);
     wait_upstream(f, "slow", 1);
     close(fd);
     wait_cancelled(f, 1);
@@ -169,9 +157,9 @@ static void hangup_cancels_a_stream_before_its_first_token(void **state)
 static void a_client_that_stays_is_answered(void **state)
 {
     struct fx *f = *state;
-    int gone1 = send_chat(f->gw.port, "slow", 0);
-    int gone2 = send_chat(f->gw.port, "slow", 1);
-    int stays = send_chat(f->gw.port, "quick", 0);
+    int gone1 = send_chat(f->s.gw.port, "slow", 0);
+    int gone2 = send_chat(f->s.gw.port, "slow", 1);
+    int stays = send_chat(f->s.gw.port, "quick", 0);
     wait_upstream(f, "slow", 2);
     close(gone1);
     close(gone2);

@@ -59,9 +59,7 @@
 #endif
 
 struct fx {
-    struct tenv env;
-    struct mock_upstream *mock;
-    struct serve_child gw;
+    struct serve_env s;
 };
 
 /* --- The mock's script: a seeded fault mix ------------------------------ */
@@ -122,36 +120,26 @@ static char *soak_script(void)
 #define CONF                                                               \
     "[router]\nplugin_dir = .\ntimeout_ms = 10000\ntargets = a, b\n"        \
     "\n[target a]\nprovider = openai\nmodel = m-a\n"                       \
-    "base_url = http://127.0.0.1:%d/v1\n"                                  \
+    "base_url = http://127.0.0.1:@PORT@/v1\n"                                  \
     "\n[target b]\nprovider = openai\nmodel = m-b\n"                       \
-    "base_url = http://127.0.0.1:%d/v1\n"                                  \
+    "base_url = http://127.0.0.1:@PORT@/v1\n"                                  \
     "\n[gateway]\nshutdown_timeout_ms = 10000\n"
 
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
     *state = f;
     char *script = soak_script();
-    int rc = cli_env_start(&f->env, &f->mock, script);
+    int rc = f ? serve_env_start(&f->s, script, CONF) : -1;
     free(script);
-    if (rc != 0)
-        return -1;
-    int port = mock_port(f->mock);
-    if (!tenv_write(&f->env, "gw.ini", CONF, port, port))
-        return -1;
-    snprintf(f->gw.cli, sizeof f->gw.cli, "%s", cli_path());
-    return serve_child_start(&f->gw, f->env.dir, "127.0.0.1:0");
+    return rc;
 }
 
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    if (f && f->gw.pid)
-        serve_child_stop(&f->gw);
     if (f)
-        cli_env_stop(&f->env, f->mock);
+        serve_env_stop(&f->s);
     free(f);
     return 0;
 }
@@ -361,18 +349,18 @@ static void gateway_soak(void **state)
     long n = soak_requests();
     struct tally t = {0, 0, 0};
 
-    load(f->gw.port, n / 5, &t);                          /* warm-up */
-    long fds_warm = idle_fds(f->gw.pid);
-    long rss_warm = proc_rss_kb(f->gw.pid);
+    load(f->s.gw.port, n / 5, &t);                          /* warm-up */
+    long fds_warm = idle_fds(f->s.gw.pid);
+    long rss_warm = proc_rss_kb(f->s.gw.pid);
 
-    load(f->gw.port, n - n / 5, &t);
-    long fds_end = idle_fds(f->gw.pid);
-    long rss_end = proc_rss_kb(f->gw.pid);
+    load(f->s.gw.port, n - n / 5, &t);
+    long fds_end = idle_fds(f->s.gw.pid);
+    long rss_end = proc_rss_kb(f->s.gw.pid);
 
     print_message("soak: %ld requests: %ld answered, %ld classified errors;"
                   " upstream saw %ld; gateway fds %ld -> %ld, RSS %ld -> "
                   "%ld kB\n", t.sent, t.ok, t.classified,
-                  mock_requests(f->mock, NULL), fds_warm, fds_end, rss_warm,
+                  mock_requests(f->s.mock, NULL), fds_warm, fds_end, rss_warm,
                   rss_end);
     assert_int_equal(t.ok + t.classified, n);
     assert_true(t.ok > n / 2);            /* the fallback did its work */
@@ -385,10 +373,10 @@ static void gateway_soak(void **state)
         assert_true(rss_end <= rss_warm + 4096 + rss_warm / 10);
 
     struct http h;
-    http_to(NULL, f->gw.port, "GET", "/healthz", NULL, NULL, 0, &h);
+    http_to(NULL, f->s.gw.port, "GET", "/healthz", NULL, NULL, 0, &h);
     assert_int_equal(h.status, 200);
     free(h.body);
-    assert_int_equal(serve_child_stop(&f->gw), 0);
+    assert_int_equal(serve_child_stop(&f->s.gw), 0);
 }
 
 int main(void)
