@@ -469,15 +469,19 @@ static cJSON *added(const struct row *raw, const struct row *js,
     printf("%2d thread%s llmroute - raw: p50 %+.1f us (x%.2f), wall/request"
            " %+.1f us, CPU/request %+.1f us\n            (user %+.1f, "
            "system %+.1f), context switches/request %+.2f, peak RSS %+ld kB"
-           "\n            llmroute - raw+json: p50 %+.1f us.  Goal, at most "
-           "10 us added at p50: %s\n", lr->threads, lr->threads == 1 ? ": "
-           : "s:", d, ratio, dq, du + ds, du, ds, dc, dr, dj,
-           d <= 10 ? "MET" : "MISSED");
-    if (lr->threads > 1)
-        printf("            (%d callers in a closed loop queue: p50 is about"
-               " %d x wall/request, so the\n            per-request cost "
-               "at this level is the wall/request difference)\n",
-               lr->threads, lr->threads);
+           "\n            llmroute - raw+json: p50 %+.1f us.\n",
+           lr->threads, lr->threads == 1 ? ": " : "s:", d, ratio, dq,
+           du + ds, du, ds, dc, dr, dj);
+    /* The goal is a cost per request.  With one caller that is the p50
+       difference.  N callers in a closed loop queue, so their p50 is
+       about N requests' worth (N x wall/request): there the cost per
+       request is the wall/request difference, and the p50 difference,
+       printed above, is N times it. */
+    double cost = lr->threads == 1 ? d : dq;
+    printf("            Goal, at most 10 us added per request (%s): "
+           "%+.1f us, %s\n", lr->threads == 1 ? "p50 difference"
+           : "wall/request difference; p50 is about N x wall/request",
+           cost, cost <= 10 ? "MET" : "MISSED");
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "threads", lr->threads);
     cJSON_AddNumberToObject(o, "p50_added_us", round1(d));
@@ -489,7 +493,8 @@ static cJSON *added(const struct row *raw, const struct row *js,
     cJSON_AddNumberToObject(o, "csw_per_req_added", round1(dc));
     cJSON_AddNumberToObject(o, "peak_rss_kb_added", (double)dr);
     cJSON_AddNumberToObject(o, "p50_added_over_raw_json_us", round1(dj));
-    cJSON_AddBoolToObject(o, "goal_10us_met", d <= 10);
+    cJSON_AddNumberToObject(o, "goal_cost_us", round1(cost));
+    cJSON_AddBoolToObject(o, "goal_10us_met", cost <= 10);
     return o;
 }
 
