@@ -115,12 +115,14 @@ int exchange_submit(struct exchange *x, const struct lr_request *req)
     }
     pthread_mutex_unlock(&x->mu);
     if (id) {
-        /* Watched until exchange_closed(), on this (libmicrohttpd's)
+        /* Named until exchange_closed(), on this (libmicrohttpd's)
            thread: on_done() may run after serve_stop() freed the
            server, so it must not touch the watch. */
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-            x->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        serve_watch_add(x->srv->watch, x, ci ? ci->connect_fd : -1);
+            x->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        const struct serve_conn *sc = ci ? ci->socket_context : NULL;
+        if (sc && sc->watch_gen)
+            serve_watch_add(x->srv->watch, x, sc->fd, sc->watch_gen);
     }
     return id ? 0 : -1;
 }

@@ -80,12 +80,25 @@ void exchange_cancel(struct exchange *x);
 void exchange_hold(struct exchange *x);
 void exchange_release(struct exchange *x);
 
+/* What libmicrohttpd keeps per client connection for us (its socket
+   context): the connection's entry in the hang-up watch. */
+struct serve_conn {
+    int fd;
+    uint32_t watch_gen;          /* 0: not watched */
+};
+
 /* serve_watch.c: one thread that cancels the requests of clients that
    hang up while their connection is suspended (see there). */
 struct serve_watch *serve_watch_new(void);
 void serve_watch_free(struct serve_watch *w);
-/* Watch x's socket fd until serve_watch_forget(); holds a reference. */
-void serve_watch_add(struct serve_watch *w, struct exchange *x, int fd);
+/* Watch client socket fd from accept to close; its generation, or 0
+   when it cannot be watched. */
+uint32_t serve_watch_open(struct serve_watch *w, int fd);
+void serve_watch_close(struct serve_watch *w, int fd, uint32_t gen);
+/* x is the request in flight on connection (fd, gen) until
+   serve_watch_forget(); holds a reference. */
+void serve_watch_add(struct serve_watch *w, struct exchange *x, int fd,
+                     uint32_t gen);
 void serve_watch_forget(struct serve_watch *w, struct exchange *x);
 
 #endif

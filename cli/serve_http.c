@@ -378,20 +378,32 @@ static void completed(void *cls, struct MHD_Connection *conn,
     *con_cls = NULL;
 }
 
+/* Each client socket: TCP_NODELAY (no 40 ms Nagle stalls on small
+   writes), and its entry in the hang-up watch from accept to close. */
 static void notify_conn(void *cls, struct MHD_Connection *conn,
                         void **socket_context,
                         enum MHD_ConnectionNotificationCode toe)
 {
-    (void)cls;
-    (void)socket_context;
-    if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+    struct serve_server *s = cls;
+    struct serve_conn *sc = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (sc)
+            serve_watch_close(s->watch, sc->fd, sc->watch_gen);
+        free(sc);
+        *socket_context = NULL;
         return;
+    }
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
         conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return;
     int one = 1;
-    if (ci)
-        setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one,
-                   sizeof one);
+    setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if ((sc = malloc(sizeof *sc))) {
+        sc->fd = ci->connect_fd;
+        sc->watch_gen = serve_watch_open(s->watch, sc->fd);
+        *socket_context = sc;
+    }
 }
 
 /* --- Daemon ------------------------------------------------------------- */

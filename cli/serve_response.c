@@ -158,6 +158,16 @@ void serve_models_free(struct serve_models *m)
     memset(m, 0, sizeof *m);
 }
 
+/* A whole-number member.  cJSON writes every number with "%1.15g" and
+   reads it back with sscanf to check the round trip: several µs per
+   response on the gateway's hot path, for integers that need neither. */
+static void add_int(cJSON *o, const char *name, long long v)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%lld", v);
+    cJSON_AddRawToObject(o, name, num);
+}
+
 char *serve_models_json(const struct serve_models *m)
 {
     cJSON *root = cJSON_CreateObject();
@@ -168,7 +178,7 @@ char *serve_models_json(const struct serve_models *m)
         cJSON_AddItemToArray(data, o);
         cJSON_AddStringToObject(o, "id", m->names[i]);
         cJSON_AddStringToObject(o, "object", "model");
-        cJSON_AddNumberToObject(o, "created", 0);
+        add_int(o, "created", 0);
         cJSON_AddStringToObject(o, "owned_by", i < m->n_targets
                                     ? "llmroute-target" : "llmroute-router");
     }
@@ -198,15 +208,13 @@ static cJSON *usage_obj(const struct lr_response *resp)
     int64_t cached = lr_response_cached_tokens(resp);
     int64_t reasoning = lr_response_reasoning_tokens(resp);
     cJSON *u = cJSON_CreateObject();
-    cJSON_AddNumberToObject(u, "prompt_tokens", (double)p);
-    cJSON_AddNumberToObject(u, "completion_tokens", (double)c);
-    cJSON_AddNumberToObject(u, "total_tokens", (double)(p + c));
-    cJSON_AddNumberToObject(cJSON_AddObjectToObject(u,
-        "prompt_tokens_details"), "cached_tokens",
-        (double)(cached > 0 ? cached : 0));
-    cJSON_AddNumberToObject(cJSON_AddObjectToObject(u,
-        "completion_tokens_details"), "reasoning_tokens",
-        (double)(reasoning > 0 ? reasoning : 0));
+    add_int(u, "prompt_tokens", p);
+    add_int(u, "completion_tokens", c);
+    add_int(u, "total_tokens", p + c);
+    add_int(cJSON_AddObjectToObject(u, "prompt_tokens_details"),
+            "cached_tokens", cached > 0 ? cached : 0);
+    add_int(cJSON_AddObjectToObject(u, "completion_tokens_details"),
+            "reasoning_tokens", reasoning > 0 ? reasoning : 0);
     return u;
 }
 
@@ -216,7 +224,7 @@ static cJSON *base_obj(const char *object, const char *id,
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "id", id);
     cJSON_AddStringToObject(root, "object", object);
-    cJSON_AddNumberToObject(root, "created", (double)created);
+    add_int(root, "created", created);
     cJSON_AddStringToObject(root, "model", model);
     return root;
 }
@@ -234,7 +242,7 @@ static cJSON *tool_calls(const struct lr_response *resp, int with_index)
     cJSON *c;
     cJSON_ArrayForEach(c, arr)
         if (with_index && cJSON_IsObject(c))
-            cJSON_AddItemToObject(c, "index", cJSON_CreateNumber(i++));
+            add_int(c, "index", i++);
     return arr;
 }
 
@@ -247,7 +255,7 @@ char *serve_completion_json(const struct lr_response *resp,
                            upstream && *upstream ? upstream : model);
     cJSON *choice = cJSON_CreateObject();
     cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "choices"), choice);
-    cJSON_AddNumberToObject(choice, "index", 0);
+    add_int(choice, "index", 0);
     cJSON *msg = cJSON_AddObjectToObject(choice, "message");
     cJSON_AddStringToObject(msg, "role", "assistant");
     cJSON *calls = tool_calls(resp, 0);
@@ -313,7 +321,7 @@ static cJSON *chunk(const char *id, long long created, const char *model,
     cJSON *root = base_obj("chat.completion.chunk", id, created, model);
     cJSON *choice = cJSON_CreateObject();
     cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "choices"), choice);
-    cJSON_AddNumberToObject(choice, "index", 0);
+    add_int(choice, "index", 0);
     *delta = cJSON_AddObjectToObject(choice, "delta");
     cJSON_AddNullToObject(choice, "logprobs");
     if (finish)

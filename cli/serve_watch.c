@@ -4,21 +4,21 @@
  * libmicrohttpd does not look at a suspended connection, so a client that
  * gives up on a slow non-streamed answer (or on a stream waiting for its
  * next token) would otherwise keep its upstream call, and its bill,
- * running to the end.  From submit until libmicrohttpd is done with the
- * request (exchange_closed()), each exchange's socket sits in one epoll
- * set, watched for EPOLLRDHUP (the
- * peer closed its side; like nginx, we take that as a client abort) and
- * the always-reported EPOLLHUP/EPOLLERR.  One thread waits on the set and
- * cancels the request of a connection that hung up; cancelling resumes
- * the connection, and libmicrohttpd then finds it closed.  Only hang-ups
- * wake the thread: a busy gateway pays two epoll_ctl calls per request.
+ * running to the end.  Every client socket sits in one epoll set from
+ * accept to close, watched edge-triggered for EPOLLRDHUP (the peer closed
+ * its side; like nginx, we take that as a client abort) and the always
+ * reported EPOLLHUP/EPOLLERR.  While a request of that connection is in
+ * flight, the connection's entry names its exchange; one thread waits on
+ * the set and cancels the named exchange's request when its client hangs
+ * up.  Cancelling resumes the connection, and libmicrohttpd then finds it
+ * closed.  A kept-alive connection costs two epoll_ctl calls in its life,
+ * not per request, and only hang-ups wake the thread.
  *
- * Each registration holds a reference on its exchange and is known by
- * (fd, generation): the epoll event carries both, so an event that raced
- * with the exchange's own deregistration, and a new connection that got
- * the same fd number meanwhile, can never be mistaken for each other.
- * The table is indexed by fd, under mu; nothing is called with mu held
- * but epoll_ctl.
+ * Entries are indexed by fd and stamped with a generation: the epoll
+ * event carries both, so an event that raced with the connection's close,
+ * and a new connection that got the same fd number meanwhile, can never
+ * be mistaken for each other.  A named exchange holds a reference.  The
+ * table is under mu; nothing is called with mu held but epoll_ctl.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -34,8 +34,8 @@
 #define STOP_TOKEN UINT64_MAX
 
 struct entry {
-    struct exchange *x;          /* NULL: free */
-    uint32_t gen;
+    uint32_t gen;                /* 0: no connection */
+    struct exchange *x;          /* its request in flight, or NULL */
 };
 
 struct serve_watch {
@@ -52,18 +52,23 @@ static uint64_t token(int fd, uint32_t gen)
     return (uint64_t)gen << 32 | (uint32_t)fd;
 }
 
-/* With mu held: take the registration of (fd, gen) out of the table and
-   the epoll set; the exchange (its reference now the caller's) or NULL
-   when it is no longer registered. */
-static struct exchange *take(struct serve_watch *w, int fd, uint32_t gen)
+/* With mu held: the entry of connection (fd, gen), or NULL. */
+static struct entry *entry_of(struct serve_watch *w, int fd, uint32_t gen)
 {
-    if (fd < 0 || (size_t)fd >= w->cap || !w->tab[fd].x ||
-        w->tab[fd].gen != gen)
+    if (fd < 0 || (size_t)fd >= w->cap || !gen || w->tab[fd].gen != gen)
         return NULL;
-    struct exchange *x = w->tab[fd].x;
-    w->tab[fd].x = NULL;
-    x->watch_fd = -1;
-    epoll_ctl(w->ep, EPOLL_CTL_DEL, fd, NULL);   /* EBADF once closed */
+    return &w->tab[fd];
+}
+
+/* With mu held: unname the entry's exchange, whose reference becomes the
+   caller's (NULL when none was named). */
+static struct exchange *unname(struct entry *e)
+{
+    struct exchange *x = e ? e->x : NULL;
+    if (x) {
+        e->x = NULL;
+        x->watch_fd = -1;
+    }
     return x;
 }
 
@@ -78,11 +83,12 @@ static void *watch_main(void *arg)
         if (n < 0)
             return NULL;
         for (int i = 0; i < n; i++) {
-            if (ev[i].data.u64 == STOP_TOKEN)
+            uint64_t t = ev[i].data.u64;
+            if (t == STOP_TOKEN)
                 return NULL;
             pthread_mutex_lock(&w->mu);
-            struct exchange *x = take(w, (int)(uint32_t)ev[i].data.u64,
-                                      (uint32_t)(ev[i].data.u64 >> 32));
+            struct exchange *x = unname(entry_of(w, (int)(uint32_t)t,
+                                                 (uint32_t)(t >> 32)));
             pthread_mutex_unlock(&w->mu);
             if (x) {
                 exchange_cancel(x);
@@ -132,29 +138,66 @@ static int grow(struct serve_watch *w, int fd)
     return 0;
 }
 
-void serve_watch_add(struct serve_watch *w, struct exchange *x, int fd)
+uint32_t serve_watch_open(struct serve_watch *w, int fd)
 {
     if (!w || fd < 0)
-        return;
-    struct exchange *stale = NULL;
-    exchange_hold(x);
+        return 0;
     pthread_mutex_lock(&w->mu);
+    uint32_t gen = ++w->gen ? w->gen : ++w->gen;     /* never 0 */
+    struct exchange *stale = NULL;
+    struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLET,
+                             .data.u64 = token(fd, gen)};
     int ok = grow(w, fd) == 0;
-    if (ok && w->tab[fd].x)     /* its socket was closed unseen */
-        stale = take(w, fd, w->tab[fd].gen);
-    struct epoll_event ev = {.events = EPOLLRDHUP,
-                             .data.u64 = token(fd, ++w->gen)};
-    ok = ok && epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) == 0;
     if (ok) {
-        w->tab[fd].x = x;
-        w->tab[fd].gen = w->gen;
-        x->watch_fd = fd;
-        x->watch_gen = w->gen;
+        stale = unname(&w->tab[fd]);    /* a close we never heard of */
+        w->tab[fd].gen = 0;
+        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0 &&
+            (errno != EEXIST ||
+             epoll_ctl(w->ep, EPOLL_CTL_MOD, fd, &ev) != 0))
+            ok = 0;
     }
+    if (ok)
+        w->tab[fd].gen = gen;
     pthread_mutex_unlock(&w->mu);
     if (stale)
         exchange_release(stale);
-    if (!ok)                    /* unwatched: it simply runs to the end */
+    return ok ? gen : 0;         /* 0: unwatched, its requests run on */
+}
+
+void serve_watch_close(struct serve_watch *w, int fd, uint32_t gen)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    struct entry *e = entry_of(w, fd, gen);
+    struct exchange *x = unname(e);
+    if (e) {
+        e->gen = 0;
+        epoll_ctl(w->ep, EPOLL_CTL_DEL, fd, NULL);
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (x)
+        exchange_release(x);
+}
+
+void serve_watch_add(struct serve_watch *w, struct exchange *x, int fd,
+                     uint32_t gen)
+{
+    if (!w)
+        return;
+    exchange_hold(x);
+    pthread_mutex_lock(&w->mu);
+    struct entry *e = entry_of(w, fd, gen);
+    struct exchange *old = unname(e);
+    if (e) {
+        e->x = x;
+        x->watch_fd = fd;
+        x->watch_gen = gen;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (old)
+        exchange_release(old);
+    if (!e)
         exchange_release(x);
 }
 
@@ -163,8 +206,9 @@ void serve_watch_forget(struct serve_watch *w, struct exchange *x)
     if (!w)
         return;
     pthread_mutex_lock(&w->mu);
-    struct exchange *mine = x->watch_fd >= 0
-                                ? take(w, x->watch_fd, x->watch_gen) : NULL;
+    struct entry *e = x->watch_fd >= 0
+                          ? entry_of(w, x->watch_fd, x->watch_gen) : NULL;
+    struct exchange *mine = e && e->x == x ? unname(e) : NULL;
     pthread_mutex_unlock(&w->mu);
     if (mine)
         exchange_release(mine);
