@@ -136,6 +136,34 @@ static int create_instance(struct lr_router *r, const struct lr_section *s,
                            p->desc->name, why[0] ? why : "create failed");
 }
 
+/* Whether url is http:// to this machine (localhost, 127.x, [::1]):
+   the one place a key may travel unencrypted without anyone reading it
+   on the way. */
+static int http_to_loopback(const char *url)
+{
+    const char *h = url + 7;                      /* after "http://" */
+    size_t n = strcspn(h, ":/?#");
+    if (*h == '[')
+        return strncmp(h, "[::1]", 5) == 0;
+    return (n == 9 && strncmp(h, "localhost", 9) == 0) ||
+           strncmp(h, "127.", 4) == 0;
+}
+
+/* A key sent in clear over the network is as good as published: say so
+   at every load, as for tls_verify = false. */
+static void warn_clear_text(const struct lr_target *t)
+{
+    if (!t->n_keys || strncmp(t->base_url, "http://", 7) != 0 ||
+        http_to_loopback(t->base_url))
+        return;
+    char where[600];
+    lr_section_where(t->sec, "base_url", where, sizeof where);
+    lr_log(LR_LOG_WARN, "%s[target %s] base_url %s is plain http:// to "
+           "another machine: this target's API key and answers cross the "
+           "network unencrypted (use https://)", where, t->name,
+           t->base_url);
+}
+
 static int target_settings(struct lr_target *t, char *err, size_t errlen)
 {
     const char *url = NULL;
@@ -172,7 +200,10 @@ static int target_settings(struct lr_target *t, char *err, size_t errlen)
         return lr_section_fail(t->sec, NULL, err, errlen,
                                "[target %s]: prices, timeouts and "
                                "max_tokens may not be negative", t->name);
-    return lr_key_pool_load(t, err, errlen);
+    int rc = lr_key_pool_load(t, err, errlen);
+    if (rc == LR_OK)
+        warn_clear_text(t);
+    return rc;
 }
 
 /* The key tables a [target] section is checked against: the core's, its

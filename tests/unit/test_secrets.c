@@ -408,6 +408,37 @@ static void tls_verify_option(void **state)
         "false");
 }
 
+/* A key sent over plain http:// to another machine: warned at every
+   load (FILE:LINE, target, URL); not for loopback nor without a key. */
+static void clear_text_key_warning(void **state)
+{
+    struct fx *f = *state;
+    char err[1024] = "";
+    const char *p = tenv_write(&f->env, "clear.ini",
+        "[target local]\nprovider = openai\nmodel = m\n"
+        "base_url = http://127.0.0.1:9/v1\napi_key_env = LR_SEC_OA\n"
+        "[target six]\nprovider = openai\nmodel = m\n"
+        "base_url = http://[::1]:9/v1\napi_key_env = LR_SEC_OA\n"
+        "[target ollama]\nprovider = openai\nmodel = m\n"
+        "base_url = http://10.0.0.8:11434/v1\n"
+        "[target lab]\nprovider = openai\nmodel = m\n"
+        "base_url = http://10.0.0.7/v1\napi_key_env = LR_SEC_OA\n");
+    for (int load = 0; load < 2; load++) {
+        logs_start();
+        struct lr_router *r = lr_open(p, err, sizeof err);
+        logs_stop();
+        if (!r)
+            fail_msg("lr_open: %s", err);
+        has("clear-text warning", logs, "clear.ini:18: [target lab] "
+            "base_url http://10.0.0.7/v1 is plain http:// to another "
+            "machine");
+        assert_null(strstr(logs, "[target local]"));
+        assert_null(strstr(logs, "[target six]"));
+        assert_null(strstr(logs, "[target ollama]"));
+        lr_close(r);
+    }
+}
+
 /* --- The CLI -------------------------------------------------------------*/
 
 static void cli_outputs(void **state)
@@ -530,6 +561,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(load_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(tls_verify_option, setup, teardown),
+        cmocka_unit_test_setup_teardown(clear_text_key_warning, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(cli_outputs, setup, teardown),
         cmocka_unit_test_setup_teardown(batch_outputs, setup, teardown),
         cmocka_unit_test_setup_teardown(serve_outputs, setup, teardown),
