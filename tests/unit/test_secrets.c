@@ -371,6 +371,19 @@ static void load_errors(void **state)
 
 /* --- TLS ------------------------------------------------------------------ */
 
+/* lr_open(path) with its log lines captured in logs; fails the test if
+   the router does not open. */
+static struct lr_router *open_logged(const char *path)
+{
+    char err[1024] = "";
+    logs_start();
+    struct lr_router *r = lr_open(path, err, sizeof err);
+    logs_stop();
+    if (!r)
+        fail_msg("lr_open: %s", err);
+    return r;
+}
+
 static void tls_verify_option(void **state)
 {
     struct fx *f = *state;
@@ -381,11 +394,7 @@ static void tls_verify_option(void **state)
         "[target lab]\nprovider = openai\nmodel = m\n"
         "base_url = https://10.0.0.7/v1\ntls_verify = false\n");
     for (int load = 0; load < 2; load++) {
-        logs_start();
-        struct lr_router *r = lr_open(p, err, sizeof err);
-        logs_stop();
-        if (!r)
-            fail_msg("lr_open: %s", err);
+        struct lr_router *r = open_logged(p);
         /* Warned at every load, at WARN, with FILE:LINE and target. */
         has("tls warning", logs, "1 ");
         has("tls warning", logs, "tls.ini:9: [target lab] tls_verify = "
@@ -413,7 +422,6 @@ static void tls_verify_option(void **state)
 static void clear_text_key_warning(void **state)
 {
     struct fx *f = *state;
-    char err[1024] = "";
     const char *p = tenv_write(&f->env, "clear.ini",
         "[target local]\nprovider = openai\nmodel = m\n"
         "base_url = http://127.0.0.1:9/v1\napi_key_env = LR_SEC_OA\n"
@@ -424,11 +432,7 @@ static void clear_text_key_warning(void **state)
         "[target lab]\nprovider = openai\nmodel = m\n"
         "base_url = http://10.0.0.7/v1\napi_key_env = LR_SEC_OA\n");
     for (int load = 0; load < 2; load++) {
-        logs_start();
-        struct lr_router *r = lr_open(p, err, sizeof err);
-        logs_stop();
-        if (!r)
-            fail_msg("lr_open: %s", err);
+        struct lr_router *r = open_logged(p);
         has("clear-text warning", logs, "clear.ini:18: [target lab] "
             "base_url http://10.0.0.7/v1 is plain http:// to another "
             "machine");
