@@ -18,7 +18,6 @@
 #include "router.h"
 #include "transfer.h"
 
-#define MAX_SLEEP_MS 200
 #define EASY_POOL_MAX 256
 
 static size_t max_keys(const struct lr_router *rt)
@@ -64,7 +63,12 @@ int lr_loop_init(struct lr_loop *l, struct lr_router *rt)
        gateway requests).  A fixed bound keeps them; in-flight transfers
        are not limited by it. */
     curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, LR_LOOP_IDLE_CONNS);
-    return LR_OK;
+    int rc = lr_loop_events_init(l);
+    if (rc != LR_OK) {
+        curl_multi_cleanup(l->multi);
+        free(l->hdrs);
+    }
+    return rc;
 }
 
 void lr_loop_fini(struct lr_loop *l)
@@ -83,15 +87,19 @@ void lr_loop_fini(struct lr_loop *l)
         free(job);
     }
     lr_timer_heap_free(&l->timers);
+    /* The multi handle closes its cached connections through the loop's
+       close callback, so the event set goes after it. */
     curl_multi_cleanup(l->multi);
+    lr_loop_events_fini(l);
     memset(l, 0, sizeof *l);
 }
 
-static CURL *new_easy(void)
+static CURL *new_easy(struct lr_loop *l)
 {
     CURL *e = curl_easy_init();
     if (!e)
         return NULL;
+    lr_loop_events_easy(l, e);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "llmroute/" LR_VERSION);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, lr_transfer_on_body);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, lr_transfer_on_header);
@@ -107,7 +115,7 @@ static CURL *new_easy(void)
 
 CURL *lr_loop_take_easy(struct lr_loop *l)
 {
-    return l->n_easy ? l->easy_pool[--l->n_easy] : new_easy();
+    return l->n_easy ? l->easy_pool[--l->n_easy] : new_easy(l);
 }
 
 void lr_loop_give_easy(struct lr_loop *l, CURL *easy)
@@ -185,47 +193,4 @@ void lr_loop_headers_done(struct lr_hdr_cache *c)
 {
     if (c && c->users)
         c->users--;
-}
-
-static void reap_transfers(struct lr_loop *l)
-{
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(l->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        struct lr_transfer *t = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-        CURLcode cc = m->data.result;
-        if (t && t->job)
-            lr_job_transfer_done(t->job, cc);
-    }
-}
-
-void lr_loop_step(struct lr_loop *l)
-{
-    lr_timer_run(&l->timers, lr_clock_now(l->rt->clock));
-    int running = 0;
-    curl_multi_perform(l->multi, &running);
-    reap_transfers(l);
-    lr_timer_run(&l->timers, lr_clock_now(l->rt->clock));
-}
-
-static int sleep_ms(const struct lr_loop *l)
-{
-    struct lr_timer *t = lr_timer_peek(&l->timers);
-    if (!t)
-        return MAX_SLEEP_MS;
-    int64_t d = t->at - lr_clock_now(l->rt->clock);
-    return d <= 0 ? 0 : d > MAX_SLEEP_MS ? MAX_SLEEP_MS : (int)d;
-}
-
-void lr_loop_poll(struct lr_loop *l)
-{
-    curl_multi_poll(l->multi, NULL, 0, sleep_ms(l), NULL);
-}
-
-void lr_loop_wakeup(struct lr_loop *l)
-{
-    curl_multi_wakeup(l->multi);
 }

@@ -1,8 +1,9 @@
 /*
  * loop.h - one event loop: a curl multi handle (its connection cache
- * keeps keep-alive connections), an intrusive timer heap read against
- * the router's injected clock, a pool of configured easy handles and a
- * per-target cache of curl header lists.
+ * keeps keep-alive connections) driven through curl's socket interface
+ * from an epoll set (loop_events.c), an intrusive timer heap read
+ * against the router's injected clock, a pool of configured easy handles
+ * and a per-target cache of curl header lists.
  *
  * A loop is driven by one thread at a time.  The engine thread owns one
  * for asynchronous calls; blocking calls (lr_complete, lr_stream) borrow
@@ -14,6 +15,8 @@
 #define LR_CORE_LOOP_H
 
 #include <curl/curl.h>
+#include <stdint.h>
+#include <sys/epoll.h>
 
 #include "timer_heap.h"
 
@@ -38,6 +41,15 @@ struct lr_loop {
     struct lr_hdr_cache *hdrs;     /* one per target and key */
     size_t n_hdrs, keys_per_target;
     struct lr_loop *next_idle;     /* the router's idle list */
+    /* Events (loop_events.c).  epfd watches curl's sockets and wake_fd
+       (an eventfd other threads write to); fd_state[fd] is what the set
+       holds for a socket, see loop_events.c. */
+    int epfd, wake_fd;
+    uint8_t *fd_state;
+    size_t n_fd_state;
+    int64_t curl_due_ms;           /* curl's timer, CLOCK_MONOTONIC; -1 */
+    struct epoll_event ready[64];  /* from the last poll, for the step */
+    int n_ready;
     /* A blocking call's loop runs one job at a time: its struct is kept
        for the next call (set and taken by job.c, freed here).  Over
        glibc's 1 KiB threshold, a fresh calloc per request cost more than
@@ -69,8 +81,17 @@ struct lr_hdr_cache *lr_loop_headers_offer(struct lr_loop *l,
                                            size_t len,
                                            struct curl_slist *list);
 void lr_loop_headers_done(struct lr_hdr_cache *c);
-/* Fire due timers, move transfers on, hand finished ones to their jobs,
-   fire timers again (those the finished transfers armed). */
+/* --- Events (loop_events.c) --- */
+/* The epoll set, the wakeup eventfd and curl's socket and timer
+   callbacks; LR_OK or LR_E_NOMEM/LR_E_INTERNAL. */
+int lr_loop_events_init(struct lr_loop *l);
+void lr_loop_events_fini(struct lr_loop *l);
+/* For new_easy: curl opens and closes its sockets through the loop, so
+   that the loop knows when a socket number is reused. */
+void lr_loop_events_easy(struct lr_loop *l, CURL *easy);
+/* Fire due timers, hand ready sockets and curl's due timer to curl,
+   hand finished transfers to their jobs, fire timers again (those the
+   finished transfers armed). */
 void lr_loop_step(struct lr_loop *l);
 /* Sleep until a socket is ready, the next timer is due or a wakeup; the
    sleep is capped so that a fake clock that moves is noticed. */
