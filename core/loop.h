@@ -50,6 +50,9 @@ struct lr_loop {
     int64_t curl_due_ms;           /* curl's timer, CLOCK_MONOTONIC; -1 */
     struct epoll_event ready[64];  /* from the last poll, for the step */
     int n_ready;
+    /* Application fds (lr_loop_watch_fd): readiness goes to on_watch. */
+    void (*on_watch)(void *arg, int fd);
+    void *watch_arg;
     /* A blocking call's loop runs one job at a time: its struct is kept
        for the next call (set and taken by job.c, freed here).  Over
        glibc's 1 KiB threshold, a fresh calloc per request cost more than
@@ -96,6 +99,11 @@ void lr_loop_step(struct lr_loop *l);
 /* Sleep until a socket is ready, the next timer is due or a wakeup; the
    sleep is capped so that a fake clock that moves is noticed. */
 void lr_loop_poll(struct lr_loop *l);
+/* Watch an application's fd for reading (level-triggered); its
+   readiness is reported to l->on_watch during lr_loop_step.  LR_OK or
+   LR_E_INVALID_ARG (epoll refused it: already watched, not pollable). */
+int lr_loop_watch_fd(struct lr_loop *l, int fd);
+void lr_loop_unwatch_fd(struct lr_loop *l, int fd);
 /* From any thread: end the current lr_loop_poll early. */
 void lr_loop_wakeup(struct lr_loop *l);
 

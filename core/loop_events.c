@@ -37,6 +37,10 @@
 
 #define MAX_SLEEP_MS 200
 #define MAX_TRACKED_FD (1 << 20)
+/* epoll data of a watched application fd (lr_loop_watch_fd); curl's
+   sockets and the eventfd carry the bare fd. */
+#define WATCH_TAG (UINT64_C(1) << 63)
+#define NO_EVENT UINT64_MAX     /* a ready entry struck out */
 
 /* fd_state bits */
 enum {
@@ -83,7 +87,7 @@ static int watch(struct lr_loop *l, int fd, uint8_t *st, uint8_t want)
     struct epoll_event ev = {
         .events = (want & FD_IN ? EPOLLIN : 0u)
                   | (want & FD_OUT ? EPOLLOUT : 0u),
-        .data.fd = fd,
+        .data.u64 = (uint64_t)fd,
     };
     int op = st && (*st & FD_REG) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     int rc = epoll_ctl(l->epfd, op, fd, &ev);
@@ -162,7 +166,8 @@ int lr_loop_events_init(struct lr_loop *l)
 {
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = l->wake_fd};
+    struct epoll_event ev = {.events = EPOLLIN,
+                             .data.u64 = (uint64_t)l->wake_fd};
     if (l->epfd < 0 || l->wake_fd < 0 ||
         epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake_fd, &ev) != 0) {
         lr_loop_events_fini(l);
@@ -207,9 +212,13 @@ static void dispatch_ready(struct lr_loop *l)
     int n = l->n_ready, running;
     l->n_ready = 0;
     for (int i = 0; i < n; i++) {
-        int fd = l->ready[i].data.fd;
-        if (fd == l->wake_fd) {
-            drain_wakeups(l);
+        uint64_t tag = l->ready[i].data.u64;
+        int fd = (int)(tag & 0x7fffffff);
+        if (tag == NO_EVENT)
+            continue;
+        if (tag & WATCH_TAG) {
+            if (l->on_watch)
+                l->on_watch(l->watch_arg, fd);
             continue;
         }
         uint8_t *st = fd_state(l, fd, 0);
@@ -269,12 +278,38 @@ static int sleep_ms(const struct lr_loop *l)
     return ms < 0 ? 0 : (int)ms;
 }
 
+/* A wakeup is consumed here, when the poll returns, not later in the
+   step: the engine drains its inbox between the two, and a wakeup sent
+   for a job queued after that drain must end the next poll. */
 void lr_loop_poll(struct lr_loop *l)
 {
     int n = epoll_wait(l->epfd, l->ready,
                        (int)(sizeof l->ready / sizeof l->ready[0]),
                        sleep_ms(l));
+    for (int i = 0; i < n; i++)
+        if (l->ready[i].data.u64 == (uint64_t)l->wake_fd) {
+            drain_wakeups(l);
+            l->ready[i].data.u64 = NO_EVENT;
+        }
     l->n_ready = n > 0 ? n : 0;
+}
+
+int lr_loop_watch_fd(struct lr_loop *l, int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN,
+                             .data.u64 = WATCH_TAG | (uint64_t)fd};
+    return epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? LR_OK
+                                                           : LR_E_INVALID_ARG;
+}
+
+void lr_loop_unwatch_fd(struct lr_loop *l, int fd)
+{
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+    /* A readiness the last poll saw must not reach the next owner of
+       the number. */
+    for (int i = 0; i < l->n_ready; i++)
+        if (l->ready[i].data.u64 == (WATCH_TAG | (uint64_t)fd))
+            l->ready[i].data.u64 = NO_EVENT;
 }
 
 void lr_loop_wakeup(struct lr_loop *l)
