@@ -79,6 +79,20 @@ int lr_cancel(struct lr_router *r, uint64_t id)
     return lr_engine_cancel(r->engine, id);
 }
 
+int lr_watch_fd(struct lr_router *r, int fd, lr_watch_fn fn, void *user)
+{
+    if (!r || fd < 0 || !fn)
+        return LR_E_INVALID_ARG;
+    return lr_engine_watch(r->engine, fd, fn, user);
+}
+
+int lr_unwatch_fd(struct lr_router *r, int fd)
+{
+    if (!r)
+        return LR_E_INVALID_ARG;
+    return lr_engine_unwatch(r->engine, fd);
+}
+
 int lr_stream(struct lr_router *r, const struct lr_request *req,
               lr_delta_fn on_delta, void *user, struct lr_response **out)
 {

@@ -17,6 +17,16 @@
 #include "log.h"
 #include "router.h"
 
+/* The engine whose thread this is, if any: a watch's fn (engine_watch.c)
+   submits and cancels from the engine thread itself, where a wakeup
+   would only cost a system call. */
+static _Thread_local const struct lr_engine *self_engine;
+
+int lr_engine_is_self(const struct lr_engine *e)
+{
+    return self_engine == e;
+}
+
 static size_t bucket(uint64_t id)
 {
     return (size_t)(id * 0x9E3779B97F4A7C15ull >> 52) % LR_JOB_BUCKETS;
@@ -60,7 +70,12 @@ static int drain_inbox(struct lr_engine *e)
     e->cancels = NULL;
     e->n_cancels = e->cap_cancels = 0;
     int stopping = e->stopping;
+    struct lr_watch *ops = e->ops_head;
+    uint64_t ops_upto = ops ? e->ops_asked : 0;
+    e->ops_head = e->ops_tail = NULL;
     pthread_mutex_unlock(&e->mu);
+    /* Watch changes first: an unwatch waits for them. */
+    lr_engine_watch_apply(e, ops, ops_upto);
     while (jobs) {
         struct lr_job *j = jobs;
         jobs = j->next;
@@ -86,6 +101,7 @@ static void abort_all(struct lr_engine *e)
 static void *engine_main(void *arg)
 {
     struct lr_engine *e = arg;
+    self_engine = e;
     for (;;) {
         int stopping = drain_inbox(e);
         if (stopping) {
@@ -93,6 +109,10 @@ static void *engine_main(void *arg)
             break;
         }
         lr_loop_step(&e->loop);
+        if (e->local_work) {       /* queued by a watch: drain it now */
+            e->local_work = 0;
+            continue;
+        }
         lr_loop_poll(&e->loop);
     }
     return NULL;
@@ -110,8 +130,10 @@ int lr_engine_start(struct lr_router *rt, struct lr_engine **out,
     }
     e->rt = rt;
     pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->ops_cv, NULL);
     if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
         lr_loop_fini(&e->loop);
+        pthread_cond_destroy(&e->ops_cv);
         pthread_mutex_destroy(&e->mu);
         free(e);
         snprintf(err, errlen, "cannot start the engine thread");
@@ -138,7 +160,9 @@ void lr_engine_stop(struct lr_engine *e)
         lr_job_discard(j);
     }
     free(e->cancels);
+    lr_engine_watch_free_all(e);
     lr_loop_fini(&e->loop);
+    pthread_cond_destroy(&e->ops_cv);
     pthread_mutex_destroy(&e->mu);
     free(e);
 }
@@ -173,7 +197,9 @@ uint64_t lr_engine_submit(struct lr_engine *e, const struct lr_request *req,
         e->inbox_head = job;
     e->inbox_tail = job;
     pthread_mutex_unlock(&e->mu);
-    if (was_empty)
+    if (lr_engine_is_self(e))
+        e->local_work = 1;
+    else if (was_empty)
         lr_loop_wakeup(&e->loop);
     return id;
 }
@@ -193,7 +219,9 @@ int lr_engine_cancel(struct lr_engine *e, uint64_t id)
     if (ok && e->n_cancels < e->cap_cancels)
         e->cancels[e->n_cancels++] = id;
     pthread_mutex_unlock(&e->mu);
-    if (ok)
+    if (ok && lr_engine_is_self(e))
+        e->local_work = 1;
+    else if (ok)
         lr_loop_wakeup(&e->loop);
     return ok ? LR_OK : LR_E_NOT_FOUND;
 }

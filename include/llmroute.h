@@ -294,6 +294,30 @@ LR_API uint64_t lr_submit(struct lr_router *r, const struct lr_request *req,
    router never issued. */
 LR_API int lr_cancel(struct lr_router *r, uint64_t id);
 
+/*
+ * Share the engine thread with an event source of the application's (an
+ * HTTP server's epoll fd, say), so that a request and its answer never
+ * cross threads: fn(user) runs on the engine thread, the thread that runs
+ * lr_submit() requests and their callbacks, whenever fd is readable
+ * (level-triggered), once soon after this call, and when the time it
+ * last asked for has come.  fn returns the milliseconds (by the router's
+ * clock) until it wants to run again even if fd stays quiet, or a
+ * negative number for "only when fd is readable".  fn may call
+ * lr_submit(), lr_cancel(), lr_watch_fd() and lr_unwatch_fd(); it must
+ * not block, nor call lr_complete(), lr_stream() or lr_close().
+ * Returns LR_OK, LR_E_INVALID_ARG (fd < 0, fn NULL, fd already watched
+ * or not pollable) or LR_E_NOMEM.  lr_close() ends every watch without
+ * calling fn again.
+ */
+typedef int64_t (*lr_watch_fn)(void *user);
+LR_API int lr_watch_fd(struct lr_router *r, int fd, lr_watch_fn fn,
+                       void *user);
+
+/* Stop watching fd.  From another thread it returns once fn is not
+   running and will not run again; from a watch's fn it takes effect at
+   once.  LR_OK, or LR_E_NOT_FOUND when fd is not watched. */
+LR_API int lr_unwatch_fd(struct lr_router *r, int fd);
+
 /* --- Introspection ------------------------------------------------------ */
 
 /*
