@@ -68,12 +68,16 @@ struct exchange *exchange_new(struct serve_server *srv,
     return x;
 }
 
-/* With x->mu held: let libmicrohttpd look at the connection again. */
+/* With x->mu held: let libmicrohttpd look at the connection again.  In
+   external epoll mode it has no wakeup channel of its own: the watch
+   that drives it (serve_http.c) is asked to run.  A connection not gone
+   means the server is still there. */
 static void wake(struct exchange *x)
 {
     if (x->suspended && !x->conn_gone) {
         x->suspended = 0;
         MHD_resume_connection(x->conn);
+        lr_watch_wake(x->srv->router, x->srv->epoll_fd);
     }
 }
 

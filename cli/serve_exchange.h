@@ -29,6 +29,8 @@ struct serve_server {
     struct serve_models models;
     struct MHD_Daemon *daemon;
     int port;
+    int epoll_fd;                /* the daemon's, watched on the engine
+                                    thread; -1 until then */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     size_t live;                 /* exchanges libmicrohttpd still holds */

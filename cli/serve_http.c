@@ -1,8 +1,14 @@
 /*
- * serve_http.c - the gateway's HTTP server (libmicrohttpd): one internal
- * polling thread (epoll where available), connections suspended while
- * the engine works (serve_exchange.c), TCP_NODELAY on every accepted
- * socket so small SSE writes are not held back by Nagle.
+ * serve_http.c - the gateway's HTTP server (libmicrohttpd) in external
+ * epoll mode, run on the router's engine thread: libmicrohttpd's epoll
+ * fd is handed to lr_watch_fd(), so a request is read, submitted,
+ * answered upstream and written back on one thread, with no hand-off
+ * between an HTTP thread and the engine's (that cost a wakeup and two
+ * context switches per request).  Connections are suspended while the
+ * engine works (serve_exchange.c); TCP_NODELAY on every accepted socket
+ * so small SSE writes are not held back by Nagle.  At shutdown the main
+ * thread takes the daemon back (lr_unwatch_fd) and drives it itself
+ * while the requests in flight finish.
  *
  * Routes:
  *   GET  /healthz              200 {"status":"ok"}, no key needed
@@ -408,6 +414,18 @@ static void notify_conn(void *cls, struct MHD_Connection *conn,
 
 /* --- Daemon ------------------------------------------------------------- */
 
+/* The watch's fn (engine thread): whatever libmicrohttpd has to do, then
+   when it wants to run again (its connection timeouts). */
+static int64_t run_http(void *user)
+{
+    struct serve_server *s = user;
+    MHD_run(s->daemon);
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(s->daemon, &ms) != MHD_YES)
+        return -1;
+    return ms > 60000 ? 60000 : (int64_t)ms;
+}
+
 /* HOST:PORT ([v6addr]:PORT too) into addr. */
 static int parse_listen(const char *listen, struct sockaddr_storage *addr,
                         char *err, size_t errlen)
@@ -457,6 +475,7 @@ struct serve_server *serve_start(struct lr_router *r,
         return NULL;
     }
     s->router = r;
+    s->epoll_fd = -1;
     s->cfg = c;
     if (!(s->stats = serve_stats_new()) ||
         !(s->watch = serve_watch_new())) {
@@ -472,7 +491,7 @@ struct serve_server *serve_start(struct lr_router *r,
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cv, &ca);
     pthread_condattr_destroy(&ca);
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME
                      | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -492,24 +511,22 @@ struct serve_server *serve_start(struct lr_router *r,
         return NULL;
     }
     s->port = di->port;
+    di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    int rc = di ? lr_watch_fd(r, di->epoll_fd, run_http, s)
+                : LR_E_INVALID_ARG;
+    if (rc != LR_OK) {
+        snprintf(err, errlen, "cannot serve on the engine thread: %s",
+                 lr_strerror(rc));
+        serve_stop(s, 0);
+        return NULL;
+    }
+    s->epoll_fd = di->epoll_fd;
     return s;
 }
 
 int serve_port(const struct serve_server *s)
 {
     return s->port;
-}
-
-/* Wait (s->mu held) until nothing is live or deadline (CLOCK_MONOTONIC
-   ms) passes. */
-static void wait_live(struct serve_server *s, int64_t deadline)
-{
-    struct timespec ts = {.tv_sec = deadline / 1000,
-                          .tv_nsec = (deadline % 1000) * 1000000};
-    while (s->live) {
-        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT)
-            return;
-    }
 }
 
 static int64_t mono_ms(void)
@@ -519,23 +536,41 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Main thread, the daemon taken back from the engine: drive it until
+   nothing is live or deadline (CLOCK_MONOTONIC ms) passes.  The engine
+   still answers upstream and resumes connections meanwhile. */
+static void drive_until_idle(struct serve_server *s, int64_t deadline)
+{
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        size_t live = s->live;
+        pthread_mutex_unlock(&s->mu);
+        int64_t left = deadline - mono_ms();
+        if (!live || left <= 0)
+            return;
+        MHD_run_wait(s->daemon, (int32_t)(left < 50 ? left : 50));
+    }
+}
+
 void serve_stop(struct serve_server *s, int64_t deadline_ms)
 {
     if (!s)
         return;
     if (s->daemon) {
+        if (s->epoll_fd >= 0)
+            lr_unwatch_fd(s->router, s->epoll_fd);
         MHD_socket fd = MHD_quiesce_daemon(s->daemon);
         if (fd != MHD_INVALID_SOCKET)
             close(fd);
-        pthread_mutex_lock(&s->mu);
-        wait_live(s, mono_ms() + deadline_ms);
+        drive_until_idle(s, mono_ms() + deadline_ms);
         /* Past the grace period: cancel what still runs; the cancelled
            requests answer (503) and their connections resume, which
            libmicrohttpd needs before it may stop. */
+        pthread_mutex_lock(&s->mu);
         for (struct exchange *x = s->list; x; x = x->next)
             exchange_cancel(x);
-        wait_live(s, mono_ms() + 2000);
         pthread_mutex_unlock(&s->mu);
+        drive_until_idle(s, mono_ms() + 2000);
         MHD_stop_daemon(s->daemon);
     }
     serve_watch_free(s->watch);

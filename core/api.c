@@ -86,6 +86,13 @@ int lr_watch_fd(struct lr_router *r, int fd, lr_watch_fn fn, void *user)
     return lr_engine_watch(r->engine, fd, fn, user);
 }
 
+int lr_watch_wake(struct lr_router *r, int fd)
+{
+    if (!r)
+        return LR_E_INVALID_ARG;
+    return lr_engine_watch_wake(r->engine, fd);
+}
+
 int lr_unwatch_fd(struct lr_router *r, int fd)
 {
     if (!r)

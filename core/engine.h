@@ -70,6 +70,7 @@ int lr_engine_is_self(const struct lr_engine *e);
 int lr_engine_watch(struct lr_engine *e, int fd, lr_watch_fn fn,
                     void *user);
 int lr_engine_unwatch(struct lr_engine *e, int fd);
+int lr_engine_watch_wake(struct lr_engine *e, int fd);
 /* Engine thread, in its drain: make the changes other threads asked for
    (ops, taken from e->ops_head under mu with their count) and free the
    watches that ended. */

@@ -22,10 +22,14 @@
 #include "engine.h"
 #include "router.h"
 
+enum { OP_NONE, OP_UNWATCH, OP_WAKE };
+
 struct lr_watch {
     struct lr_engine *e;
     int fd;
-    lr_watch_fn fn;                /* NULL in an "unwatch fd" change */
+    int op;                        /* in the queue of changes: OP_NONE
+                                      (start this watch) or another */
+    lr_watch_fn fn;
     void *user;
     struct lr_timer timer;         /* when fn asked to run again */
     struct lr_watch *next;
@@ -93,6 +97,15 @@ static void end(struct lr_engine *e, int fd)
     w->fd = -1;
     w->next = e->dead_watches;
     e->dead_watches = w;
+}
+
+/* Engine thread: run fd's fn at the next turn, which comes without a
+   poll (local_work). */
+static void wake_now(struct lr_engine *e, int fd)
+{
+    struct lr_watch *w = find(e, fd);
+    if (w && lr_timer_arm(&e->loop.timers, &w->timer, now(e)) == LR_OK)
+        e->local_work = 1;
 }
 
 /* With e->mu held. */
@@ -177,6 +190,7 @@ int lr_engine_unwatch(struct lr_engine *e, int fd)
         return LR_OK;
     }
     op->fd = fd;
+    op->op = OP_UNWATCH;
     queue(e, op);
     uint64_t mine = e->ops_asked;
     pthread_mutex_unlock(&e->mu);
@@ -188,6 +202,32 @@ int lr_engine_unwatch(struct lr_engine *e, int fd)
     return LR_OK;
 }
 
+int lr_engine_watch_wake(struct lr_engine *e, int fd)
+{
+    if (lr_engine_is_self(e)) {
+        if (!find(e, fd))
+            return LR_E_NOT_FOUND;
+        wake_now(e, fd);
+        return LR_OK;
+    }
+    struct lr_watch *op = calloc(1, sizeof *op);
+    if (!op)
+        return LR_E_NOMEM;
+    op->fd = fd;
+    op->op = OP_WAKE;
+    pthread_mutex_lock(&e->mu);
+    int known = watched_at(e, fd) >= 0;
+    if (known)
+        queue(e, op);
+    pthread_mutex_unlock(&e->mu);
+    if (!known) {
+        free(op);
+        return LR_E_NOT_FOUND;
+    }
+    lr_loop_wakeup(&e->loop);
+    return LR_OK;
+}
+
 void lr_engine_watch_apply(struct lr_engine *e, struct lr_watch *ops,
                            uint64_t upto)
 {
@@ -195,12 +235,15 @@ void lr_engine_watch_apply(struct lr_engine *e, struct lr_watch *ops,
         struct lr_watch *op = ops;
         ops = op->next;
         op->next = NULL;
-        if (op->fn) {
+        if (op->op == OP_NONE) {
             start(e, op);
-        } else {
-            end(e, op->fd);
-            free(op);
+            continue;
         }
+        if (op->op == OP_UNWATCH)
+            end(e, op->fd);
+        else
+            wake_now(e, op->fd);
+        free(op);
     }
     for (struct lr_watch *w = e->dead_watches, *n; w; w = n) {
         n = w->next;

@@ -313,6 +313,13 @@ typedef int64_t (*lr_watch_fn)(void *user);
 LR_API int lr_watch_fd(struct lr_router *r, int fd, lr_watch_fn fn,
                        void *user);
 
+/* Run the fn of the watch on fd at the loop's next turn, even if fd is
+   quiet (for a server that must be driven after it was told something
+   from outside its own callbacks, such as a resumed connection).  From
+   the engine thread it costs no system call.  LR_OK, or LR_E_NOT_FOUND
+   when fd is not watched. */
+LR_API int lr_watch_wake(struct lr_router *r, int fd);
+
 /* Stop watching fd.  From another thread it returns once fn is not
    running and will not run again; from a watch's fn it takes effect at
    once.  LR_OK, or LR_E_NOT_FOUND when fd is not watched. */
