@@ -2,7 +2,8 @@
  * test_watch.c - lr_watch_fd / lr_unwatch_fd: an application fd served on
  * the engine thread.  fn runs on the thread that runs lr_submit()'s
  * callbacks, when its fd is readable, soon after the watch starts and
- * when the time it asked for comes; it may submit requests; an unwatch
+ * when the time it asked for comes, and when lr_watch_wake asks; it may
+ * submit requests; an unwatch
  * from another thread returns only once fn has stopped for good; a watch
  * may end itself; bad arguments are refused.  Every wait is bounded.
  */
@@ -38,6 +39,7 @@ struct watcher {
     atomic_int calls, bytes, in_fn, submitted, answered;
     atomic_int end_after;          /* unwatch itself on this call (0: no) */
     atomic_int failed;             /* an lr_* call in fn failed */
+    atomic_int wake_until;         /* fn wakes itself until this call */
     int64_t again_ms;              /* what fn returns */
     int submit_once;
     pthread_t fn_thread, done_thread;
@@ -97,6 +99,9 @@ static int64_t fn(void *user)
             atomic_store(&w->submitted, 1);
         lr_request_free(q);
     }
+    if (n < atomic_load(&w->wake_until) &&
+        lr_watch_wake(w->r, w->fd) != LR_OK)
+        atomic_store(&w->failed, 1);
     /* No cmocka assertion here: it would longjmp off this thread. */
     if (atomic_load(&w->end_after) == n &&
         lr_unwatch_fd(w->r, w->fd) != LR_OK)
@@ -183,6 +188,28 @@ static void ends_itself(void **s)
     teardown(&f);
 }
 
+/* lr_watch_wake runs fn with fd quiet and no time asked for: from
+   another thread, and from fn itself. */
+static void wake_runs_fn(void **s)
+{
+    (void)s;
+    struct fx f;
+    setup(&f);
+    struct watcher w = {.r = f.r, .fd = f.pipe[0], .again_ms = -1};
+    assert_int_equal(lr_watch_fd(f.r, w.fd, fn, &w), LR_OK);
+    assert_true(wait_for(&w.calls, 1));
+    usleep(20 * 1000);
+    assert_int_equal(atomic_load(&w.calls), 1);
+    atomic_store(&w.wake_until, 5);
+    assert_int_equal(lr_watch_wake(f.r, w.fd), LR_OK);
+    assert_true(wait_for(&w.calls, 5));    /* 2 from here, 3..5 from fn */
+    usleep(20 * 1000);
+    assert_int_equal(atomic_load(&w.calls), 5);
+    assert_int_equal(atomic_load(&w.failed), 0);
+    assert_int_equal(lr_watch_wake(f.r, f.pipe[1]), LR_E_NOT_FOUND);
+    teardown(&f);
+}
+
 static void bad_arguments(void **s)
 {
     (void)s;
@@ -211,6 +238,7 @@ int main(void)
         cmocka_unit_test(runs_again_when_asked),
         cmocka_unit_test(unwatch_waits_for_fn),
         cmocka_unit_test(ends_itself),
+        cmocka_unit_test(wake_runs_fn),
         cmocka_unit_test(bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
