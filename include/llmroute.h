@@ -91,7 +91,9 @@ typedef void (*lr_log_fn)(int level, const char *line, void *user);
 
 /* Route library log lines to fn (NULL: back to stderr).  Lines never
    contain API keys; prompts and answers are not logged.  Set it before
-   lr_open() to see load-time messages. */
+   lr_open() to see load-time messages.  It may be replaced at any time,
+   from any thread (also from inside fn): lines logged from then on go
+   to the new fn; the old one may still finish a call in progress. */
 LR_API void lr_set_log_cb(lr_log_fn fn, void *user);
 /* Lines above this level are dropped (default: warn). */
 LR_API void lr_set_log_level(int level);

@@ -80,8 +80,7 @@ static void has(const char *where, const char *text, const char *want)
 
 /* --- Log capture --------------------------------------------------------- */
 
-/* The sink is set once (main): lr_set_log_cb keeps a replaced sink
-   alive on purpose, which a leak checker would report. */
+/* The sink is set once (main); the tests switch capture on and off. */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static char logs[1 << 16];
 static size_t log_len;
