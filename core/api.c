@@ -122,6 +122,7 @@ static void describe_targets(cJSON *root, const struct lr_router *r)
         cJSON_AddStringToObject(o, "model", t->model);
         cJSON_AddStringToObject(o, "base_url", t->base_url);
         cJSON_AddBoolToObject(o, "api_key_set", t->n_keys > 0);
+        cJSON_AddBoolToObject(o, "tls_verify", !t->tls_insecure);
         cJSON *keys = cJSON_AddArrayToObject(o, "api_key_vars");
         for (size_t k = 0; keys && k < t->n_keys; k++)
             cJSON_AddItemToArray(keys, cJSON_CreateString(t->keys[k].var));

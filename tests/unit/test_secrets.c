@@ -17,7 +17,8 @@
  * reached the surface it checks.
  *
  * Also here: tls_verify = false (warned at every load, applied to the
- * transfer), and client keys compared without an early exit.
+ * transfer, shown by the describe JSON and check), and client keys
+ * compared without an early exit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,6 +385,26 @@ static struct lr_router *open_logged(const char *path)
     return r;
 }
 
+/* The describe JSON has tls_verify per target, a boolean. */
+static void describe_tls(struct lr_router *r)
+{
+    char *d = lr_router_describe_json(r);
+    cJSON *j = cJSON_Parse(d);
+    lr_free(d);
+    assert_non_null(j);
+    const cJSON *t;
+    int seen = 0;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItem(j, "targets")) {
+        const cJSON *v = cJSON_GetObjectItem(t, "tls_verify");
+        const char *name = cJSON_GetObjectItem(t, "name")->valuestring;
+        assert_true(cJSON_IsBool(v));
+        assert_int_equal(cJSON_IsTrue(v), strcmp(name, "safe") == 0);
+        seen++;
+    }
+    assert_int_equal(seen, 2);
+    cJSON_Delete(j);
+}
+
 static void tls_verify_option(void **state)
 {
     struct fx *f = *state;
@@ -407,8 +429,19 @@ static void tls_verify_option(void **state)
         lr_transfer_tls_opts(lr_router_target(r, "lab"), &peer, &host);
         assert_int_equal(peer, 0);
         assert_int_equal(host, 0);
+        if (load == 0)
+            describe_tls(r);
         lr_close(r);
     }
+    /* check says it too, next to the target. */
+    struct cli_run cr;
+    cli_run(&cr, DEADLINE_MS, NULL, "check", "-c", p, NULL);
+    assert_int_equal(cr.code, 0);
+    has("check", cr.out, "2. lab: openai m at https://10.0.0.7/v1 (api key "
+        "none; TLS certificate NOT verified, tls_verify = false)");
+    has("check", cr.out, "1. safe: openai m at https://127.0.0.1:9/v1 "
+        "(api key none)\n");
+    cli_run_free(&cr);
     p = tenv_write(&f->env, "tlsbad.ini",
         "[target lab]\nprovider = openai\nmodel = m\ntls_verify = maybe\n");
     assert_null(lr_open(p, err, sizeof err));
