@@ -9,7 +9,6 @@
  * win over a provider's own hint, as the official SDKs do.
  */
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,13 +75,10 @@ static void read_hints(struct lr_job *job, struct outcome *o)
     if ((v = lr_transfer_header(t, "x-should-retry")))
         o->should_retry = strcasecmp(v, "true") == 0    ? 1
                           : strcasecmp(v, "false") == 0 ? 0 : -1;
-    if ((v = lr_transfer_header(t, "retry-after-ms"))) {
-        char *end;
-        double d = strtod(v, &end);
-        if (end != v && !*end && isfinite(d) && d >= 0 && d < 1e10) {
-            o->hint = (int64_t)ceil(d);
-            return;
-        }
+    if ((v = lr_transfer_header(t, "retry-after-ms")) &&
+        lr_parse_retry_ms(v, &ms) == LR_OK) {
+        o->hint = ms;
+        return;
     }
     if ((v = lr_transfer_header(t, "retry-after")) &&
         lr_parse_retry_after_ms(v, lr_clock_wall(job->rt->clock), &ms) ==
