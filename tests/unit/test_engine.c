@@ -100,6 +100,30 @@ static struct lr_attempt_info attempt(const struct lr_response *r, size_t i)
     return a;
 }
 
+/* A program built against the header before fallback_reason calls the
+   lr_response_attempt symbol with a shorter struct: the library must
+   not write past it.  (lr_response_attempt) bypasses the header's macro,
+   as such a program's call does. */
+static void old_layout_untouched(const struct lr_response *r)
+{
+    union {
+        struct lr_attempt_info info;
+        unsigned char b[sizeof(struct lr_attempt_info)];
+    } u;
+    size_t v1 = offsetof(struct lr_attempt_info, fallback_reason);
+    memset(u.b, 0xAB, sizeof u.b);
+    assert_int_equal((lr_response_attempt)(r, 0, &u.info), LR_OK);
+    assert_string_equal(u.info.target, "a");
+    for (size_t k = v1; k < sizeof u.b; k++)
+        assert_int_equal(u.b[k], 0xAB);
+    memset(u.b, 0xAB, sizeof u.b);
+    assert_int_equal(lr_response_attempt_sized(r, 0, &u.info, v1), LR_OK);
+    for (size_t k = v1; k < sizeof u.b; k++)
+        assert_int_equal(u.b[k], 0xAB);
+    assert_int_equal(lr_response_attempt_sized(r, 0, &u.info, v1 - 1),
+                     LR_E_INVALID_ARG);
+}
+
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -148,6 +172,11 @@ static void falls_back_on_429(void **s)
     char *j = lr_response_json(r);
     assert_non_null(strstr(j, "\"fallback_reason\":\"rate_limited\""));
     lr_free(j);
+    /* The struct says it as the JSON trail does. */
+    assert_non_null(attempt(r, 0).fallback_reason);
+    assert_string_equal(attempt(r, 0).fallback_reason, "rate_limited");
+    assert_null(attempt(r, 1).fallback_reason);
+    old_layout_untouched(r);
     assert_int_equal(mock_requests(f.mock, "a"), 1);
     assert_int_equal(mock_requests(f.mock, "b"), 1);
     lr_response_free(r);
