@@ -202,7 +202,9 @@ static void take_answer(struct lr_job *job, struct lr_attempt_rec *a)
     lr_utf8_scrub(&res->model);
     lr_buf_reset(&r->error_message);
     if (job->on_delta && !t->delivered && res->text.len &&
-        job->on_delta(res->text.data, res->text.len, job->delta_user))
+        lr_job_deliver(job, res->model.len ? lr_buf_str(&res->model)
+                                           : tg->model,
+                       res->text.data, res->text.len))
         r->status = LR_E_CANCELLED;
     lr_buf_free(&r->text);
     r->text = res->text;

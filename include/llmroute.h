@@ -288,6 +288,14 @@ LR_API int lr_complete(struct lr_router *r, const struct lr_request *req,
    Return 0 to continue, nonzero to cancel the request. */
 typedef int (*lr_delta_fn)(const char *text, size_t len, void *user);
 
+/* Called from inside an lr_delta_fn: the model of the attempt whose text
+   is being delivered, the one lr_response_model() will report if it
+   answers (the model the upstream names, else the target's configured
+   one); NULL outside a delta callback or when unknown (an answer from
+   a policy, e.g. a cache hit, may have none).  Valid until the callback
+   returns: copy it to keep it.  Added after 0.1.0. */
+LR_API const char *lr_delta_model(void);
+
 /* Blocking streamed completion: on_delta is called on the calling thread
    for each piece of text, then the call returns as lr_complete() does,
    the full text included in the response. */
