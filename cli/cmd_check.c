@@ -49,9 +49,12 @@ static void print_human(const cJSON *d)
     const cJSON *t;
     cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(d, "targets")) {
         const cJSON *key = cJSON_GetObjectItemCaseSensitive(t, "api_key_set");
-        printf("  %d. %s: %s %s at %s (api key %s)\n", ++i, str(t, "name"),
-               str(t, "provider"), str(t, "model"), str(t, "base_url"),
-               cJSON_IsTrue(key) ? "set" : "none");
+        const cJSON *tls = cJSON_GetObjectItemCaseSensitive(t, "tls_verify");
+        printf("  %d. %s: %s %s at %s (api key %s%s)\n", ++i,
+               str(t, "name"), str(t, "provider"), str(t, "model"),
+               str(t, "base_url"), cJSON_IsTrue(key) ? "set" : "none",
+               cJSON_IsFalse(tls) ? "; TLS certificate NOT verified, "
+                                    "tls_verify = false" : "");
     }
 }
 

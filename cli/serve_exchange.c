@@ -19,6 +19,7 @@
  * nonzero, which cancels too.  While the connection is suspended,
  * libmicrohttpd would not notice the client leave: serve_watch.c does.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,7 +85,10 @@ static void wake(struct exchange *x)
 static int on_delta(const char *text, size_t len, void *user)
 {
     struct exchange *x = user;
+    const char *model = lr_delta_model();
     pthread_mutex_lock(&x->mu);
+    if (model && !x->delta_model[0])
+        snprintf(x->delta_model, sizeof x->delta_model, "%s", model);
     int stop = x->conn_gone || serve_buf_add(&x->pending, text, len);
     if (!stop)
         wake(x);
@@ -143,6 +147,20 @@ int exchange_ready(struct exchange *x)
     return ready;
 }
 
+/* With x->mu held, before the first chunk: the model the chunks carry,
+   the one a non-streamed answer would (serve_completion_json()): the
+   model answering, as the engine said at the first delta, or as the
+   response says when it came without one, else the model asked for. */
+static void pick_model(struct exchange *x)
+{
+    const char *m = x->delta_model;
+    if (!*m && x->done)
+        m = lr_response_model(x->resp);
+    if (!m || !*m)
+        m = x->parsed.model;
+    snprintf(x->chunk_model, sizeof x->chunk_model, "%s", m);
+}
+
 /* Turn what the engine left into SSE bytes in x->out; 0 when there was
    nothing (the connection is then suspended), 1 when there was, -1 on
    out of memory. */
@@ -158,9 +176,11 @@ static int fill(struct exchange *x)
         pthread_mutex_unlock(&x->mu);
         return 0;
     }
+    if (!x->chunk_model[0])
+        pick_model(x);
     pthread_mutex_unlock(&x->mu);
     int rc = 0;
-    const char *model = x->parsed.model;
+    const char *model = x->chunk_model;
     if (text.len || !x->sse_role_sent)
         rc = serve_sse_delta(&x->out, x->id, x->created, model,
                              !x->sse_role_sent, text.data ? text.data : "",

@@ -54,10 +54,13 @@ struct exchange {
     long long created;
     struct serve_buf out;
     size_t out_off;
+    char chunk_model[256];       /* every chunk's "model", fixed at the
+                                    first chunk sent */
     /* shared, under mu */
     int suspended, conn_gone, submitted, done;
     uint64_t req_id;
     struct serve_buf pending;    /* streamed text not yet sent */
+    char delta_model[256];       /* lr_delta_model() at the first delta */
     struct lr_response *resp;    /* set once, with done */
     /* under the watch's mutex (serve_watch.c) */
     int watch_fd;                /* -1: not watched */

@@ -15,6 +15,7 @@
 #include "request.h"
 #include "response.h"
 #include "router.h"
+#include "url.h"
 
 void lr_free(void *p)
 {
@@ -124,8 +125,13 @@ char *lr_metrics_json(struct lr_router *r)
 static cJSON *section_json(const struct lr_section *s)
 {
     cJSON *o = cJSON_CreateObject();
-    for (size_t i = 0; o && i < s->n_kv; i++)
-        cJSON_AddStringToObject(o, s->kv[i].key, s->kv[i].value);
+    char url[1024];
+    for (size_t i = 0; o && i < s->n_kv; i++) {
+        const char *v = s->kv[i].value;
+        if (strcmp(s->kv[i].key, "base_url") == 0)
+            v = lr_url_redact(v, url, sizeof url);
+        cJSON_AddStringToObject(o, s->kv[i].key, v);
+    }
     return o;
 }
 
@@ -141,8 +147,11 @@ static void describe_targets(cJSON *root, const struct lr_router *r)
         cJSON_AddStringToObject(o, "name", t->name);
         cJSON_AddStringToObject(o, "provider", t->plugin->desc->name);
         cJSON_AddStringToObject(o, "model", t->model);
-        cJSON_AddStringToObject(o, "base_url", t->base_url);
+        char url[1024];
+        cJSON_AddStringToObject(o, "base_url",
+                                lr_url_redact(t->base_url, url, sizeof url));
         cJSON_AddBoolToObject(o, "api_key_set", t->n_keys > 0);
+        cJSON_AddBoolToObject(o, "tls_verify", !t->tls_insecure);
         cJSON *keys = cJSON_AddArrayToObject(o, "api_key_vars");
         for (size_t k = 0; keys && k < t->n_keys; k++)
             cJSON_AddItemToArray(keys, cJSON_CreateString(t->keys[k].var));

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "router.h"
 #include "status.h"
+#include "utf8.h"
 
 static int64_t now(const struct lr_job *job)
 {
@@ -193,7 +194,14 @@ static int build(struct lr_job *job, struct lr_target *t, char *err,
 static int xfer_delta(void *ud, const char *text, size_t len)
 {
     struct lr_job *job = ud;
-    return job->on_delta(text, len, job->delta_user);
+    /* The model as take_answer() will record it: the upstream's (read
+       from the stream's first event), else the configured one. */
+    struct lr_buf *m = &job->xfer.result.model;
+    if (m->len)
+        lr_utf8_scrub(m);
+    return lr_job_deliver(job, m->len ? lr_buf_str(m)
+                                      : job->xfer.target->model,
+                          text, len);
 }
 
 static enum lr_attempt_state send_attempt(struct lr_job *job)

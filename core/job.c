@@ -256,7 +256,7 @@ static void finish_answered(struct lr_job *job)
     lr_log(LR_LOG_DEBUG, "request %" PRIu64 ": answered by policy %s",
            job->id, r->served_by);
     if (job->on_delta && r->text.len &&
-        job->on_delta(r->text.data, r->text.len, job->delta_user))
+        lr_job_deliver(job, r->model, r->text.data, r->text.len))
         set_error(job, LR_E_CANCELLED, "cancelled by the delta callback");
     job_finish(job);
 }

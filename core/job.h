@@ -74,6 +74,12 @@ struct lr_job *lr_job_new(struct lr_router *rt, struct lr_loop *loop,
                           const struct lr_request *req, lr_delta_fn on_delta,
                           void *delta_user, lr_done_fn on_done,
                           void *user);
+/* Hand len bytes of answer text to job->on_delta (non-NULL), with model
+   (the model answering, as lr_response_model() will say; NULL or "" when
+   none) readable through lr_delta_model() during the call (delta.c).
+   Returns the callback's value: nonzero cancels. */
+int lr_job_deliver(struct lr_job *job, const char *model, const char *text,
+                   size_t len);
 /* Free a job that never started (engine stopping). */
 void lr_job_discard(struct lr_job *job);
 void lr_job_start(struct lr_job *job);

@@ -9,7 +9,6 @@
  * win over a provider's own hint, as the official SDKs do.
  */
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,13 +75,10 @@ static void read_hints(struct lr_job *job, struct outcome *o)
     if ((v = lr_transfer_header(t, "x-should-retry")))
         o->should_retry = strcasecmp(v, "true") == 0    ? 1
                           : strcasecmp(v, "false") == 0 ? 0 : -1;
-    if ((v = lr_transfer_header(t, "retry-after-ms"))) {
-        char *end;
-        double d = strtod(v, &end);
-        if (end != v && !*end && isfinite(d) && d >= 0 && d < 1e10) {
-            o->hint = (int64_t)ceil(d);
-            return;
-        }
+    if ((v = lr_transfer_header(t, "retry-after-ms")) &&
+        lr_parse_retry_ms(v, &ms) == LR_OK) {
+        o->hint = ms;
+        return;
     }
     if ((v = lr_transfer_header(t, "retry-after")) &&
         lr_parse_retry_after_ms(v, lr_clock_wall(job->rt->clock), &ms) ==
@@ -206,7 +202,9 @@ static void take_answer(struct lr_job *job, struct lr_attempt_rec *a)
     lr_utf8_scrub(&res->model);
     lr_buf_reset(&r->error_message);
     if (job->on_delta && !t->delivered && res->text.len &&
-        job->on_delta(res->text.data, res->text.len, job->delta_user))
+        lr_job_deliver(job, res->model.len ? lr_buf_str(&res->model)
+                                           : tg->model,
+                       res->text.data, res->text.len))
         r->status = LR_E_CANCELLED;
     lr_buf_free(&r->text);
     r->text = res->text;

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,21 +212,39 @@ size_t lr_response_attempt_count(const struct lr_response *r)
     return r ? r->n_attempts : 0;
 }
 
+/* struct lr_attempt_info as 0.1.0 defined it: up to wait_reason. */
+#define LR_ATTEMPT_INFO_V1 offsetof(struct lr_attempt_info, fallback_reason)
+
+int lr_response_attempt_sized(const struct lr_response *r, size_t i,
+                              struct lr_attempt_info *out, size_t out_size)
+{
+    if (!r || !out || i >= r->n_attempts || out_size < LR_ATTEMPT_INFO_V1)
+        return LR_E_INVALID_ARG;
+    const struct lr_attempt_rec *a = &r->attempts[i];
+    struct lr_attempt_info all = {
+        .target = a->target,
+        .http_status = a->http_status,
+        .error = a->error,
+        .retry_after_ms = a->retry_after_ms,
+        .waited_ms = a->waited_ms,
+        .latency_ms = a->latency_ms,
+        .skipped = a->skipped,
+        .wait_reason = a->wait_reason,
+        .fallback_reason = a->fallback_reason,
+    };
+    /* A caller built against an older header has a shorter struct:
+       never write past it. */
+    memcpy(out, &all, out_size < sizeof all ? out_size : sizeof all);
+    return LR_OK;
+}
+
+/* The symbol programs built before fallback_reason call (the header's
+   macro of the same name sends newer source to the sized one). */
+#undef lr_response_attempt
 int lr_response_attempt(const struct lr_response *r, size_t i,
                         struct lr_attempt_info *out)
 {
-    if (!r || !out || i >= r->n_attempts)
-        return LR_E_INVALID_ARG;
-    const struct lr_attempt_rec *a = &r->attempts[i];
-    out->target = a->target;
-    out->http_status = a->http_status;
-    out->error = a->error;
-    out->retry_after_ms = a->retry_after_ms;
-    out->waited_ms = a->waited_ms;
-    out->latency_ms = a->latency_ms;
-    out->skipped = a->skipped;
-    out->wait_reason = a->wait_reason;
-    return LR_OK;
+    return lr_response_attempt_sized(r, i, out, LR_ATTEMPT_INFO_V1);
 }
 
 static void add_str_or_null(cJSON *o, const char *k, const char *v)

@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "router.h"
 #include "secrets.h"
+#include "url.h"
 
 #ifndef LR_DEFAULT_PLUGIN_DIR
 #define LR_DEFAULT_PLUGIN_DIR "/usr/local/lib/llmroute/plugins"
@@ -156,12 +157,12 @@ static void warn_clear_text(const struct lr_target *t)
     if (!t->n_keys || strncmp(t->base_url, "http://", 7) != 0 ||
         http_to_loopback(t->base_url))
         return;
-    char where[600];
+    char where[600], url[1024];
     lr_section_where(t->sec, "base_url", where, sizeof where);
     lr_log(LR_LOG_WARN, "%s[target %s] base_url %s is plain http:// to "
            "another machine: this target's API key and answers cross the "
            "network unencrypted (use https://)", where, t->name,
-           t->base_url);
+           lr_url_redact(t->base_url, url, sizeof url));
 }
 
 static int target_settings(struct lr_target *t, char *err, size_t errlen)
@@ -169,9 +170,11 @@ static int target_settings(struct lr_target *t, char *err, size_t errlen)
     const char *url = NULL;
     if (lr_cfg_str(t->sec, "base_url", &url) != LR_OK)
         url = t->ops->default_base_url;
+    char shown[1024];
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         return lr_section_fail(t->sec, "base_url", err, errlen, "base_url must "
-                               "start with http:// or https://, got '%s'", url);
+                               "start with http:// or https://, got '%s'",
+                               lr_url_redact(url, shown, sizeof shown));
     t->base_url = strdup(url);
     if (!t->base_url)
         return LR_E_NOMEM;
@@ -192,7 +195,7 @@ static int target_settings(struct lr_target *t, char *err, size_t errlen)
         lr_log(LR_LOG_WARN, "%s[target %s] tls_verify = false: the TLS "
                "certificate of %s is not checked, so anyone on the path "
                "can read this target's API key and answers", where,
-               t->name, t->base_url);
+               t->name, lr_url_redact(t->base_url, shown, sizeof shown));
     }
     if (t->in_usd_per_mtok < 0 || t->out_usd_per_mtok < 0 ||
         t->timeout_ms < 0 || t->connect_timeout_ms < 0 ||

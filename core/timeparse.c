@@ -8,12 +8,14 @@
  * whole text, less surrounding ASCII whitespace, must match, because a
  * hint we half-understood is worse than no hint (the core then falls back
  * to its own backoff).  Arithmetic is integer wherever exactness matters;
- * only a fractional part is scaled through a double, as Go does.
+ * only a fractional part is scaled through a double, as Go does.  The
+ * exception, retry-after-ms, is read as the SDKs read it (a float).
  */
 #include "timeparse.h"
 
 #include "llmroute_plugin.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -461,5 +463,17 @@ int lr_parse_retry_after_ms(const char *text, int64_t now_wall_ms,
     if (parse_http_date(p, end, &when) != LR_OK)
         return LR_E_INVALID_ARG;
     *out = when > now_wall_ms ? when - now_wall_ms : 0;
+    return LR_OK;
+}
+
+int lr_parse_retry_ms(const char *text, int64_t *out)
+{
+    if (!text || !out)
+        return LR_E_INVALID_ARG;
+    char *end;
+    double d = strtod(text, &end);
+    if (end == text || *end || !isfinite(d) || d < 0 || d >= 1e10)
+        return LR_E_INVALID_ARG;
+    *out = (int64_t)ceil(d);
     return LR_OK;
 }

@@ -32,4 +32,14 @@ int lr_parse_time_ms(const char *text, int64_t *out);
 int lr_parse_retry_after_ms(const char *text, int64_t now_wall_ms,
                             int64_t *out);
 
+/*
+ * A retry-after-ms value (OpenAI's and Anthropic's SDKs read it before
+ * Retry-After): a finite number of milliseconds as strtod() reads it
+ * (leading whitespace, a fraction and an exponent allowed, nothing
+ * after), from 0 up to 1e10 exclusive, rounded up.  LR_OK, or
+ * LR_E_INVALID_ARG and *out untouched.  Core only (outcome.c); not in
+ * the host table.
+ */
+int lr_parse_retry_ms(const char *text, int64_t *out);
+
 #endif

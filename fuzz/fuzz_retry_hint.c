@@ -2,11 +2,13 @@
  * fuzz_retry_hint.c - libFuzzer target: the retry-hint and reset-time
  * parsers (core/timeparse.c) every provider and the core's generic
  * retry-after handling use: Go/proto durations, RFC 3339 and HTTP
- * dates, Retry-After values.
+ * dates, Retry-After and retry-after-ms values (the latter read by
+ * core/outcome.c through lr_parse_retry_ms(), hidden in the library and
+ * reached here because the target links the static library's objects).
  *
  * The input is one header value (NUL-terminated copy).  Results are
  * checked against the contracts in timeparse.h: a duration is 0..100
- * days, a Retry-After is never negative.
+ * days, a Retry-After is never negative, a retry-after-ms is 0..1e10.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +47,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                v);
     if (lr_parse_retry_after_ms(text, NOW_MS, &v) == LR_OK)
         expect(v >= 0, "negative retry-after", text, v);
+    v = -7;
+    int rc = lr_parse_retry_ms(text, &v);
+    if (rc == LR_OK)
+        expect(v >= 0 && v <= 10000000000LL, "retry-after-ms out of range",
+               text, v);
+    else
+        expect(v == -7, "retry-after-ms written on failure", text, v);
     lr_parse_time_ms(text, &v);
     free(text);
     return 0;

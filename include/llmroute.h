@@ -91,7 +91,9 @@ typedef void (*lr_log_fn)(int level, const char *line, void *user);
 
 /* Route library log lines to fn (NULL: back to stderr).  Lines never
    contain API keys; prompts and answers are not logged.  Set it before
-   lr_open() to see load-time messages. */
+   lr_open() to see load-time messages.  It may be replaced at any time,
+   from any thread (also from inside fn): lines logged from then on go
+   to the new fn; the old one may still finish a call in progress. */
 LR_API void lr_set_log_cb(lr_log_fn fn, void *user);
 /* Lines above this level are dropped (default: warn). */
 LR_API void lr_set_log_level(int level);
@@ -194,7 +196,8 @@ LR_API int lr_request_add_tool_result(struct lr_request *req,
 struct lr_response;
 
 /* One attempt of a request, as in the attempt trail. Strings belong to
-   the response. */
+   the response.  Fields are only ever appended (see
+   lr_response_attempt_sized()). */
 struct lr_attempt_info {
     const char *target;
     long http_status;          /* 0: no HTTP response */
@@ -204,6 +207,10 @@ struct lr_attempt_info {
     int64_t latency_ms;        /* 0 when skipped */
     const char *skipped;       /* "policy: reason" when skipped, else NULL */
     const char *wait_reason;   /* why it waited, or NULL */
+    /* Added after 0.1.0: why the next target was tried after this attempt
+       ("rate_limited", "server_error", ... as "fallback_reason" in the
+       JSON trail), or NULL when it was not. */
+    const char *fallback_reason;
 };
 
 /* LR_OK when an answer arrived; otherwise the error class. */
@@ -243,9 +250,24 @@ LR_API const char *lr_response_error_message(const struct lr_response *r);
 /* Retry hint for the caller after a failure, -1 when none. */
 LR_API int64_t lr_response_retry_after_ms(const struct lr_response *resp);
 LR_API size_t lr_response_attempt_count(const struct lr_response *resp);
-/* Fills *out with attempt i; LR_E_INVALID_ARG when out of range. */
+/*
+ * Fills *out with attempt i; LR_E_INVALID_ARG when out of range.
+ * out_size is sizeof *out as the caller was compiled: only the fields
+ * that fit are written, so a program built against an older, shorter
+ * struct lr_attempt_info keeps working with a newer library.  Less than
+ * the first version's size (up to wait_reason) is LR_E_INVALID_ARG.
+ */
+LR_API int lr_response_attempt_sized(const struct lr_response *resp,
+                                     size_t i, struct lr_attempt_info *out,
+                                     size_t out_size);
+/* The same for the struct as it was before fallback_reason (programs
+   built against older headers call this symbol).  Source compiled
+   against this header reaches lr_response_attempt_sized() through the
+   macro below, with its own sizeof, so every field is filled. */
 LR_API int lr_response_attempt(const struct lr_response *resp, size_t i,
                                struct lr_attempt_info *out);
+#define lr_response_attempt(resp, i, out)                                 \
+    lr_response_attempt_sized((resp), (i), (out), sizeof *(out))
 /* The response as one JSON object (the CLI's --json shape); caller frees
    with lr_free().  NULL on out-of-memory. */
 LR_API char *lr_response_json(const struct lr_response *resp);
@@ -265,6 +287,14 @@ LR_API int lr_complete(struct lr_router *r, const struct lr_request *req,
 /* Delta callback: len bytes of new visible text (not NUL-terminated).
    Return 0 to continue, nonzero to cancel the request. */
 typedef int (*lr_delta_fn)(const char *text, size_t len, void *user);
+
+/* Called from inside an lr_delta_fn: the model of the attempt whose text
+   is being delivered, the one lr_response_model() will report if it
+   answers (the model the upstream names, else the target's configured
+   one); NULL outside a delta callback or when unknown (an answer from
+   a policy, e.g. a cache hit, may have none).  Valid until the callback
+   returns: copy it to keep it.  Added after 0.1.0. */
+LR_API const char *lr_delta_model(void);
 
 /* Blocking streamed completion: on_delta is called on the calling thread
    for each piece of text, then the call returns as lr_complete() does,

@@ -100,6 +100,30 @@ static struct lr_attempt_info attempt(const struct lr_response *r, size_t i)
     return a;
 }
 
+/* A program built against the header before fallback_reason calls the
+   lr_response_attempt symbol with a shorter struct: the library must
+   not write past it.  (lr_response_attempt) bypasses the header's macro,
+   as such a program's call does. */
+static void old_layout_untouched(const struct lr_response *r)
+{
+    union {
+        struct lr_attempt_info info;
+        unsigned char b[sizeof(struct lr_attempt_info)];
+    } u;
+    size_t v1 = offsetof(struct lr_attempt_info, fallback_reason);
+    memset(u.b, 0xAB, sizeof u.b);
+    assert_int_equal((lr_response_attempt)(r, 0, &u.info), LR_OK);
+    assert_string_equal(u.info.target, "a");
+    for (size_t k = v1; k < sizeof u.b; k++)
+        assert_int_equal(u.b[k], 0xAB);
+    memset(u.b, 0xAB, sizeof u.b);
+    assert_int_equal(lr_response_attempt_sized(r, 0, &u.info, v1), LR_OK);
+    for (size_t k = v1; k < sizeof u.b; k++)
+        assert_int_equal(u.b[k], 0xAB);
+    assert_int_equal(lr_response_attempt_sized(r, 0, &u.info, v1 - 1),
+                     LR_E_INVALID_ARG);
+}
+
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -148,6 +172,11 @@ static void falls_back_on_429(void **s)
     char *j = lr_response_json(r);
     assert_non_null(strstr(j, "\"fallback_reason\":\"rate_limited\""));
     lr_free(j);
+    /* The struct says it as the JSON trail does. */
+    assert_non_null(attempt(r, 0).fallback_reason);
+    assert_string_equal(attempt(r, 0).fallback_reason, "rate_limited");
+    assert_null(attempt(r, 1).fallback_reason);
+    old_layout_untouched(r);
     assert_int_equal(mock_requests(f.mock, "a"), 1);
     assert_int_equal(mock_requests(f.mock, "b"), 1);
     lr_response_free(r);
@@ -550,6 +579,83 @@ static void streams(void **s)
     char *body = mock_last_body(f.mock, "a");
     assert_non_null(strstr(body, "\"stream\":true"));
     free(body);
+    lr_response_free(r);
+    lr_request_free(q);
+    teardown(&f);
+}
+
+/* lr_delta_model() from inside the delta callback: the model the
+   response will name; NULL outside one. */
+struct model_acc {
+    char first[64];
+    int calls, differ;
+};
+
+static int note_model(const char *t, size_t n, void *user)
+{
+    struct model_acc *a = user;
+    const char *m = lr_delta_model();
+    (void)t;
+    (void)n;
+    if (!a->calls++)
+        snprintf(a->first, sizeof a->first, "%s", m ? m : "(null)");
+    else if (!m || strcmp(m, a->first) != 0)
+        a->differ++;
+    return 0;
+}
+
+/* A chunk of a raw OpenAI stream naming model snap-1 (JSON-escaped for
+   the mock's script). */
+#define EQ "\\\""
+#define SNAP_CHUNK(text, finish)                                          \
+    "data: {" EQ "id" EQ ":" EQ "c" EQ "," EQ "object" EQ ":" EQ            \
+    "chat.completion.chunk" EQ "," EQ "model" EQ ":" EQ "snap-1" EQ ","     \
+    EQ "choices" EQ ":[{" EQ "index" EQ ":0," EQ "delta" EQ ":{" EQ         \
+    "content" EQ ":" EQ text EQ "}," EQ "finish_reason" EQ ":" finish       \
+    "}]}\\n\\n"
+
+static void delta_model_named(void **s)
+{
+    (void)s;
+    struct fx f;
+    /* The upstream names a snapshot, not the configured model-a. */
+    setup(&f, "{\"status\":200,\"content_type\":\"text/event-stream\","
+              "\"raw\":\"" SNAP_CHUNK("one ", "null")
+              SNAP_CHUNK("two", EQ "stop" EQ) "data: [DONE]\\n\\n\"}",
+          NULL, NULL);
+    assert_null(lr_delta_model());
+    struct lr_request *q = lr_request_new();
+    lr_request_set_prompt(q, "s");
+    struct model_acc acc = {.calls = 0};
+    struct lr_response *r = NULL;
+    assert_int_equal(lr_stream(f.r, q, note_model, &acc, &r), LR_OK);
+    assert_string_equal(lr_response_text(r), "one two");
+    assert_int_equal(acc.calls, 2);
+    assert_int_equal(acc.differ, 0);
+    assert_string_equal(acc.first, "snap-1");
+    assert_string_equal(lr_response_model(r), "snap-1");
+    assert_null(lr_delta_model());
+    lr_response_free(r);
+    lr_request_free(q);
+    teardown(&f);
+}
+
+/* The mock's own stream (model echoed, text in several deltas): the
+   same model at every delta, and the one the response names. */
+static void delta_model_echoed(void **s)
+{
+    (void)s;
+    struct fx f;
+    setup(&f, "{\"status\":200,\"text\":\"one two three\"}", NULL, NULL);
+    struct lr_request *q = lr_request_new();
+    lr_request_set_prompt(q, "s");
+    struct model_acc acc = {.calls = 0};
+    struct lr_response *r = NULL;
+    assert_int_equal(lr_stream(f.r, q, note_model, &acc, &r), LR_OK);
+    assert_true(acc.calls > 1);
+    assert_int_equal(acc.differ, 0);
+    assert_string_equal(acc.first, lr_response_model(r));
+    assert_string_equal(acc.first, "model-a");
     lr_response_free(r);
     lr_request_free(q);
     teardown(&f);
@@ -1022,6 +1128,8 @@ int main(void)
         cmocka_unit_test(close_cancels_blocking_calls),
         cmocka_unit_test(hooks_never_overlap),
         cmocka_unit_test(streams),
+        cmocka_unit_test(delta_model_named),
+        cmocka_unit_test(delta_model_echoed),
         cmocka_unit_test(stream_cut_short),
         cmocka_unit_test(stream_echo_of_key_is_redacted),
         cmocka_unit_test(malformed_body_falls_back),

@@ -16,8 +16,13 @@
  * text must now say "[redacted]", so the test fails if the echo never
  * reached the surface it checks.
  *
+ * Credentials written into a base_url (userinfo, query values) are
+ * masked wherever a base_url is shown: describe JSON, check, load errors
+ * and warnings.
+ *
  * Also here: tls_verify = false (warned at every load, applied to the
- * transfer), and client keys compared without an early exit.
+ * transfer, shown by the describe JSON and check), and client keys
+ * compared without an early exit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +30,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +46,7 @@
 #include "serve_child.h"
 #include "testenv.h"
 #include "transfer.h"
+#include "url.h"
 
 #define K_OA "sk-PLANTED-7f3a9c41d2e85b60"
 #define K_AN "sk-ant-PLANTED-b81e4c2a9f03"
@@ -80,8 +87,7 @@ static void has(const char *where, const char *text, const char *want)
 
 /* --- Log capture --------------------------------------------------------- */
 
-/* The sink is set once (main): lr_set_log_cb keeps a replaced sink
-   alive on purpose, which a leak checker would report. */
+/* The sink is set once (main); the tests switch capture on and off. */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static char logs[1 << 16];
 static size_t log_len;
@@ -384,6 +390,26 @@ static struct lr_router *open_logged(const char *path)
     return r;
 }
 
+/* The describe JSON has tls_verify per target, a boolean. */
+static void describe_tls(struct lr_router *r)
+{
+    char *d = lr_router_describe_json(r);
+    cJSON *j = cJSON_Parse(d);
+    lr_free(d);
+    assert_non_null(j);
+    const cJSON *t;
+    int seen = 0;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItem(j, "targets")) {
+        const cJSON *v = cJSON_GetObjectItem(t, "tls_verify");
+        const char *name = cJSON_GetObjectItem(t, "name")->valuestring;
+        assert_true(cJSON_IsBool(v));
+        assert_int_equal(cJSON_IsTrue(v), strcmp(name, "safe") == 0);
+        seen++;
+    }
+    assert_int_equal(seen, 2);
+    cJSON_Delete(j);
+}
+
 static void tls_verify_option(void **state)
 {
     struct fx *f = *state;
@@ -408,8 +434,19 @@ static void tls_verify_option(void **state)
         lr_transfer_tls_opts(lr_router_target(r, "lab"), &peer, &host);
         assert_int_equal(peer, 0);
         assert_int_equal(host, 0);
+        if (load == 0)
+            describe_tls(r);
         lr_close(r);
     }
+    /* check says it too, next to the target. */
+    struct cli_run cr;
+    cli_run(&cr, DEADLINE_MS, NULL, "check", "-c", p, NULL);
+    assert_int_equal(cr.code, 0);
+    has("check", cr.out, "2. lab: openai m at https://10.0.0.7/v1 (api key "
+        "none; TLS certificate NOT verified, tls_verify = false)");
+    has("check", cr.out, "1. safe: openai m at https://127.0.0.1:9/v1 "
+        "(api key none)\n");
+    cli_run_free(&cr);
     p = tenv_write(&f->env, "tlsbad.ini",
         "[target lab]\nprovider = openai\nmodel = m\ntls_verify = maybe\n");
     assert_null(lr_open(p, err, sizeof err));
@@ -441,6 +478,89 @@ static void clear_text_key_warning(void **state)
         assert_null(strstr(logs, "[target ollama]"));
         lr_close(r);
     }
+}
+
+/* --- Credentials in a base_url -------------------------------------------*/
+
+#define URL_PW "hunter2pw"          /* a proxy password */
+#define URL_QK "AIzaQUERYPLANTED9"  /* ?key= as in Gemini's examples */
+
+/* Neither planted credential, whole or its first 5 characters. */
+static void no_url_secret(const char *where, const char *text)
+{
+    assert_non_null(text);
+    if (strstr(text, "hunte") || strstr(text, "AIzaQ") || strstr(text, "bob"))
+        fail_msg("%s shows a base_url credential: %.600s", where, text);
+}
+
+static void base_url_credentials(void **state)
+{
+    struct fx *f = *state;
+    const char *p = tenv_write(&f->env, "cred.ini",
+        "[target proxy]\nprovider = openai\nmodel = m\n"
+        "base_url = https://bob:" URL_PW "@10.0.0.7:8443/v1\n"
+        "tls_verify = false\n"
+        "[target gq]\nprovider = gemini\nmodel = m\n"
+        "base_url = http://10.0.0.9/v1beta?key=" URL_QK "&alt=sse#" URL_QK
+        "\napi_key_env = LR_SEC_OA\n");
+    struct lr_router *r = open_logged(p);
+    /* The load warnings print the URL: masked. */
+    no_url_secret("load warnings", logs);
+    has("tls warning", logs, "certificate of https://***@10.0.0.7:8443/v1 "
+        "is not checked");
+    has("clear-text warning", logs, "base_url http://10.0.0.9/v1beta?key=***"
+        "&alt=***#*** is plain http://");
+    char *d = lr_router_describe_json(r);
+    no_url_secret("describe", d);
+    has("describe", d, "\"https://***@10.0.0.7:8443/v1\"");
+    lr_free(d);
+    lr_close(r);
+    struct cli_run cr;
+    cli_run(&cr, DEADLINE_MS, NULL, "check", "-c", p, NULL);
+    assert_int_equal(cr.code, 0);
+    no_url_secret("check", cr.out);
+    no_url_secret("check stderr", cr.err);
+    has("check", cr.out, "at https://***@10.0.0.7:8443/v1 (api key none;");
+    cli_run_free(&cr);
+    cli_run(&cr, DEADLINE_MS, NULL, "check", "-c", p, "--json", NULL);
+    assert_int_equal(cr.code, 0);
+    no_url_secret("check --json", cr.out);
+    cli_run_free(&cr);
+    /* A refused base_url is quoted masked too. */
+    char err[1024] = "";
+    p = tenv_write(&f->env, "credbad.ini",
+        "[target x]\nprovider = openai\nmodel = m\n"
+        "base_url = ftp://bob:" URL_PW "@h/v1?key=" URL_QK "\n");
+    assert_null(lr_open(p, err, sizeof err));
+    no_url_secret("bad base_url error", err);
+    has("bad base_url error", err, "credbad.ini:4: base_url must start with "
+        "http:// or https://, got 'ftp://***@h/v1?key=***'");
+}
+
+/* The masking rules, on their own. */
+static void url_redact_rules(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"https://api.openai.com/v1", "https://api.openai.com/v1"},
+        {"http://u:p@h:1/x", "http://***@h:1/x"},
+        {"http://tok@h", "http://***@h"},
+        {"http://a@b@h/p@q", "http://***@h/p@q"},
+        {"https://h/v1?key=K&alt=sse", "https://h/v1?key=***&alt=***"},
+        {"https://h/?K", "https://h/?***"},
+        {"https://h/?a=&&b=1;c", "https://h/?a=***&&b=***;***"},
+        {"https://h?", "https://h?"},
+        {"https://h/p#frag", "https://h/p#***"},
+        {"u:p@h/p", "***@h/p"},
+        {"", ""},
+    };
+    char out[64];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_string_equal(lr_url_redact(cases[i][0], out, sizeof out),
+                            cases[i][1]);
+    char tiny[8];
+    assert_string_equal(lr_url_redact("https://u:p@h", tiny, sizeof tiny),
+                        "https:/");
 }
 
 /* --- The CLI -------------------------------------------------------------*/
@@ -566,6 +686,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(load_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(tls_verify_option, setup, teardown),
         cmocka_unit_test_setup_teardown(clear_text_key_warning, setup,
+                                        teardown),
+        cmocka_unit_test(url_redact_rules),
+        cmocka_unit_test_setup_teardown(base_url_credentials, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(cli_outputs, setup, teardown),
         cmocka_unit_test_setup_teardown(batch_outputs, setup, teardown),

@@ -503,7 +503,16 @@ static void test_streamed(void **state)
 {
     struct fx *f = *state;
     struct http h;
-    char v[128], text[256] = "";
+    char v[128], text[256] = "", model[128];
+    /* Every chunk names the model a non-streamed answer names (the one
+       that answered), not the one asked for ("s", a target name). */
+    chat(f, KEY_APP, "s", "", &h);
+    assert_int_equal(h.status, 200);
+    cJSON *whole = parse(&h);
+    snprintf(model, sizeof model, "%s", jstr(whole, "model"));
+    cJSON_Delete(whole);
+    free(h.body);
+    assert_string_equal(model, "m-stream");
     chat(f, KEY_APP, "s", ",\"stream\":true,\"stream_options\":"
          "{\"include_usage\":true}", &h);
     assert_int_equal(h.status, 200);
@@ -521,6 +530,7 @@ static void test_streamed(void **state)
         assert_string_equal(jstr(s.events[i], "object"),
                             "chat.completion.chunk");
         assert_string_equal(jstr(s.events[i], "id"), id);
+        assert_string_equal(jstr(s.events[i], "model"), model);
         const char *c = jstr(s.events[i], "choices.0.delta.content");
         if (c)
             strncat(text, c, sizeof text - strlen(text) - 1);

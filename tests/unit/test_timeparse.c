@@ -193,6 +193,27 @@ static const struct row retry_afters[] = {
     {"soon", BAD},
 };
 
+/* retry-after-ms, as the SDKs read it (strtod). */
+static const struct row retry_mss[] = {
+    {"0", 0},
+    {"20", 20},
+    {"1500.5", 1501},   /* rounded up */
+    {"0.001", 1},
+    {" 20", 20},
+    {"1e3", 1000},
+    {"1e-400", 0},      /* underflows to 0 */
+    {"-0", 0},
+    {"9999999999.5", 10000000000},
+    {"1e10", BAD},      /* 115 days: absurd */
+    {"-1", BAD},
+    {"20 ", BAD},
+    {"20ms", BAD},
+    {"", BAD},
+    {"inf", BAD},
+    {"nan", BAD},
+    {"soon", BAD},
+};
+
 typedef int (*parse_fn)(const char *text, int64_t *out);
 
 static int retry_after_at_now(const char *text, int64_t *out)
@@ -239,6 +260,13 @@ static void test_retry_after(void **state)
               retry_after_at_now);
 }
 
+static void test_retry_ms(void **state)
+{
+    (void)state;
+    run_table(retry_mss, sizeof retry_mss / sizeof retry_mss[0],
+              lr_parse_retry_ms);
+}
+
 static void test_null_arguments(void **state)
 {
     int64_t v;
@@ -252,6 +280,8 @@ static void test_null_arguments(void **state)
                      LR_E_INVALID_ARG);
     assert_int_equal(lr_parse_retry_after_ms("1", 0, NULL),
                      LR_E_INVALID_ARG);
+    assert_int_equal(lr_parse_retry_ms(NULL, &v), LR_E_INVALID_ARG);
+    assert_int_equal(lr_parse_retry_ms("1", NULL), LR_E_INVALID_ARG);
 }
 
 /* Every strict prefix of a valid text must be handled without reading
@@ -286,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_times),
         cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_retry_ms),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_prefixes),
     };
