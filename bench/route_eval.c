@@ -23,7 +23,21 @@
  *   route_eval selftest
  *       checks the metric code on synthetic sets (oracle, anti-oracle,
  *       random, a hand-computed case, the threshold rule, the CSV
- *       reader); exit 1 on any failure.
+ *       reader, the GSM8K split); exit 1 on any failure.
+ *   --gsm-half dev|test (export, score, fake): only that half of GSM8K,
+ *       and no MT-Bench (score prints GSM8K alone; export and fake
+ *       still need --out-mt and write MT-Bench whole).
+ *
+ * The GSM8K split (pre-registered before any per-prompt data was looked
+ * at, for a held-out evaluation of the complexity router): a problem is
+ * in the "dev" half when bit 63 of the 64-bit FNV-1a hash (offset basis
+ * 14695981039346656037, prime 1099511628211) of its prompt
+ * (the CSV field's bytes, UTF-8, after unquoting) is 0, and in the
+ * "test" half when it is 1.  Nothing but the prompt text decides it:
+ * not the labels, the row or the id.  The top bit, not the low one:
+ * FNV-1a's low bit is only the parity of the number of odd bytes.  The
+ * halves' labels (q_weak, q_strong) are each half's own, so PGR is
+ * measured within the half.
  *
  * The metric, matched to routellm/evals/benchmarks.py + evaluate.py:
  *   - Each prompt carries the label the weak model (Mixtral-8x7B) and the
@@ -46,8 +60,9 @@
  *     uses np.interp(target, quality, share), which is the same when the
  *     curve rises monotonically and undefined when it does not.
  *   - Ties: pd.qcut refuses repeated cutoffs, so RouteLLM has no rule.
- *     Here prompts are ranked by score, ties by the 64-bit FNV-1a hash of
- *     the id (then the id): fixed, and unrelated to the labels.  With
+ *     Here prompts are ranked by score, ties by a 64-bit FNV-1a-style
+ *     hash of the id (tie_key(), then the id): fixed, and unrelated to
+ *     the labels.  With
  *     ties the row also shows "tie-avg APGR": each run of tied prompts
  *     at its exact mean over every order (linear inside the run).
  *   - random: RouteLLM averages 10 seeded uniform draws; we average N.
@@ -93,8 +108,12 @@ struct set {
     const char *name;
     struct item *v;
     size_t n, cap, dropped;
+    size_t other_half;           /* prompts left out by --gsm-half */
     double q_weak, q_strong;
 };
+
+/* Which GSM8K problems a command sees (see the split above). */
+enum half { HALF_ALL, HALF_DEV, HALF_TEST };
 
 struct metrics {
     double apgr, apgr_all, cpt[3];      /* CPT(20%), (50%), (80%) */
@@ -120,12 +139,32 @@ static char *xstrdup(const char *s)
     return memcpy(xrealloc(NULL, n), s, n);
 }
 
-static uint64_t fnv1a(const char *s)
+static uint64_t fnv1a_from(uint64_t h, const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ull;
     return h;
+}
+
+/* 64-bit FNV-1a as published (offset basis 14695981039346656037). */
+static uint64_t fnv1a(const char *s)
+{
+    return fnv1a_from(14695981039346656037ull, s);
+}
+
+/* The tie-break key: FNV-1a's step from a basis that lost a digit
+   (1469598103934665603).  Kept as it is: it fixes the order of tied
+   scores in every figure published so far. */
+static uint64_t tie_key(const char *s)
+{
+    return fnv1a_from(1469598103934665603ull, s);
+}
+
+/* The pre-registered GSM8K half of a prompt: dev when bit 63 of its
+   FNV-1a hash is 0, test when it is 1. */
+static enum half gsm_half_of(const char *prompt)
+{
+    return fnv1a(prompt) >> 63 ? HALF_TEST : HALF_DEV;
 }
 
 /* splitmix64: small, seedable, good enough for shuffling scores. */
@@ -316,7 +355,7 @@ static struct item *set_add(struct set *s, const char *id,
     memset(it, 0, sizeof *it);
     it->id = xstrdup(id);
     it->prompt = xstrdup(prompt);
-    it->tie = fnv1a(id);
+    it->tie = tie_key(id);
     return it;
 }
 
@@ -524,6 +563,27 @@ static int load_gsm(const char *dir, struct set *s)
     }
     strlist_free(&bad);
     return rc || s->n == 0 ? -1 : 0;
+}
+
+/* Keeps only the items of one half (HALF_ALL: all). */
+static void set_keep_half(struct set *s, enum half h)
+{
+    size_t kept = 0;
+    if (h == HALF_ALL)
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        if (gsm_half_of(s->v[i].prompt) == h) {
+            s->v[kept++] = s->v[i];
+            continue;
+        }
+        free(s->v[i].id);
+        free(s->v[i].prompt);
+        s->other_half++;
+    }
+    s->n = kept;
+    s->name = h == HALF_DEV ? "GSM8K dev half" : "GSM8K test half";
+    if (kept)
+        set_means(s);
 }
 
 static int load_both(const char *dir, struct set *mt, struct set *gsm)
@@ -737,7 +797,9 @@ static int take_score(struct item **byid, size_t n, const cJSON *j,
     return 0;
 }
 
-static int load_scores(struct set *s, const char *path)
+/* Scores for every prompt of half h (or all); a file may also score
+   the other half's prompts (a whole-set classify run). */
+static int load_scores(struct set *s, const char *path, enum half h)
 {
     struct item **byid = xrealloc(NULL, s->n * sizeof *byid);
     size_t len, lineno = 0, missing = 0;
@@ -753,7 +815,8 @@ static int load_scores(struct set *s, const char *path)
         cJSON_Delete(j);
     }
     for (size_t i = 0; !err && i < s->n; i++)
-        missing += !s->v[i].has_score;
+        missing += !s->v[i].has_score &&
+                   (h == HALF_ALL || gsm_half_of(s->v[i].prompt) == h);
     if (!err && missing)
         fprintf(stderr, "route_eval: %s: %zu of the %zu %s prompts have no "
                 "score\n", path, missing, s->n, s->name);
@@ -772,8 +835,12 @@ static double cost_share(double strong_share)
 static void print_head(const struct set *s)
 {
     int mt = strcmp(s->name, "MT-Bench") == 0;
-    printf("%s: %zu prompts (%zu contaminated dropped); %s %.3f, strong "
-           "%.3f; weak %s, strong %s\n", s->name, s->n, s->dropped,
+    char other[64] = "";
+    if (s->other_half)
+        snprintf(other, sizeof other, ", %zu in the other half",
+                 s->other_half);
+    printf("%s: %zu prompts (%zu contaminated dropped%s); %s %.3f, strong "
+           "%.3f; weak %s, strong %s\n", s->name, s->n, s->dropped, other,
            mt ? "judge score 1-10 (both turns), weak" : "share correct, weak",
            s->q_weak, s->q_strong, WEAK_MODEL, STRONG_MODEL);
     printf("  %-24s %6s %7s %7s %7s %7s %8s %7s\n", "router", "APGR",
@@ -869,6 +936,7 @@ static void print_legend(void)
 struct args {
     const char *cmd, *data, *mt, *gsm, *out_mt, *out_gsm, *kind;
     int draws;
+    enum half half;
     uint64_t seed;
 };
 
@@ -912,14 +980,17 @@ static int cmd_write(const struct args *a, int kind)
                 a->cmd);
         return 2;
     }
-    if (load_both(a->data, &mt, &gsm) == 0 &&
-        write_lines(&mt, a->out_mt, kind) == 0 &&
+    if (load_both(a->data, &mt, &gsm) != 0)
+        goto out;
+    set_keep_half(&gsm, a->half);
+    if (write_lines(&mt, a->out_mt, kind) == 0 &&
         write_lines(&gsm, a->out_gsm, kind) == 0) {
-        printf("route_eval: %s %zu MT-Bench prompts to %s, %zu GSM8K to "
+        printf("route_eval: %s %zu MT-Bench prompts to %s, %zu %s to "
                "%s\n", kind ? "scored" : "wrote", mt.n, a->out_mt, gsm.n,
-               a->out_gsm);
+               gsm.name, a->out_gsm);
         rc = 0;
     }
+out:
     set_free(&mt);
     set_free(&gsm);
     return rc;
@@ -929,11 +1000,19 @@ static int cmd_score(const struct args *a)
 {
     struct set mt = {0}, gsm = {0};
     int rc = 1;
+    if (a->half != HALF_ALL && a->mt) {
+        fprintf(stderr, "route_eval: --gsm-half scores GSM8K alone: "
+                "drop --mt\n");
+        return 2;
+    }
     if (load_both(a->data, &mt, &gsm) == 0 &&
-        (!a->mt || load_scores(&mt, a->mt) == 0) &&
-        (!a->gsm || load_scores(&gsm, a->gsm) == 0)) {
-        report_set(&mt, a->mt != NULL, a->draws, a->seed);
-        putchar('\n');
+        (!a->mt || load_scores(&mt, a->mt, HALF_ALL) == 0) &&
+        (!a->gsm || load_scores(&gsm, a->gsm, a->half) == 0)) {
+        set_keep_half(&gsm, a->half);
+        if (a->half == HALF_ALL) {
+            report_set(&mt, a->mt != NULL, a->draws, a->seed);
+            putchar('\n');
+        }
         report_set(&gsm, a->gsm != NULL, a->draws, a->seed);
         putchar('\n');
         print_legend();
@@ -1068,6 +1147,41 @@ static void test_csv(void)
     expect(ok, "CSV: quotes, \"\", newline, CRLF, bad fields", ok);
 }
 
+/* The split: FNV-1a's published vectors, the half is bit 63 of it,
+   the halves are near even on 4000
+   synthetic word problems, and set_keep_half keeps exactly one half. */
+static void test_split(void)
+{
+    struct set s = {0};
+    char prompt[96];
+    size_t dev = 0, ok = 0, want = 0;
+    int vec = fnv1a("") == 0xcbf29ce484222325ull &&
+              fnv1a("a") == 0xaf63dc4c8601ec8cull &&
+              fnv1a("foobar") == 0x85944171f73967e8ull;
+    expect(vec, "split: FNV-1a test vectors", vec);
+    vec = gsm_half_of("") == HALF_TEST && gsm_half_of("a") == HALF_TEST &&
+          fnv1a("ab") == 0x089c4407b545986aull &&
+          gsm_half_of("ab") == HALF_DEV;
+    expect(vec, "split: bit 63 of it (\"\", \"a\" test; \"ab\" dev)", vec);
+    for (int i = 0; i < 4000; i++) {
+        snprintf(prompt, sizeof prompt, "Tom has %d apples and buys %d "
+                 "more. How many apples does he have?", i % 97, i);
+        dev += gsm_half_of(prompt) == HALF_DEV;
+        set_add(&s, "same-id", prompt)->strong = i % 2;
+    }
+    expect(dev > 1900 && dev < 2100, "split: dev share of 4000, 47.5..52.5%",
+           100.0 * (double)dev / 4000);
+    for (size_t i = 0; i < s.n; i++)
+        want += gsm_half_of(s.v[i].prompt) == HALF_TEST;
+    set_keep_half(&s, HALF_TEST);
+    for (size_t i = 0; i < s.n; i++)
+        ok += gsm_half_of(s.v[i].prompt) == HALF_TEST;
+    vec = s.n == want && ok == want && s.other_half == 4000 - want &&
+          strcmp(s.name, "GSM8K test half") == 0;
+    expect(vec, "split: --gsm-half test keeps the test half only", vec);
+    set_free(&s);
+}
+
 static int cmd_selftest(void)
 {
     puts("route_eval selftest:");
@@ -1075,6 +1189,7 @@ static int cmd_selftest(void)
     test_by_hand();
     test_synthetic();
     test_csv();
+    test_split();
     printf("route_eval selftest: %s\n", failures ? "FAILED" : "passed");
     return failures ? 1 : 0;
 }
@@ -1086,9 +1201,10 @@ static const char usage_text[] =
     "GSM.jsonl\n"
     "       route_eval score --data DIR [--mt MT_SCORES.jsonl] "
     "[--gsm GSM_SCORES.jsonl]\n"
-    "                        [--draws N] [--seed S]\n"
+    "                        [--draws N] [--seed S] [--gsm-half dev|test]\n"
     "       route_eval fake --data DIR --kind oracle|anti --out-mt F "
     "--out-gsm F\n"
+    "       (export and fake also take --gsm-half dev|test)\n"
     "       route_eval selftest\n";
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -1112,6 +1228,11 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->out_gsm = v;
         else if (strcmp(o, "--kind") == 0)
             a->kind = v;
+        else if (strcmp(o, "--gsm-half") == 0) {
+            if (strcmp(v, "dev") != 0 && strcmp(v, "test") != 0)
+                return -1;
+            a->half = strcmp(v, "dev") == 0 ? HALF_DEV : HALF_TEST;
+        }
         else if (strcmp(o, "--draws") == 0) {
             long d = strtol(v, &end, 10);
             if (*end || d < 1 || d > 1000000)

@@ -9,7 +9,7 @@
  * request pays microseconds, not a model call.
  *
  * Raw features (struct cx_features) are plain counts a person can check
- * against the prompt; cx_signals() turns them into eleven signals, each
+ * against the prompt; cx_signals() turns them into twelve signals, each
  * saturating or log-scaled so that no single feature runs away, and the
  * score is bias + the weighted sum of the signals, minus the weighted
  * "easy" signal.  Every signal is non-decreasing in its counts, so with
@@ -44,6 +44,8 @@ struct cx_features {
     int operations;     /* words implying arithmetic: "each", "per",
                            "remaining", "more", "%", "spent", ... */
     int units;          /* distinct units named: "hour", "mile", "$" */
+    int relations;      /* quantities defined through others: "than",
+                           "twice", "half", "3/4", "the rest", "ago" */
     int steps;          /* multi-step wording and list items */
     int design_words;   /* "architecture", "scalable", "trade-off", ... */
     int questions;      /* question marks */
@@ -54,12 +56,13 @@ struct cx_features {
 
 enum cx_signal {
     CX_LENGTH, CX_CODE, CX_ERROR, CX_MATH, CX_NUMBERS, CX_OPERATIONS,
-    CX_MULTISTEP, CX_DESIGN, CX_QUESTIONS, CX_TURNS, CX_EASY, CX_N
+    CX_RELATIONS, CX_MULTISTEP, CX_DESIGN, CX_QUESTIONS, CX_TURNS, CX_EASY,
+    CX_N
 };
 
 static const char *const cx_signal_names[CX_N] = {
     "length", "code", "error", "math", "numbers", "operations",
-    "multistep", "design", "questions", "turns", "easy"};
+    "relations", "multistep", "design", "questions", "turns", "easy"};
 
 /* Keyword tables.  A trailing '*' matches any word continuing the stem;
    otherwise the entry must end at a word boundary.  Lower case. */
@@ -118,6 +121,20 @@ static const char *const cx_operation_kw[] = {
     "buy*", "bought", "sell*", "sold", "spend*", "spent", "pay*", "paid",
     "cost*", "earn*", "save*", "saving*", "charg*", "price*", "give*",
     "gave", "lose*", "lost"};
+/* Relations: a quantity given through another one rather than as a
+   number (a comparison, a multiple or a fraction of something, what is
+   left of a whole, a shift in time, the start to be found backwards,
+   an average).  Each one is a step whose direction must be got right,
+   where a quantity stated outright is only read.  Digit fractions
+   ("3/4") count too (cx_scan_prose). */
+static const char *const cx_relation_kw[] = {
+    "than", "twice", "thrice", "times as", "times more", "times the",
+    "times that", "times what", "as many", "as much", "as old", "as long",
+    "as far", "as fast", "half", "halves", "third", "thirds", "quarter",
+    "quarters", "fourth", "fourths", "fifth", "fifths", "ratio",
+    "proportion*", "the rest", "remaining", "remainder", "left over",
+    "leftover", "ago", "from now", "years old", "at first", "originally",
+    "initially", "average*"};
 /* Units of measure: several distinct ones mean a rate or a conversion
    ("$12 per hour", "minutes into hours").  cx_unit_id[k] is the unit of
    cx_unit_kw[k] (spellings of one unit share it), below 64; "$" before a
@@ -303,6 +320,14 @@ static inline int cx_arith(const char *start, const char *p, const char *end)
            isalnum((unsigned char)*b);
 }
 
+/* "3/4": a slash right between two digits, a fraction of something. */
+static inline int cx_fraction(const char *start, const char *p,
+                              const char *end)
+{
+    return p > start && isdigit((unsigned char)p[-1]) && p + 1 < end &&
+           isdigit((unsigned char)p[1]);
+}
+
 static inline void cx_bump(int *n)
 {
     if (*n < 100000)
@@ -321,7 +346,7 @@ static inline const char *cx_number_end(const char *p, const char *end)
 
 /* The keyword tables, in the order of struct cx_index; the last one
    (units) marks which units were seen instead of counting. */
-#define CX_TABLES 9
+#define CX_TABLES 10
 #define CX_UNITS (CX_TABLES - 1)
 #define CX_MAX_KW 128
 
@@ -337,6 +362,7 @@ static const struct {
     {cx_design_kw, CX_NKW(cx_design_kw)},
     {cx_easy_kw, CX_NKW(cx_easy_kw)},
     {cx_operation_kw, CX_NKW(cx_operation_kw)},
+    {cx_relation_kw, CX_NKW(cx_relation_kw)},
     {cx_unit_kw, CX_NKW(cx_unit_kw)},
 };
 
@@ -349,6 +375,7 @@ _Static_assert(CX_NKW(cx_code_kw) < CX_MAX_KW &&
                CX_NKW(cx_design_kw) < CX_MAX_KW &&
                CX_NKW(cx_easy_kw) < CX_MAX_KW &&
                CX_NKW(cx_operation_kw) < CX_MAX_KW &&
+               CX_NKW(cx_relation_kw) < CX_MAX_KW &&
                CX_NKW(cx_unit_kw) < CX_MAX_KW, "a keyword table is too long");
 
 /* The entries of each table by first letter (a-z, then anything else):
@@ -389,7 +416,8 @@ static inline void cx_scan_word(struct cx_features *f,
 {
     int *const count[CX_UNITS] = {
         &f->code_words, &f->error_words, &f->math_words, &f->numbers,
-        &f->steps, &f->design_words, &f->easy_words, &f->operations};
+        &f->steps, &f->design_words, &f->easy_words, &f->operations,
+        &f->relations};
     int l = cx_bucket((char)tolower((unsigned char)*p));
     for (int t = 0; t < CX_TABLES; t++) {
         for (int i = ix->off[t][l]; i < ix->off[t][l + 1]; i++) {
@@ -426,8 +454,11 @@ static inline void cx_scan_prose(struct cx_features *f,
         }
         else if (*p == '$' && p + 1 < end && isdigit((unsigned char)p[1]))
             f->unit_seen |= 1; /* cx_unit_kw[0], "dollar*" */
-        else if (cx_math_char(p, end, &len) || cx_arith(start, p, end))
+        else if (cx_math_char(p, end, &len) || cx_arith(start, p, end)) {
             cx_bump(&f->math_symbols);
+            if (*p == '/' && cx_fraction(start, p, end))
+                cx_bump(&f->relations);
+        }
         else if (word_start && isdigit((unsigned char)*p)) {
             cx_bump(&f->numbers);
             p = cx_number_end(p, end);
@@ -502,7 +533,7 @@ static inline double cx_sat(double x, double half)
     return x <= 0 ? 0 : x / (x + half);
 }
 
-/* The eleven signals of a prompt, each >= 0 and non-decreasing in its
+/* The twelve signals of a prompt, each >= 0 and non-decreasing in its
    counts (numbers and operations: in their counts at a given length). */
 static inline void cx_signals(const struct cx_features *f, double t[CX_N])
 {
@@ -527,6 +558,9 @@ static inline void cx_signals(const struct cx_features *f, double t[CX_N])
        above one with 4 (the first quantity alone is no step). */
     t[CX_NUMBERS] = cx_sat(f->numbers - 1, 8) * density;
     t[CX_OPERATIONS] = cx_sat(f->operations + conversions, 8) * density;
+    /* Half-way at the first relation: one "twice as many as" already
+       makes a problem to be set up, not read off. */
+    t[CX_RELATIONS] = cx_sat(f->relations, 1) * density;
     t[CX_MULTISTEP] = cx_sat(f->steps, 2);
     t[CX_DESIGN] = cx_sat(f->design_words, 1.5);
     t[CX_QUESTIONS] = cx_sat(f->questions - 1, 2);

@@ -24,18 +24,19 @@
  * complexity_features.h counts what makes a prompt hard for a small model
  * (length, code, stack traces and error wording, math wording and
  * symbols, dense quantities, dense arithmetic wording and unit
- * conversions, multi-step wording and list items, design wording, several
- * questions, earlier turns) and what marks an easy one (chit-chat,
- * lookups, rewriting, extraction).  Each count becomes a saturating or
- * log-scaled signal; score = bias + sum of w_X * signal X, minus w_easy *
- * the easy signal.  Weights and their defaults: w_length 0.5, w_code 2.0,
- * w_error 1.5, w_math 1.5, w_numbers 2.0, w_operations 2.0, w_multistep
- * 1.0, w_design 1.5, w_questions 0.6, w_turns 0.8, w_easy 1.5.  Weights
- * are >= 0 so the score only grows with evidence of difficulty.  The
- * defaults were fixed from general knowledge, the second attempt after
- * seeing only the first one's aggregate result;
- * docs/policy-complexity.md gives the reasoning.  `llmroute classify`
- * shows features and score.
+ * conversions, dense relations between quantities, multi-step wording and
+ * list items, design wording, several questions, earlier turns) and what
+ * marks an easy one (chit-chat, lookups, rewriting, extraction).  Each
+ * count becomes a saturating or log-scaled signal; score = bias + sum of
+ * w_X * signal X, minus w_easy * the easy signal.  Weights and their
+ * defaults: w_length 0.5, w_code 2.0, w_error 1.5, w_math 1.5, w_numbers
+ * 2.0, w_operations 2.0, w_relations 2.0, w_multistep 1.0, w_design 1.5,
+ * w_questions 0.6, w_turns 0.8, w_easy 1.5.  Weights are >= 0 so the
+ * score only grows with evidence of difficulty.  The defaults were fixed
+ * from general knowledge, the second attempt after seeing only the first
+ * one's aggregate result, the third (relations) on the dev half of GSM8K
+ * only; docs/policy-complexity.md gives the reasoning.  `llmroute
+ * classify` shows features and score.
  *
  * Tier.  score > complex_above: complex; else score > medium_above:
  * medium; else simple.  `llmroute classify --calibrate SAMPLE.jsonl
@@ -89,7 +90,8 @@ static const char *const fallback_keys[NTIERS] = {
 /* Weight keys in enum cx_signal order. */
 static const char *const weight_keys[CX_N] = {
     "w_length", "w_code", "w_error", "w_math", "w_numbers", "w_operations",
-    "w_multistep", "w_design", "w_questions", "w_turns", "w_easy"};
+    "w_relations", "w_multistep", "w_design", "w_questions", "w_turns",
+    "w_easy"};
 
 static const struct lr_cfg_key keys[] = {
     {"simple", LR_CFG_LIST, NULL, "targets of the simple tier, in order"},
@@ -116,6 +118,9 @@ static const struct lr_cfg_key keys[] = {
      "weight of the quantities in the prompt, when dense"},
     {"w_operations", LR_CFG_DOUBLE, "2.0",
      "weight of arithmetic wording and unit conversions, when dense"},
+    {"w_relations", LR_CFG_DOUBLE, "2.0",
+     "weight of quantities given through others (than, twice, half, "
+     "3/4, the rest, ago), when dense"},
     {"w_multistep", LR_CFG_DOUBLE, "1.0",
      "weight of multi-step/reasoning wording and list items"},
     {"w_design", LR_CFG_DOUBLE, "1.5",
@@ -522,12 +527,14 @@ static void features_json(const struct lr_host *h, struct lr_buf *json,
                   "\"code_blocks\":%d,\"code_lines\":%d,\"code_words\":%d,"
                   "\"trace_lines\":%d,\"error_words\":%d,\"math_words\":%d,"
                   "\"math_symbols\":%d,\"numbers\":%d,"
-                  "\"operations\":%d,\"units\":%d,\"steps\":%d,"
+                  "\"operations\":%d,\"units\":%d,\"relations\":%d,"
+                  "\"steps\":%d,"
                   "\"design_words\":%d,\"questions\":%d,\"turns\":%d,"
                   "\"easy_words\":%d}", f->chars, f->code_blocks,
                   f->code_lines, f->code_words, f->trace_lines,
                   f->error_words, f->math_words, f->math_symbols,
-                  f->numbers, f->operations, f->units, f->steps,
+                  f->numbers, f->operations, f->units, f->relations,
+                  f->steps,
                   f->design_words, f->questions, f->turns, f->easy_words);
 }
 

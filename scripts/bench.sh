@@ -16,7 +16,8 @@
 # selftest; the RouteLLM MT-Bench and GSM8K prompts exported as JSONL;
 # `llmroute classify -c bench/route_eval.ini --in` on each; route_eval
 # score prints APGR, CPT and cost for the complexity policy next to the
-# random and length baselines.  Without build/plugins/complexity.so it
+# random and length baselines, then again for the held-out test half of
+# GSM8K alone (route_eval --gsm-half test).  Without build/plugins/complexity.so it
 # prints "complexity plugin not built: skipped" and the baselines only.
 # The data folder is $ROUTE_EVAL_DATA (default: routellm-evals in the
 # shared/data folder beside the repository); without it the step is
@@ -72,7 +73,10 @@ route_eval() {
     done
     echo
     "$re" score --data "$data" --mt "$out/mt-scores.jsonl" \
-        --gsm "$out/gsm-scores.jsonl"
+        --gsm "$out/gsm-scores.jsonl" || return 1
+    echo
+    echo "== route_eval: GSM8K test half (held out; split in bench/README.md)"
+    "$re" score --data "$data" --gsm "$out/gsm-scores.jsonl" --gsm-half test
 }
 
 if [ "$only" = route_eval ]; then

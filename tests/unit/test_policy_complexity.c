@@ -4,7 +4,8 @@
  * host, its target sections, a real memory store and the fake clock: the key
  * table, config errors (unknown targets, missing tiers, cut-offs in the
  * wrong order, negative weights), features counted on crafted prompts (code
- * blocks, stack traces, math, operations and units, questions, turns, the
+ * blocks, stack traces, math, operations and units, relations between
+ * quantities, questions, turns, the
  * scan bound of a huge paste), quantity and operation signals that keep
  * growing past 3-4 quantities, a score that grows with evidence, cut-offs,
  * candidate lists with default, configured and empty fallbacks, tier_want,
@@ -171,8 +172,8 @@ static void flat_score(struct fx *f, const char *bias)
 {
     static const char *const w[] = {
         "w_length", "w_code", "w_error", "w_math", "w_numbers",
-        "w_operations", "w_multistep", "w_design", "w_questions",
-        "w_turns", "w_easy"};
+        "w_operations", "w_relations", "w_multistep", "w_design",
+        "w_questions", "w_turns", "w_easy"};
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
         fake_section_set(f->p.sec, w[i], "0");
     fake_section_set(f->p.sec, "bias", bias);
@@ -367,6 +368,37 @@ static void test_features_operations_units(void **state)
     assert_int_equal(feature(f, prose, "operations"), 4);
     assert_float_equal(part(f, prose, "operations"), 0, 1e-12);
     assert_true(part(f, wage, "operations") > 0);
+}
+
+/* Quantities given through others: comparisons, multiples, fractions
+   (words and digits), what is left, time shifts, the start to find. */
+static void test_features_relations(void **state)
+{
+    struct fx *f = *state;
+    make_ok(f);
+    /* 3/4, the rest, twice, as many, ago: one per table entry, so
+       "twice as many" counts two. */
+    static const char rel[] =
+        "Ann keeps 3/4 of the rest, twice as many as 2 years ago.";
+    assert_int_equal(feature(f, rel, "relations"), 5);
+    static const char age[] =
+        "Jenny is 4 years older than Bo. How old was she at first?";
+    assert_int_equal(feature(f, age, "relations"), 2); /* than, at first */
+    /* Word boundaries: thanks, another, thirdly, agony are none; a
+       slash between a digit and a letter is no fraction. */
+    assert_int_equal(feature(f, "Thanks for another agony, thirdly 3/x",
+                             "relations"), 0);
+    /* Gated by density like numbers and operations: in prose without
+       quantities a comparison counts for nothing. */
+    static const char prose[] = "I would rather walk than drive, as many do.";
+    assert_int_equal(feature(f, prose, "relations"), 2);
+    assert_float_equal(part(f, prose, "relations"), 0, 1e-12);
+    /* Half the weight at the first relation, more with each one. */
+    double one = part(f, "Bo has 4 apples and twice as 3.", "relations");
+    double none = part(f, "Bo has 4 apples and 3 pears.", "relations");
+    assert_float_equal(none, 0, 1e-12);
+    assert_float_equal(one, 2.0 * 1 / (1 + 1), 1e-9); /* 1 relation */
+    assert_true(part(f, rel, "relations") > one);
 }
 
 /* A prompt listing n quantities, dense enough to count fully. */
@@ -720,7 +752,7 @@ static void test_classify_json_no_side_effects(void **state)
     assert_float_equal(sum, cJSON_GetObjectItemCaseSensitive(j, "score")
                                 ->valuedouble, 1e-3);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
-                         j, "features")), 16);
+                         j, "features")), 17);
     cJSON_Delete(j);
     /* Nothing stored, counted or set by classify. */
     ask(f, EASY, "q");
@@ -751,6 +783,7 @@ int main(void)
         T(test_features_code_and_trace),
         T(test_features_math_questions_turns),
         T(test_features_operations_units),
+        T(test_features_relations),
         T(test_quantities_do_not_saturate),
         T(test_long_prompt_scan_bound),
         T(test_score_grows_with_evidence),
