@@ -202,6 +202,14 @@ int lr_engine_unwatch(struct lr_engine *e, int fd)
     return LR_OK;
 }
 
+static void free_list(struct lr_watch *w)
+{
+    for (struct lr_watch *n; w; w = n) {
+        n = w->next;
+        free(w);
+    }
+}
+
 int lr_engine_watch_wake(struct lr_engine *e, int fd)
 {
     if (lr_engine_is_self(e)) {
@@ -245,24 +253,13 @@ void lr_engine_watch_apply(struct lr_engine *e, struct lr_watch *ops,
             wake_now(e, op->fd);
         free(op);
     }
-    for (struct lr_watch *w = e->dead_watches, *n; w; w = n) {
-        n = w->next;
-        free(w);
-    }
+    free_list(e->dead_watches);
     e->dead_watches = NULL;
     if (upto) {
         pthread_mutex_lock(&e->mu);
         e->ops_done = upto;
         pthread_cond_broadcast(&e->ops_cv);
         pthread_mutex_unlock(&e->mu);
-    }
-}
-
-static void free_list(struct lr_watch *w)
-{
-    for (struct lr_watch *n; w; w = n) {
-        n = w->next;
-        free(w);
     }
 }
 
