@@ -333,7 +333,8 @@ LR_API int lr_cancel(struct lr_router *r, uint64_t id);
  * last asked for has come.  fn returns the milliseconds (by the router's
  * clock) until it wants to run again even if fd stays quiet, or a
  * negative number for "only when fd is readable".  fn may call
- * lr_submit(), lr_cancel(), lr_watch_fd() and lr_unwatch_fd(); it must
+ * lr_submit(), lr_cancel(), lr_watch_fd(), lr_watch_wake() and
+ * lr_unwatch_fd(); it must
  * not block, nor call lr_complete(), lr_stream() or lr_close().
  * Returns LR_OK, LR_E_INVALID_ARG (fd < 0, fn NULL, fd already watched
  * or not pollable) or LR_E_NOMEM.  lr_close() ends every watch without
