@@ -29,6 +29,7 @@
 #include "attempt.h"
 #include "attrs.h"
 #include "buf.h"
+#include "engine.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
@@ -65,21 +66,22 @@ struct lr_job *lr_job_new(struct lr_router *rt, struct lr_loop *loop,
                           const struct lr_request *req, lr_delta_fn on_delta,
                           void *delta_user, lr_done_fn on_done, void *user)
 {
-    /* Only a blocking call's loop recycles: engine jobs are made on the
-       submitting thread, not the loop's. */
-    struct lr_job *job = !e && loop->spare_job ? loop->spare_job
-                                               : malloc(sizeof *job);
-    if (!job)
-        return NULL;
-    if (job == loop->spare_job) {
+    /* Spare jobs belong to the loop's thread: a request submitted from
+       another thread to the engine gets a fresh one. */
+    int own = !e || lr_engine_is_self(e);
+    struct lr_job *job = own ? loop->spare_jobs : NULL;
+    if (job) {
         /* Its transfer was reset and keeps its empty buffers. */
         struct lr_transfer kept = job->xfer;
-        loop->spare_job = NULL;
+        loop->spare_jobs = job->next;
+        loop->n_spare_jobs--;
         memset(job, 0, sizeof *job);
         job->xfer = kept;
-    }
-    else
+    } else if ((job = malloc(sizeof *job))) {
         memset(job, 0, sizeof *job);
+    } else {
+        return NULL;
+    }
     job->loop = loop;
     job->eng = e;
     job->rt = rt;
@@ -128,9 +130,13 @@ void lr_job_discard(struct lr_job *job)
     if (job->pstate != job->pstate_inl)
         free(job->pstate);
     free(job->wait_reason);
-    if (!job->eng && !job->loop->spare_job) {
+    struct lr_loop *l = job->loop;
+    if ((!job->eng || lr_engine_is_self(job->eng)) &&
+        l->n_spare_jobs < LR_LOOP_SPARE_JOBS) {
         lr_transfer_reset(&job->xfer);
-        job->loop->spare_job = job;
+        job->next = l->spare_jobs;
+        l->spare_jobs = job;
+        l->n_spare_jobs++;
         return;
     }
     lr_transfer_free(&job->xfer);

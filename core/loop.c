@@ -81,8 +81,8 @@ void lr_loop_fini(struct lr_loop *l)
         curl_slist_free_all(l->hdrs[i].list);
     }
     free(l->hdrs);
-    if (l->spare_job) {
-        struct lr_job *job = l->spare_job;
+    for (struct lr_job *job = l->spare_jobs, *n; job; job = n) {
+        n = job->next;
         lr_transfer_free(&job->xfer);
         free(job);
     }

@@ -23,6 +23,9 @@
 struct lr_router;
 struct lr_target;
 
+/* Finished jobs a loop keeps for reuse (struct lr_loop, spare_jobs). */
+#define LR_LOOP_SPARE_JOBS 16
+
 /* A curl header list built from one provider header text, shared by the
    transfers that send exactly that text (see lr_loop_headers). */
 struct lr_hdr_cache {
@@ -53,11 +56,14 @@ struct lr_loop {
     /* Application fds (lr_loop_watch_fd): readiness goes to on_watch. */
     void (*on_watch)(void *arg, int fd);
     void *watch_arg;
-    /* A blocking call's loop runs one job at a time: its struct is kept
-       for the next call (set and taken by job.c, freed here).  Over
-       glibc's 1 KiB threshold, a fresh calloc per request cost more than
-       the rest of lr_job_new. */
-    void *spare_job;
+    /* Finished jobs kept for the next ones (taken and given back by
+       job.c on the loop's own thread, freed here), linked through their
+       next: over glibc's 1 KiB threshold, a fresh calloc per request
+       cost more than the rest of lr_job_new.  A blocking call's loop
+       needs one; the engine's keeps a few for the requests a watch
+       submits on the engine thread. */
+    void *spare_jobs;
+    size_t n_spare_jobs;
 };
 
 /* curl_global_init, once per process. */
