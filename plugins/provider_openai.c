@@ -345,12 +345,10 @@ static int build_request(void *inst, const struct lr_target_info *t,
         rc = build_body(self->host, &tt, c, &o, &out->body, err, errlen);
     if (rc != LR_OK)
         return rc;
-    size_t n = strlen(t->base_url);
-    while (n && t->base_url[n - 1] == '/')
-        n--;
+    struct base_url u = split_base_url(t->base_url);
     out->method = "POST";
-    if (self->host->buf_append(&out->url, t->base_url, n) != LR_OK ||
-        self->host->buf_append(&out->url, "/chat/completions", 17) != LR_OK ||
+    if (append_url(self->host, &out->url, &u, "/chat/completions",
+                   NULL) != LR_OK ||
         build_headers(self->host, &tt, c, &o, &out->headers) != LR_OK)
         return fail(err, errlen, LR_E_NOMEM, "out of memory");
     return LR_OK;

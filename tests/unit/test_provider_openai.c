@@ -409,6 +409,32 @@ static void test_build_bad_json(void **state)
     built_free(&b);
 }
 
+/* A base_url's query (Azure's api-version, a proxy's key) goes after
+   our path; a fragment is never sent. */
+static void test_build_url_query(void **state)
+{
+    struct provider_fx *t = *state;
+    struct lr_chat c = {.messages = &hi, .n_messages = 1};
+    struct built b;
+    static const char *const cases[][2] = {
+        {"https://x.openai.azure.com/openai/deployments/d?api-version="
+         "2024-06-01",
+         "https://x.openai.azure.com/openai/deployments/d/chat/completions"
+         "?api-version=2024-06-01"},
+        {"http://h/v1/?key=k1&a=b#frag", "http://h/v1/chat/completions"
+                                          "?key=k1&a=b"},
+        {"http://h/v1?", "http://h/v1/chat/completions"},
+        {"http://h/v1#x?y", "http://h/v1/chat/completions"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        t->target.base_url = cases[i][0];
+        build(t, &c, &b);
+        assert_int_equal(b.rc, LR_OK);
+        assert_string_equal(b.rq.url.data, cases[i][1]);
+        built_free(&b);
+    }
+}
+
 static void test_build_headers_and_url(void **state)
 {
     struct provider_fx *t = *state;
@@ -1312,6 +1338,7 @@ int main(void)
         T(test_build_tool_messages),
         T(test_build_bad_json),
         T(test_build_headers_and_url),
+        T(test_build_url_query),
         T(test_parse_plain),
         T(test_parse_tool_calls),
         T(test_parse_finishes_and_usage),
