@@ -33,6 +33,7 @@
  *
  * Only lr_plugin_entry is exported; libcjson is the one library linked.
  */
+#include "c_locale.h"
 #include "llmroute_plugin.h"
 #include "openai_build_ref.h"
 #include "openai_json.h"
@@ -609,7 +610,7 @@ static int64_t hint_at(const struct lr_host *h, const char *p)
         return ms;
     /* a bare number followed by a unit word */
     char *end;
-    double v = strtod(tok, &end);
+    double v = c_strtod(tok, &end);
     if (end == tok || *end || !(v >= 0) || v > 8640000.0)
         return -1;
     if (strncmp(p, " second", 7) == 0)
@@ -1018,7 +1019,7 @@ static int digits(struct scan *s)
     return s->p > b ? 0 : -1;
 }
 
-/* A number by the JSON grammar; its value through strtod. */
+/* A number by the JSON grammar; its value through strtod ("C" locale). */
 static int sc_number(struct scan *s, double *v)
 {
     sc_ws(s);
@@ -1056,7 +1057,7 @@ static int sc_number(struct scan *s, double *v)
     }
     memcpy(tmp, b, n);
     tmp[n] = '\0';
-    *v = strtod(tmp, NULL);
+    *v = c_strtod(tmp, NULL);
     return 0;
 }
 

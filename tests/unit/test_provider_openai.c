@@ -22,6 +22,7 @@
 #include <math.h>
 
 #include "buf.h"
+#include "comma_locale.h"
 #include "llmroute_plugin.h"
 #include "support/fake_host.h"
 #include "support/provider_fixture.h"
@@ -892,6 +893,31 @@ static void test_parse_retry_words(void **state)
     fake_result_free(&r);
 }
 
+/* Numbers on the wire read the same under an application's
+   comma-decimal LC_NUMERIC: a wait in words, a count with a fraction. */
+static void test_parse_comma_locale(void **state)
+{
+    struct provider_fx *t = *state;
+    struct lr_result r;
+    const char *words = "{\"error\":{\"code\":\"429\",\"message\":\"Please "
+                        "retry after 1.5 seconds.\"}}";
+    const char *counts = "{\"choices\":[{\"index\":0,\"message\":{"
+                         "\"content\":\"ok\"},\"finish_reason\":\"stop\"}],"
+                         "\"usage\":{\"prompt_tokens\":1.5e3,"
+                         "\"completion_tokens\":2.0}}";
+    COMMA_LOCALE_OR_SKIP();
+    parse_body(t, words, strlen(words), 429, NULL, 0, &r);
+    int64_t wait = r.retry_after_ms;
+    fake_result_free(&r);
+    parse_body(t, counts, strlen(counts), 200, NULL, 0, &r);
+    comma_locale_reset();
+    assert_int_equal(wait, 1500);
+    assert_int_equal(r.error, LR_OK);
+    assert_int_equal(r.prompt_tokens, 1500);
+    assert_int_equal(r.completion_tokens, 2);
+    fake_result_free(&r);
+}
+
 /* --- Streaming ------------------------------------------------------- */
 
 struct streamed {
@@ -1347,6 +1373,7 @@ int main(void)
         T(test_parse_rate_limit_headers),
         T(test_parse_rate_limit_readings),
         T(test_parse_retry_words),
+        T(test_parse_comma_locale),
         T(test_stream_plain),
         T(test_stream_tool_calls),
         T(test_stream_error_chunk),
