@@ -149,18 +149,23 @@ static int ignore_delta(const char *text, size_t len, void *user)
     return 0;
 }
 
+/* One line per attempt; ", fallback: WHY" when the next target was
+   tried because of it (the JSON trail's fallback_reason). */
 static void print_trail(const struct lr_response *resp)
 {
     for (size_t i = 0; i < lr_response_attempt_count(resp); i++) {
         struct lr_attempt_info a;
         lr_response_attempt(resp, i, &a);
         if (a.skipped)
-            fprintf(stderr, "  attempt %zu: %s skipped (%s)\n", i + 1,
+            fprintf(stderr, "  attempt %zu: %s skipped (%s)", i + 1,
                     a.target, a.skipped);
         else
             fprintf(stderr, "  attempt %zu: %s -> %s (HTTP %ld, %" PRId64
-                    " ms)\n", i + 1, a.target, lr_status_name(a.error),
+                    " ms)", i + 1, a.target, lr_status_name(a.error),
                     a.http_status, a.latency_ms);
+        if (a.fallback_reason)
+            fprintf(stderr, ", fallback: %s", a.fallback_reason);
+        fputc('\n', stderr);
     }
 }
 

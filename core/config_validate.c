@@ -6,6 +6,7 @@
  * validation time, so a getter is a lookup and `llmroute check` can show
  * the effective value of every key.
  */
+#include "cnum.h"
 #include "config.h"
 
 #include <ctype.h>
@@ -75,7 +76,7 @@ static int parse_double(const char *v, double *out)
 {
     char *end;
     errno = 0;
-    double x = strtod(v, &end);
+    double x = lr_cnum_strtod(v, &end);   /* 2.5 in any locale */
     if (end == v || errno == ERANGE || !isfinite(x))
         return -1;
     while (isspace((unsigned char)*end))

@@ -13,6 +13,7 @@
  */
 #include "timeparse.h"
 
+#include "cnum.h"
 #include "llmroute_plugin.h"
 
 #include <math.h>
@@ -471,7 +472,7 @@ int lr_parse_retry_ms(const char *text, int64_t *out)
     if (!text || !out)
         return LR_E_INVALID_ARG;
     char *end;
-    double d = strtod(text, &end);
+    double d = lr_cnum_strtod(text, &end);   /* "1.5" in any locale */
     if (end == text || *end || !isfinite(d) || d < 0 || d >= 1e10)
         return LR_E_INVALID_ARG;
     *out = (int64_t)ceil(d);

@@ -77,6 +77,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "c_locale.h"
 #include "complexity_features.h"
 #include "llmroute_plugin.h"
 
@@ -550,6 +551,7 @@ static int classify(void *inst, const struct lr_policy_req *req,
     memset(&d, 0, sizeof d);
     d.floor = -1;
     decide_by_score(cx, req, &d);
+    locale_t old = c_locale_enter();   /* "score":0.5, never 0,5 */
     int rc = h->buf_printf(json, "{\"tier\":\"%s\",\"score\":%.4f,",
                            tier_names[d.tier], d.score);
     features_json(h, json, &d.f);
@@ -561,7 +563,9 @@ static int classify(void *inst, const struct lr_policy_req *req,
     if (d.floor >= 0)
         h->buf_printf(json, ",\"conversation_tier\":\"%s\"",
                       tier_names[d.floor]);
-    return rc == LR_OK ? h->buf_printf(json, "}") : rc;
+    rc = rc == LR_OK ? h->buf_printf(json, "}") : rc;
+    c_locale_leave(old);
+    return rc;
 }
 
 static const struct lr_policy_ops ops = {

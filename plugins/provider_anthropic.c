@@ -559,17 +559,16 @@ static int build_headers(const struct lr_host *h, const char *key,
     return rc == LR_OK ? LR_OK : LR_E_NOMEM;
 }
 
-/* base_url without trailing slashes nor a trailing "/v1" (the version
-   is part of the path we add), so both spellings of a base work. */
+/* base_url's path without trailing slashes nor a trailing "/v1" (the
+   version is part of the path we add), so both spellings of a base work;
+   its query follows our path. */
 static int build_url(const struct lr_host *h, const char *base,
                      struct lr_buf *url)
 {
-    size_t n = strlen(base);
-    while (n && base[n - 1] == '/')
-        n--;
-    if (n >= 3 && memcmp(base + n - 3, "/v1", 3) == 0)
-        n -= 3;
-    return h->buf_printf(url, "%.*s/v1/messages", (int)n, base);
+    struct base_url u = split_base_url(base);
+    if (u.len >= 3 && memcmp(base + u.len - 3, "/v1", 3) == 0)
+        u.len -= 3;
+    return append_url(h, url, &u, "/v1/messages", NULL);
 }
 
 static int build_request(void *inst, const struct lr_target_info *t,

@@ -481,13 +481,12 @@ static int build_url(const struct lr_host *h, const struct lr_target_info *t,
         return fail(err, errlen, LR_E_CONFIG,
                     "model: \"%.60s\" has characters a Gemini model name "
                     "cannot have", t->model);
-    size_t n = strlen(t->base_url);
-    while (n && t->base_url[n - 1] == '/')
-        n--;
-    if (h->buf_printf(url, "%.*s/%s/models/%s:%s", (int)n, t->base_url,
-                      version, model,
-                      c->stream ? "streamGenerateContent?alt=sse"
-                                : "generateContent") != LR_OK)
+    struct base_url u = split_base_url(t->base_url);
+    if (h->buf_append(url, u.s, u.len) != LR_OK ||
+        h->buf_printf(url, "/%s/models/%s:%s", version, model,
+                      c->stream ? "streamGenerateContent"
+                                : "generateContent") != LR_OK ||
+        append_url_query(h, url, &u, c->stream ? "alt=sse" : NULL) != LR_OK)
         return fail(err, errlen, LR_E_NOMEM, "out of memory");
     return LR_OK;
 }

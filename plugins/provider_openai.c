@@ -33,6 +33,7 @@
  *
  * Only lr_plugin_entry is exported; libcjson is the one library linked.
  */
+#include "c_locale.h"
 #include "llmroute_plugin.h"
 #include "openai_build_ref.h"
 #include "openai_json.h"
@@ -345,12 +346,10 @@ static int build_request(void *inst, const struct lr_target_info *t,
         rc = build_body(self->host, &tt, c, &o, &out->body, err, errlen);
     if (rc != LR_OK)
         return rc;
-    size_t n = strlen(t->base_url);
-    while (n && t->base_url[n - 1] == '/')
-        n--;
+    struct base_url u = split_base_url(t->base_url);
     out->method = "POST";
-    if (self->host->buf_append(&out->url, t->base_url, n) != LR_OK ||
-        self->host->buf_append(&out->url, "/chat/completions", 17) != LR_OK ||
+    if (append_url(self->host, &out->url, &u, "/chat/completions",
+                   NULL) != LR_OK ||
         build_headers(self->host, &tt, c, &o, &out->headers) != LR_OK)
         return fail(err, errlen, LR_E_NOMEM, "out of memory");
     return LR_OK;
@@ -611,7 +610,7 @@ static int64_t hint_at(const struct lr_host *h, const char *p)
         return ms;
     /* a bare number followed by a unit word */
     char *end;
-    double v = strtod(tok, &end);
+    double v = c_strtod(tok, &end);
     if (end == tok || *end || !(v >= 0) || v > 8640000.0)
         return -1;
     if (strncmp(p, " second", 7) == 0)
@@ -1020,7 +1019,7 @@ static int digits(struct scan *s)
     return s->p > b ? 0 : -1;
 }
 
-/* A number by the JSON grammar; its value through strtod. */
+/* A number by the JSON grammar; its value through strtod ("C" locale). */
 static int sc_number(struct scan *s, double *v)
 {
     sc_ws(s);
@@ -1058,7 +1057,7 @@ static int sc_number(struct scan *s, double *v)
     }
     memcpy(tmp, b, n);
     tmp[n] = '\0';
-    *v = strtod(tmp, NULL);
+    *v = c_strtod(tmp, NULL);
     return 0;
 }
 

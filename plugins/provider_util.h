@@ -183,6 +183,60 @@ static inline int append_clean(const struct lr_host *h, struct lr_buf *out,
     return h->buf_append(out, tmp, n);
 }
 
+/*
+ * A base_url cut where the provider's own path goes: the path part
+ * (trailing slashes dropped) and the query without its '?'.  A base may
+ * carry a query the upstream needs on every request (Azure OpenAI's
+ * "?api-version=2024-06-01", a proxy's "?key=..."); it must follow the
+ * provider's path, not precede it.  A fragment is never sent.
+ */
+struct base_url {
+    const char *s;
+    size_t len;         /* bytes of s before the query: the path part */
+    const char *query;  /* after the '?'; qlen 0 when there is none */
+    size_t qlen;
+};
+
+static inline struct base_url split_base_url(const char *base)
+{
+    struct base_url u = {base, strcspn(base, "?#"), "", 0};
+    if (base[u.len] == '?') {
+        u.query = base + u.len + 1;
+        u.qlen = strcspn(u.query, "#");
+    }
+    while (u.len && base[u.len - 1] == '/')
+        u.len--;
+    return u;
+}
+
+/* Appends u's query followed by own (NULL or "" for none), joined with
+   '&', after a '?' unless both are empty. */
+static inline int append_url_query(const struct lr_host *h,
+                                   struct lr_buf *url,
+                                   const struct base_url *u, const char *own)
+{
+    size_t olen = own ? strlen(own) : 0;
+    int rc = LR_OK;
+    if (u->qlen || olen)
+        rc |= h->buf_append(url, "?", 1);
+    rc |= h->buf_append(url, u->query, u->qlen);
+    if (u->qlen && olen)
+        rc |= h->buf_append(url, "&", 1);
+    rc |= h->buf_append(url, own ? own : "", olen);
+    return rc == LR_OK ? LR_OK : LR_E_NOMEM;
+}
+
+/* Appends u's path part, path, then the query as above. */
+static inline int append_url(const struct lr_host *h, struct lr_buf *url,
+                             const struct base_url *u, const char *path,
+                             const char *own)
+{
+    if (h->buf_append(url, u->s, u->len) != LR_OK ||
+        h->buf_append(url, path, strlen(path)) != LR_OK)
+        return LR_E_NOMEM;
+    return append_url_query(h, url, u, own);
+}
+
 /* The value of response header name (lower-case), or NULL. */
 static inline const char *header(const struct lr_http_response *in,
                                  const char *name)

@@ -6,7 +6,9 @@ set -eu
 
 PKGS="build-essential pkg-config clang libclang-rt-14-dev valgrind
 libcurl4-openssl-dev libinih-dev libcjson-dev libmicrohttpd-dev
-libsqlite3-dev libhiredis-dev libcmocka-dev"
+libsqlite3-dev libhiredis-dev libcmocka-dev locales"
+# locales: the sources the comma-decimal locale tests compile a de_DE
+# from (tests/support/comma_locale.c).
 # Optional: installed as root, otherwise only mentioned.  chromium runs
 # the gateway dashboard's browser test (tests/unit/test_serve_metrics.c),
 # which is skipped without it.

@@ -9,6 +9,7 @@
 #include "support/fake_host.h"
 
 #include "buf.h"
+#include "cnum.h"
 #include "store.h"
 #include "timeparse.h"
 
@@ -307,7 +308,7 @@ static int cfg_double(const struct lr_section *s, const char *key,
     if (!v)
         return LR_E_NOT_FOUND;
     errno = 0;
-    double d = strtod(v, &end);
+    double d = lr_cnum_strtod(v, &end);   /* as the core reads it */
     if (end == v || *end || errno || !isfinite(d))
         return LR_E_CONFIG;
     *out = d;

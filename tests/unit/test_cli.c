@@ -466,6 +466,28 @@ static void chat_plain_failure(void **state)
     cli_run_free(&r);
 }
 
+/* The plain trail says why the next target was tried (fallback_reason),
+   and nothing after the last attempt. */
+static void chat_plain_fallback_reason(void **state)
+{
+    struct fx *f = *state;
+    char ini[512];
+    struct cli_run r;
+    conf(f, "c.ini", ROUTER TARGET("a", "m-500") TARGET("b", "m-503"), ini);
+    run(f, &r, NULL, "chat", "-c", ini, "x", NULL);
+    assert_int_equal(r.code, 3);
+    const char *a = strstr(r.err, "\n  attempt 1: a -> server_error "
+                           "(HTTP 500, ");
+    const char *b = strstr(r.err, "\n  attempt 2: b -> overloaded "
+                           "(HTTP 503, ");
+    if (!a || !b)
+        fail_msg("trail: %s", r.err);
+    const char *why = strstr(a, " ms), fallback: server_error\n");
+    if (!why || why > b || !strstr(b, " ms)\n") || strstr(b, "fallback"))
+        fail_msg("trail: %s", r.err);
+    cli_run_free(&r);
+}
+
 static void chat_stream(void **state)
 {
     struct fx *f = *state;
@@ -752,6 +774,7 @@ int main(void)
         T(chat_policy_refusals),
         T(chat_plain),
         T(chat_plain_failure),
+        T(chat_plain_fallback_reason),
         T(chat_stream),
         T(chat_messages_file),
         T(chat_tier_conversation_cache),

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "comma_locale.h"
 #include "llmroute.h"
 #include "testenv.h"
 
@@ -180,6 +181,34 @@ static void good_config_loads(void **s)
     tenv_free(&e);
 }
 
+/* Prices read the same under an application's comma-decimal
+   LC_NUMERIC: 2.5 loads as two and a half, 2,5 is refused. */
+static void prices_comma_locale(void **s)
+{
+    (void)s;
+    COMMA_LOCALE_OR_SKIP();
+    struct tenv e;
+    assert_int_equal(tenv_init(&e), 0);
+    const char *path = tenv_write(&e, "p.ini", TARGET_A
+        "input_usd_per_mtok = 2.5\noutput_usd_per_mtok = 1e1\n");
+    char err[512] = "";
+    struct lr_router *r = lr_open(path, err, sizeof err);
+    comma_locale_reset();
+    if (!r)
+        fail_msg("load failed: %s", err);
+    char *d = lr_router_describe_json(r);
+    assert_non_null(d);
+    assert_non_null(strstr(d, "\"input_usd_per_mtok\":\t2.5,"));
+    assert_non_null(strstr(d, "\"output_usd_per_mtok\":\t10"));
+    lr_free(d);
+    lr_close(r);
+    tenv_free(&e);
+    COMMA_LOCALE_OR_SKIP();
+    expect_error(TARGET_A "input_usd_per_mtok = 2,5\n", "c.ini:5: "
+                 "input_usd_per_mtok: expected a number, got '2,5'");
+    comma_locale_reset();
+}
+
 /* A number beyond int64_t loads (found by fuzzing: converting it for
    lr_cfg_int() was undefined behaviour, caught by the UBSan build). */
 static void huge_number_loads(void **s)
@@ -268,6 +297,7 @@ int main(void)
         cmocka_unit_test(bad_base_url),
         cmocka_unit_test(good_config_loads),
         cmocka_unit_test(huge_number_loads),
+        cmocka_unit_test(prices_comma_locale),
         cmocka_unit_test(open_bad_args),
         cmocka_unit_test(plugin_dir_lookup),
         cmocka_unit_test(sqlite_store_path),

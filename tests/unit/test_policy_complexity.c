@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "support/comma_locale.h"
 #include "support/fake_host.h"
 #include "support/policy_fixture.h"
 
@@ -773,6 +774,27 @@ static void test_classify_json_no_side_effects(void **state)
     cJSON_Delete(j);
 }
 
+/* classify()'s JSON under an application's comma-decimal LC_NUMERIC:
+   "score":0.2500, never 0,2500. */
+static void test_classify_json_comma_locale(void **state)
+{
+    struct fx *f = *state;
+    struct lr_buf b = {0};
+    flat_score(f, "0.25");
+    make_ok(f);
+    ask(f, EASY, NULL);
+    COMMA_LOCALE_OR_SKIP();
+    int rc = f->p.ops->classify(f->p.inst, &f->req, &b);
+    comma_locale_reset();
+    assert_int_equal(rc, LR_OK);
+    if (!strstr(b.data, "\"score\":0.2500,"))
+        fail_msg("classify JSON: %s", b.data);
+    cJSON *j = cJSON_Parse(b.data);
+    assert_non_null(j);
+    cJSON_Delete(j);
+    fake_buf_free(&b);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -796,6 +818,7 @@ int main(void)
         T(test_conversation_cap_and_want),
         T(test_conversation_raise_only_shared),
         T(test_classify_json_no_side_effects),
+        T(test_classify_json_comma_locale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -155,6 +155,28 @@ static void test_build_minimal(void **state)
     assert_null(strstr(fake_host_log(t->fh), KEY));
 }
 
+/* A base_url's query goes after our path, "/v1" dropped from the path
+   before it; a fragment is never sent. */
+static void test_build_url_query(void **state)
+{
+    struct provider_fx *t = *state;
+    struct lr_chat c = {.messages = &hi, .n_messages = 1};
+    struct built b;
+    static const char *const cases[][2] = {
+        {"http://p/anthropic/v1/?key=k1&x=y#f",
+         "http://p/anthropic/v1/messages?key=k1&x=y"},
+        {"http://p?key=k1", "http://p/v1/messages?key=k1"},
+        {"http://p/v1?", "http://p/v1/messages"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        t->target.base_url = cases[i][0];
+        build(t, &c, &b);
+        assert_int_equal(b.rc, LR_OK);
+        assert_string_equal(b.rq.url.data, cases[i][1]);
+        built_free(&b);
+    }
+}
+
 static void test_build_headers_url_keys(void **state)
 {
     struct provider_fx *t = *state;
@@ -1022,6 +1044,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
         T(test_build_minimal),
         T(test_build_headers_url_keys),
+        T(test_build_url_query),
         T(test_build_options),
         T(test_build_alternation),
         T(test_build_tool_turns),

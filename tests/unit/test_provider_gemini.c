@@ -152,6 +152,38 @@ static void test_build_minimal(void **state)
     assert_null(strstr(fake_host_log(t->fh), KEY));
 }
 
+/* A base_url's query goes after our path, merged with our own alt=sse;
+   a fragment is never sent. */
+static void test_build_url_query(void **state)
+{
+    struct provider_fx *t = *state;
+    struct lr_chat c = {.messages = &hi, .n_messages = 1};
+    struct built b;
+    static const char *const cases[][3] = {
+        /* base, non-streamed URL, streamed URL */
+        {"http://p/g/?key=k1#f",
+         "http://p/g/v1beta/models/m-1:generateContent?key=k1",
+         "http://p/g/v1beta/models/m-1:streamGenerateContent?key=k1&alt=sse"},
+        {"http://p?a=1&b=2",
+         "http://p/v1beta/models/m-1:generateContent?a=1&b=2",
+         "http://p/v1beta/models/m-1:streamGenerateContent?a=1&b=2&alt=sse"},
+        {"http://p/?",
+         "http://p/v1beta/models/m-1:generateContent",
+         "http://p/v1beta/models/m-1:streamGenerateContent?alt=sse"},
+    };
+    t->target.model = "m-1";
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        t->target.base_url = cases[i][0];
+        for (int s = 0; s < 2; s++) {
+            c.stream = s;
+            build(t, &c, &b);
+            assert_int_equal(b.rc, LR_OK);
+            assert_string_equal(b.rq.url.data, cases[i][1 + s]);
+            built_free(&b);
+        }
+    }
+}
+
 static void test_build_stream_url_version(void **state)
 {
     struct provider_fx *t = *state;
@@ -807,6 +839,7 @@ int main(void)
         T(test_descriptor),
         T(test_build_minimal),
         T(test_build_stream_url_version),
+        T(test_build_url_query),
         T(test_build_roles_merge_system),
         T(test_build_generation_config),
         T(test_build_tools),

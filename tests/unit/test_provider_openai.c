@@ -22,6 +22,7 @@
 #include <math.h>
 
 #include "buf.h"
+#include "comma_locale.h"
 #include "llmroute_plugin.h"
 #include "support/fake_host.h"
 #include "support/provider_fixture.h"
@@ -407,6 +408,32 @@ static void test_build_bad_json(void **state)
     build(t, &c, &b);
     assert_int_equal(b.rc, LR_E_INVALID_ARG);
     built_free(&b);
+}
+
+/* A base_url's query (Azure's api-version, a proxy's key) goes after
+   our path; a fragment is never sent. */
+static void test_build_url_query(void **state)
+{
+    struct provider_fx *t = *state;
+    struct lr_chat c = {.messages = &hi, .n_messages = 1};
+    struct built b;
+    static const char *const cases[][2] = {
+        {"https://x.openai.azure.com/openai/deployments/d?api-version="
+         "2024-06-01",
+         "https://x.openai.azure.com/openai/deployments/d/chat/completions"
+         "?api-version=2024-06-01"},
+        {"http://h/v1/?key=k1&a=b#frag", "http://h/v1/chat/completions"
+                                          "?key=k1&a=b"},
+        {"http://h/v1?", "http://h/v1/chat/completions"},
+        {"http://h/v1#x?y", "http://h/v1/chat/completions"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        t->target.base_url = cases[i][0];
+        build(t, &c, &b);
+        assert_int_equal(b.rc, LR_OK);
+        assert_string_equal(b.rq.url.data, cases[i][1]);
+        built_free(&b);
+    }
 }
 
 static void test_build_headers_and_url(void **state)
@@ -866,6 +893,31 @@ static void test_parse_retry_words(void **state)
     fake_result_free(&r);
 }
 
+/* Numbers on the wire read the same under an application's
+   comma-decimal LC_NUMERIC: a wait in words, a count with a fraction. */
+static void test_parse_comma_locale(void **state)
+{
+    struct provider_fx *t = *state;
+    struct lr_result r;
+    const char *words = "{\"error\":{\"code\":\"429\",\"message\":\"Please "
+                        "retry after 1.5 seconds.\"}}";
+    const char *counts = "{\"choices\":[{\"index\":0,\"message\":{"
+                         "\"content\":\"ok\"},\"finish_reason\":\"stop\"}],"
+                         "\"usage\":{\"prompt_tokens\":1.5e3,"
+                         "\"completion_tokens\":2.0}}";
+    COMMA_LOCALE_OR_SKIP();
+    parse_body(t, words, strlen(words), 429, NULL, 0, &r);
+    int64_t wait = r.retry_after_ms;
+    fake_result_free(&r);
+    parse_body(t, counts, strlen(counts), 200, NULL, 0, &r);
+    comma_locale_reset();
+    assert_int_equal(wait, 1500);
+    assert_int_equal(r.error, LR_OK);
+    assert_int_equal(r.prompt_tokens, 1500);
+    assert_int_equal(r.completion_tokens, 2);
+    fake_result_free(&r);
+}
+
 /* --- Streaming ------------------------------------------------------- */
 
 struct streamed {
@@ -1312,6 +1364,7 @@ int main(void)
         T(test_build_tool_messages),
         T(test_build_bad_json),
         T(test_build_headers_and_url),
+        T(test_build_url_query),
         T(test_parse_plain),
         T(test_parse_tool_calls),
         T(test_parse_finishes_and_usage),
@@ -1320,6 +1373,7 @@ int main(void)
         T(test_parse_rate_limit_headers),
         T(test_parse_rate_limit_readings),
         T(test_parse_retry_words),
+        T(test_parse_comma_locale),
         T(test_stream_plain),
         T(test_stream_tool_calls),
         T(test_stream_error_chunk),

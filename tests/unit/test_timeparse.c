@@ -13,6 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "comma_locale.h"
 #include "llmroute_plugin.h"
 #include "timeparse.h"
 
@@ -267,6 +268,19 @@ static void test_retry_ms(void **state)
               lr_parse_retry_ms);
 }
 
+/* An application's setlocale(LC_NUMERIC, "de_DE...") changes nothing:
+   "1.5" is still one and a half milliseconds, "1,5" still no number. */
+static void test_comma_locale(void **state)
+{
+    (void)state;
+    static const struct row comma[] = {{"1,5", BAD}, {"1.5", 2}};
+    COMMA_LOCALE_OR_SKIP();
+    run_table(retry_mss, sizeof retry_mss / sizeof retry_mss[0],
+              lr_parse_retry_ms);
+    run_table(comma, 2, lr_parse_retry_ms);
+    comma_locale_reset();
+}
+
 static void test_null_arguments(void **state)
 {
     int64_t v;
@@ -317,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_times),
         cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_retry_ms),
+        cmocka_unit_test(test_comma_locale),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_prefixes),
     };
