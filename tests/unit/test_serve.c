@@ -659,6 +659,26 @@ static void test_model_routing(void **state)
     free(h.body);
 }
 
+/* Headers of about 10 KB are read (the key is wrong: 401); 20 KB no
+   longer fit the connection's 16 KiB pool: 431, not a dropped
+   connection. */
+static void test_header_limits(void **state)
+{
+    struct fx *f = *state;
+    static char key[20001];
+    struct http h;
+    memset(key, 'k', 10000);
+    key[10000] = '\0';
+    http(f, "GET", "/v1/models", key, NULL, &h);
+    assert_int_equal(h.status, 401);
+    free(h.body);
+    memset(key, 'k', 20000);
+    key[20000] = '\0';
+    http(f, "GET", "/v1/models", key, NULL, &h);
+    assert_int_equal(h.status, 431);
+    free(h.body);
+}
+
 static void test_request_errors(void **state)
 {
     struct fx *f = *state;
@@ -1069,6 +1089,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tool_call, setup_main,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_model_routing, setup_main,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_header_limits, setup_main,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_request_errors, setup_main,
                                         teardown),
