@@ -520,16 +520,19 @@ struct serve_server *serve_start(struct lr_router *r,
         return NULL;
     }
     s->port = di->port;
+    /* Set before the watch starts: the engine thread may run the daemon
+       (and resume connections, which reads it) at once. */
     di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    int rc = di ? lr_watch_fd(r, di->epoll_fd, run_http, s)
+    s->epoll_fd = di ? di->epoll_fd : -1;
+    int rc = di ? lr_watch_fd(r, s->epoll_fd, run_http, s)
                 : LR_E_INVALID_ARG;
     if (rc != LR_OK) {
         snprintf(err, errlen, "cannot serve on the engine thread: %s",
                  lr_strerror(rc));
+        s->epoll_fd = -1;
         serve_stop(s, 0);
         return NULL;
     }
-    s->epoll_fd = di->epoll_fd;
     return s;
 }
 
