@@ -258,7 +258,6 @@ void exchange_closed(struct exchange *x)
     if (x->next)
         x->next->prev = x->prev;
     srv->live--;
-    pthread_cond_broadcast(&srv->cv);
     pthread_mutex_unlock(&srv->mu);
     exchange_release(x);
 }

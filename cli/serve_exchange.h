@@ -32,7 +32,6 @@ struct serve_server {
     int epoll_fd;                /* the daemon's, watched on the engine
                                     thread; -1 until then */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     size_t live;                 /* exchanges libmicrohttpd still holds */
     struct exchange *list;       /* those exchanges, for shutdown */
     struct serve_stats *stats;   /* for /metrics and /dashboard */

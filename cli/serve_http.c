@@ -494,11 +494,6 @@ struct serve_server *serve_start(struct lr_router *r,
         return NULL;
     }
     pthread_mutex_init(&s->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME
                      | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)
@@ -588,7 +583,6 @@ void serve_stop(struct serve_server *s, int64_t deadline_ms)
     serve_watch_free(s->watch);
     serve_models_free(&s->models);
     serve_stats_free(s->stats);
-    pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
