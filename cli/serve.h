@@ -124,14 +124,33 @@ char *serve_completion_json(const struct lr_response *resp,
                             const char *id, long long created,
                             const char *model);
 
-/* Appenders for SSE bytes ("data: {...}\n\n"); 0 or -1 (no memory). */
+/* Appenders for SSE bytes ("data: {...}\n\n"); 0 or -1 (no memory).
+   A failed append sets failed, and every later one fails too, so a run
+   of appends is checked once at its end. */
 struct serve_buf {
     char *data;
     size_t len, cap;
+    int failed;
 };
 
 int serve_buf_add(struct serve_buf *b, const char *p, size_t n);
 void serve_buf_free(struct serve_buf *b);
+/* The text (the caller frees it) and b emptied; NULL when an append
+   failed or nothing was added. */
+char *serve_buf_take(struct serve_buf *b);
+
+/* --- JSON text (serve_json.c) ------------------------------------------ */
+
+/* Appends JSON text to b as cJSON_PrintUnformatted prints the same values,
+   without building a tree (see serve_json.c for why).  Failures land in
+   b->failed. */
+void serve_json_raw(struct serve_buf *b, const char *s, size_t n);
+#define serve_json_lit(b, s) serve_json_raw((b), (s), sizeof(s) - 1)
+/* n bytes of s, quoted and escaped (NUL bytes as \u0000). */
+void serve_json_str(struct serve_buf *b, const char *s, size_t n);
+/* s quoted and escaped, or null when s is NULL. */
+void serve_json_strz(struct serve_buf *b, const char *s);
+void serve_json_int(struct serve_buf *b, long long v);
 
 /* A chunk with delta {role?, content} (text may be NULL: role only). */
 int serve_sse_delta(struct serve_buf *b, const char *id, long long created,

@@ -199,7 +199,7 @@ static const char *finish_of(const struct lr_response *resp)
     return "stop";
 }
 
-static cJSON *usage_obj(const struct lr_response *resp)
+static void usage_json(struct serve_buf *b, const struct lr_response *resp)
 {
     int64_t p = lr_response_prompt_tokens(resp);
     int64_t c = lr_response_completion_tokens(resp);
@@ -207,26 +207,32 @@ static cJSON *usage_obj(const struct lr_response *resp)
     c = c < 0 ? 0 : c;
     int64_t cached = lr_response_cached_tokens(resp);
     int64_t reasoning = lr_response_reasoning_tokens(resp);
-    cJSON *u = cJSON_CreateObject();
-    add_int(u, "prompt_tokens", p);
-    add_int(u, "completion_tokens", c);
-    add_int(u, "total_tokens", p + c);
-    add_int(cJSON_AddObjectToObject(u, "prompt_tokens_details"),
-            "cached_tokens", cached > 0 ? cached : 0);
-    add_int(cJSON_AddObjectToObject(u, "completion_tokens_details"),
-            "reasoning_tokens", reasoning > 0 ? reasoning : 0);
-    return u;
+    serve_json_lit(b, "{\"prompt_tokens\":");
+    serve_json_int(b, p);
+    serve_json_lit(b, ",\"completion_tokens\":");
+    serve_json_int(b, c);
+    serve_json_lit(b, ",\"total_tokens\":");
+    serve_json_int(b, p + c);
+    serve_json_lit(b, ",\"prompt_tokens_details\":{\"cached_tokens\":");
+    serve_json_int(b, cached > 0 ? cached : 0);
+    serve_json_lit(b, "},\"completion_tokens_details\":"
+                      "{\"reasoning_tokens\":");
+    serve_json_int(b, reasoning > 0 ? reasoning : 0);
+    serve_json_lit(b, "}}");
 }
 
-static cJSON *base_obj(const char *object, const char *id,
-                       long long created, const char *model)
+/* The object's opening members, up to and including "model". */
+static void head_json(struct serve_buf *b, const char *object,
+                      const char *id, long long created, const char *model)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "id", id);
-    cJSON_AddStringToObject(root, "object", object);
-    add_int(root, "created", created);
-    cJSON_AddStringToObject(root, "model", model);
-    return root;
+    serve_json_lit(b, "{\"id\":");
+    serve_json_strz(b, id);
+    serve_json_lit(b, ",\"object\":");
+    serve_json_strz(b, object);
+    serve_json_lit(b, ",\"created\":");
+    serve_json_int(b, created);
+    serve_json_lit(b, ",\"model\":");
+    serve_json_strz(b, model);
 }
 
 /* The tool calls as OpenAI sends them; with_index for stream deltas. */
@@ -246,46 +252,65 @@ static cJSON *tool_calls(const struct lr_response *resp, int with_index)
     return arr;
 }
 
+/* The tool calls' JSON text (malloc'd), or NULL when there are none;
+   b is marked failed when there are some but no memory to print them. */
+static char *tool_calls_text(const struct lr_response *resp, int with_index,
+                             struct serve_buf *b)
+{
+    cJSON *arr = tool_calls(resp, with_index);
+    char *s = arr ? cJSON_PrintUnformatted(arr) : NULL;
+    if (arr && !s)
+        b->failed = 1;
+    cJSON_Delete(arr);
+    return s;
+}
+
 char *serve_completion_json(const struct lr_response *resp,
                             const char *id, long long created,
                             const char *model)
 {
+    struct serve_buf b = {0};
     const char *upstream = lr_response_model(resp);
-    cJSON *root = base_obj("chat.completion", id, created,
-                           upstream && *upstream ? upstream : model);
-    cJSON *choice = cJSON_CreateObject();
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "choices"), choice);
-    add_int(choice, "index", 0);
-    cJSON *msg = cJSON_AddObjectToObject(choice, "message");
-    cJSON_AddStringToObject(msg, "role", "assistant");
-    cJSON *calls = tool_calls(resp, 0);
+    char *calls = tool_calls_text(resp, 0, &b);
     const char *text = lr_response_text(resp);
+
+    head_json(&b, "chat.completion", id, created,
+              upstream && *upstream ? upstream : model);
+    serve_json_lit(&b, ",\"choices\":[{\"index\":0,\"message\":"
+                       "{\"role\":\"assistant\",\"content\":");
     if (calls && !*text)
-        cJSON_AddNullToObject(msg, "content");
+        serve_json_lit(&b, "null");
     else
-        cJSON_AddStringToObject(msg, "content", text);
-    cJSON_AddNullToObject(msg, "refusal");
-    if (calls)
-        cJSON_AddItemToObject(msg, "tool_calls", calls);
-    cJSON_AddNullToObject(choice, "logprobs");
-    cJSON_AddStringToObject(choice, "finish_reason", finish_of(resp));
-    cJSON_AddItemToObject(root, "usage", usage_obj(resp));
-    char *s = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    return s;
+        serve_json_strz(&b, text);
+    serve_json_lit(&b, ",\"refusal\":null");
+    if (calls) {
+        serve_json_lit(&b, ",\"tool_calls\":");
+        serve_json_raw(&b, calls, strlen(calls));
+    }
+    serve_json_lit(&b, "},\"logprobs\":null,\"finish_reason\":");
+    serve_json_strz(&b, finish_of(resp));
+    serve_json_lit(&b, "}],\"usage\":");
+    usage_json(&b, resp);
+    serve_json_lit(&b, "}");
+    free(calls);
+    return serve_buf_take(&b);
 }
 
 /* --- SSE ---------------------------------------------------------------- */
 
 int serve_buf_add(struct serve_buf *b, const char *p, size_t n)
 {
+    if (b->failed)
+        return -1;
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 512;
         while (cap < b->len + n + 1)
             cap *= 2;
         char *d = realloc(b->data, cap);
-        if (!d)
+        if (!d) {
+            b->failed = 1;
             return -1;
+        }
         b->data = d;
         b->cap = cap;
     }
@@ -314,37 +339,38 @@ static int add_event(struct serve_buf *b, cJSON *obj)
     return rc;
 }
 
-/* A chunk object with one choice; *delta receives its delta object. */
-static cJSON *chunk(const char *id, long long created, const char *model,
-                    cJSON **delta, const char *finish)
+/* "data: " and a chunk's members up to its delta's opening brace. */
+static void chunk_open(struct serve_buf *b, const char *id,
+                       long long created, const char *model)
 {
-    cJSON *root = base_obj("chat.completion.chunk", id, created, model);
-    cJSON *choice = cJSON_CreateObject();
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "choices"), choice);
-    add_int(choice, "index", 0);
-    *delta = cJSON_AddObjectToObject(choice, "delta");
-    cJSON_AddNullToObject(choice, "logprobs");
-    if (finish)
-        cJSON_AddStringToObject(choice, "finish_reason", finish);
-    else
-        cJSON_AddNullToObject(choice, "finish_reason");
-    return root;
+    serve_json_lit(b, "data: ");
+    head_json(b, "chat.completion.chunk", id, created, model);
+    serve_json_lit(b, ",\"choices\":[{\"index\":0,\"delta\":{");
+}
+
+/* Closes the delta and the chunk, with finish_reason (NULL: null). */
+static int chunk_close(struct serve_buf *b, const char *finish)
+{
+    serve_json_lit(b, "},\"logprobs\":null,\"finish_reason\":");
+    serve_json_strz(b, finish);
+    serve_json_lit(b, "}]}\n\n");
+    return b->failed ? -1 : 0;
 }
 
 int serve_sse_delta(struct serve_buf *b, const char *id, long long created,
                     const char *model, int with_role, const char *text,
                     size_t len)
 {
-    cJSON *delta;
-    cJSON *root = chunk(id, created, model, &delta, NULL);
+    chunk_open(b, id, created, model);
     if (with_role)
-        cJSON_AddStringToObject(delta, "role", "assistant");
+        serve_json_lit(b, "\"role\":\"assistant\"");
     if (text) {
-        char *t = strndup(text, len);
-        cJSON_AddStringToObject(delta, "content", t ? t : "");
-        free(t);
+        if (with_role)
+            serve_json_lit(b, ",");
+        serve_json_lit(b, "\"content\":");
+        serve_json_str(b, text, len);
     }
-    return add_event(b, root);
+    return chunk_close(b, NULL);
 }
 
 static int sse_error(struct serve_buf *b, const struct lr_response *resp)
@@ -354,31 +380,41 @@ static int sse_error(struct serve_buf *b, const struct lr_response *resp)
     return add_event(b, error_obj(&e));
 }
 
+/* The chunks of a finished answer: its tool calls, its finish_reason and,
+   when asked, OpenAI's usage chunk (an empty choices array). */
+static int sse_finish(struct serve_buf *b, const char *id, long long created,
+                      const char *model, const struct lr_response *resp,
+                      int include_usage)
+{
+    char *calls = tool_calls_text(resp, 1, b);
+    if (calls) {
+        chunk_open(b, id, created, model);
+        serve_json_lit(b, "\"tool_calls\":");
+        serve_json_raw(b, calls, strlen(calls));
+        free(calls);
+        chunk_close(b, NULL);
+    }
+    chunk_open(b, id, created, model);
+    chunk_close(b, finish_of(resp));
+    if (include_usage) {
+        serve_json_lit(b, "data: ");
+        head_json(b, "chat.completion.chunk", id, created, model);
+        serve_json_lit(b, ",\"choices\":[],\"usage\":");
+        usage_json(b, resp);
+        serve_json_lit(b, "}\n\n");
+    }
+    return b->failed ? -1 : 0;
+}
+
 int serve_sse_end(struct serve_buf *b, const char *id, long long created,
                   const char *model, const struct lr_response *resp,
                   int include_usage)
 {
-    int rc = 0;
-    cJSON *delta, *calls;
+    int rc;
     if (lr_response_status(resp) != LR_OK)
         rc = sse_error(b, resp);
-    else {
-        if ((calls = tool_calls(resp, 1)) != NULL) {
-            cJSON *root = chunk(id, created, model, &delta, NULL);
-            cJSON_AddItemToObject(delta, "tool_calls", calls);
-            rc = add_event(b, root);
-        }
-        cJSON *root = chunk(id, created, model, &delta, finish_of(resp));
-        int rc2 = add_event(b, root);
-        rc = rc ? rc : rc2;
-        if (!rc && include_usage) {
-            /* OpenAI's usage chunk has an empty choices array. */
-            root = base_obj("chat.completion.chunk", id, created, model);
-            cJSON_AddArrayToObject(root, "choices");
-            cJSON_AddItemToObject(root, "usage", usage_obj(resp));
-            rc = add_event(b, root);
-        }
-    }
+    else
+        rc = sse_finish(b, id, created, model, resp, include_usage);
     const char done[] = "data: [DONE]\n\n";
     return rc ? rc : serve_buf_add(b, done, sizeof done - 1);
 }

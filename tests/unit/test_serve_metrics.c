@@ -44,6 +44,7 @@
 /* The pure helpers are compiled in for direct checks. */
 #include "../../cli/serve_metrics.c"
 #include "../../cli/serve_response.c"
+#include "../../cli/serve_json.c"
 #include "../../cli/serve_dashboard.c"
 
 #define DEADLINE_MS 30000
