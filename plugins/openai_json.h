@@ -139,6 +139,25 @@ static inline void jw_num(struct jw *w, double d)
     int len;
     double test = 0.0;
 
+    /* Whole numbers below 1e15 (max_tokens on every request) print as
+       their digits under %1.15g, and read back exactly: the same bytes
+       without the printf/sscanf round (~2.8k instructions).  -0.0 keeps
+       the slow path, which prints "-0". */
+    if (d > -1e15 && d < 1e15 && d == (double)(long long)d &&
+        !(d == 0 && signbit(d))) {
+        long long v = (long long)d;
+        unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v
+                                     : (unsigned long long)v;
+        size_t i = sizeof nb;
+        do {
+            nb[--i] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (v < 0)
+            nb[--i] = '-';
+        jw_raw(w, nb + i, sizeof nb - i);
+        return;
+    }
     if (isnan(d) || isinf(d)) {
         len = snprintf(nb, sizeof nb, "null");
     } else {
