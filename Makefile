@@ -178,6 +178,12 @@ $(B)/tests/plugins/%.so: tests/plugins/%.c include/llmroute_plugin.h
 	$(CC) $(CFLAGS_ALL) -Iinclude -shared -o $@ $<
 	@chmod go-w $@ $(@D)
 
+# The idle RSS floor links libcurl and libmicrohttpd alone (bench/README.md).
+$(B)/bench/rss_floor: bench/rss_floor.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(shell pkg-config --cflags --libs libcurl) \
+	  $(MHD_LIBS)
+
 $(B)/bench/%: bench/%.c $(MOCK_LIB_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Iinclude -Itests -o $@ $< $(MOCK_LIB_OBJ) $(LIB_A) \

@@ -780,6 +780,8 @@ static void print_table(const struct row *rows, int n)
     for (int i = 0; i < n; i++) {
         const struct row *r = &rows[i];
         char idle[32] = "-", others[16] = "-";
+        if (r->conns == 0)
+            continue;           /* a reference figure, not a run */
         if (r->idle_rss_kb >= 0)
             snprintf(idle, sizeof idle, "%ld kB", r->idle_rss_kb);
         if (r->other_cpu >= 0)
@@ -840,6 +842,15 @@ static void print_goals(const struct row *rows, int n)
         snprintf(d, sizeof d, "%ld kB", l1->idle_rss_kb);
     goal("idle RSS < 10 MiB", idle,
          idle && l1->idle_rss_kb < IDLE_RSS_GOAL_KB, d);
+    const struct row *floor = NULL;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(rows[i].target, "rss-floor") && rows[i].idle_rss_kb > 0)
+            floor = &rows[i];
+    if (floor)
+        printf("  (for reference: a program that only loads and starts "
+               "libcurl and libmicrohttpd idles at %ld kB, %ld kB under "
+               "the goal)\n", floor->idle_rss_kb,
+               IDLE_RSS_GOAL_KB - floor->idle_rss_kb);
     const struct row *x1 = find_row(rows, n, "direct-xcpu", 1);
     if (l1 && x1 && d1)
         printf("  (for reference: one round trip across the two CPUs has "
@@ -859,7 +870,7 @@ static int report(const char *path)
     print_goals(rows, n);
     long failed = 0;
     for (int i = 0; i < n; i++)
-        failed += rows[i].failures;
+        failed += rows[i].failures > 0 ? rows[i].failures : 0;
     if (failed)
         printf("\n%ld requests FAILED: the figures above are not valid\n",
                failed);

@@ -204,6 +204,25 @@ else
 fi
 stop "$gw_pid"
 
+# --- The idle RSS floor ---------------------------------------------
+# bench/rss_floor.c: libcurl and libmicrohttpd loaded and started, no
+# code of ours; its idle RSS is the part of the gateway's no change to
+# llmroute can remove.  A JSON line with conns 0: the report prints it
+# next to the goal, not as a row.
+if [ -x "$B/bench/rss_floor" ]; then
+    start rss-floor "$gw_cpu" "$B/bench/rss_floor"
+    floor_pid=$srv_pid
+    if wait_for "$tmp/rss-floor.out" 's/^port=//p' 10 >/dev/null; then
+        sleep 0.5
+        floor=$(vm_kb "$floor_pid" VmRSS)
+        echo "-- idle RSS floor (libcurl + libmicrohttpd started, nothing" \
+             "else): $floor kB"
+        printf '{"target":"rss-floor","conns":0,"failures":0,"idle_rss_kb":%s}\n' \
+            "$floor" >>"$json"
+    fi
+    stop "$floor_pid"
+fi
+
 # --- Portkey ----------------------------------------------------------
 portkey() {
     if [ ! -f "$pk_main" ]; then
