@@ -176,6 +176,15 @@ static int build(struct lr_job *job, struct lr_target *t, char *err,
     lr_result_init(&job->xfer.result);
     job->xfer.want_stream = chat.stream;
     err[0] = '\0';
+    /* A provider built before ABI 1.3 would drop the format unseen. */
+    if (chat.response_format_json && t->plugin &&
+        t->plugin->desc->abi_minor < 3) {
+        snprintf(err, errlen, "provider %s (plugin ABI %u.%u) cannot honour "
+                 "response_format", t->plugin->desc->name,
+                 (unsigned)t->plugin->desc->abi_major,
+                 (unsigned)t->plugin->desc->abi_minor);
+        return LR_E_PLUGIN;
+    }
     int rc = t->ops->build_request(t->inst, &ti, &chat, &job->xfer.hreq,
                                    err, errlen);
     if (rc == LR_OK && chat.stream && t->ops->stream_begin) {

@@ -36,6 +36,7 @@ void lr_request_free(struct lr_request *req)
     free(req->user);
     free(req->target);
     free(req->tools_json);
+    free(req->response_format_json);
     free(req->tool_choice_json);
     free(req->conversation);
     lr_attrs_free(&req->attrs);
@@ -201,6 +202,14 @@ struct lr_request *lr_request_clone(const struct lr_request *req)
     c->has_temperature = req->has_temperature;
     c->timeout_ms = req->timeout_ms;
     c->cache_bypass = req->cache_bypass;
+    c->top_p = req->top_p;
+    c->has_top_p = req->has_top_p;
+    c->seed = req->seed;
+    c->has_seed = req->has_seed;
+    c->presence_penalty = req->presence_penalty;
+    c->has_presence_penalty = req->has_presence_penalty;
+    c->frequency_penalty = req->frequency_penalty;
+    c->has_frequency_penalty = req->has_frequency_penalty;
     int bad = set_str(&c->system, req->system) ||
               set_str(&c->conversation, req->conversation) ||
               lr_attrs_copy(&c->attrs, &req->attrs) != LR_OK ||
@@ -208,6 +217,8 @@ struct lr_request *lr_request_clone(const struct lr_request *req)
               set_str(&c->target, req->target) ||
               set_str(&c->tools_json, req->tools_json) ||
               set_str(&c->tool_choice_json, req->tool_choice_json) ||
+              set_str(&c->response_format_json,
+                      req->response_format_json) ||
               clone_msgs(c, req);
     for (size_t i = 0; !bad && i < req->n_stop; i++)
         bad = lr_request_add_stop(c, req->stop[i]) != LR_OK;
@@ -244,6 +255,15 @@ void lr_request_chat(const struct lr_request *req, struct lr_chat *chat)
     chat->user = req->user;
     chat->tools_json = req->tools_json;
     chat->tool_choice_json = req->tool_choice_json;
+    chat->top_p = req->top_p;
+    chat->has_top_p = req->has_top_p;
+    chat->seed = req->seed;
+    chat->has_seed = req->has_seed;
+    chat->presence_penalty = req->presence_penalty;
+    chat->has_presence_penalty = req->has_presence_penalty;
+    chat->frequency_penalty = req->frequency_penalty;
+    chat->has_frequency_penalty = req->has_frequency_penalty;
+    chat->response_format_json = req->response_format_json;
 }
 
 const char *lr_request_last_user(const struct lr_request *req)

@@ -24,6 +24,13 @@ struct lr_request {
     char *target;                /* forced target or NULL */
     char *tools_json;
     char *tool_choice_json;
+    double top_p;                /* valid when has_top_p */
+    int has_top_p;
+    int has_seed;
+    int64_t seed;
+    double presence_penalty, frequency_penalty;
+    int has_presence_penalty, has_frequency_penalty;
+    char *response_format_json;  /* normalised; NULL: plain text */
     char *conversation;          /* conversation id or NULL */
     int cache_bypass;
     struct lr_attrs attrs;       /* policy-visible attributes */

@@ -146,6 +146,23 @@ LR_API int lr_request_set_prompt(struct lr_request *req, const char *text);
 LR_API int lr_request_set_max_tokens(struct lr_request *req, int64_t n);
 LR_API int lr_request_set_temperature(struct lr_request *req, double t);
 LR_API int lr_request_add_stop(struct lr_request *req, const char *stop);
+/* Sampling hints, as OpenAI names them: top_p in (0, 1], penalties in
+   [-2, 2].  A provider whose API lacks one leaves it out (README,
+   "Providers"). */
+LR_API int lr_request_set_top_p(struct lr_request *req, double p);
+LR_API int lr_request_set_seed(struct lr_request *req, int64_t seed);
+LR_API int lr_request_set_presence_penalty(struct lr_request *req,
+                                           double v);
+LR_API int lr_request_set_frequency_penalty(struct lr_request *req,
+                                            double v);
+/* The answer's format, as OpenAI's response_format: {"type":"text"} (the
+   default), {"type":"json_object"}, or {"type":"json_schema",
+   "json_schema":{"name":"...","schema":{...},"strict":true}}.  Checked
+   here (LR_E_INVALID_ARG when it is none of these).  A target whose
+   provider cannot honour it is skipped, so the request falls back to one
+   that can (LR_E_NO_TARGET when none can). */
+LR_API int lr_request_set_response_format_json(struct lr_request *req,
+                                               const char *json);
 /* End-user id, for per-user budgets and limits. */
 LR_API int lr_request_set_user(struct lr_request *req, const char *user);
 /* Whole-request deadline for this request (default: [router] timeout_ms). */

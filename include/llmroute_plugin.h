@@ -29,8 +29,11 @@
  * attributes, request rejection and answering from a policy, the
  * providers' rate-limit readings, policy-declared target keys and the
  * classify op.  Minor 2 appends one host function, gauge_set ("(1.2)").
- * A plugin built for an older minor loads unchanged: the core's table
- * only grows at the end.
+ * Minor 3 appends sampling parameters and the response format to struct
+ * lr_chat ("(1.3)"); a provider built for an older minor never sees
+ * them, so the core does not send a request with a response format to
+ * it (the target is skipped, see struct lr_chat).  A plugin built for an
+ * older minor loads unchanged: the core's table only grows at the end.
  *
  * Ownership, unless a declaration says otherwise: pointers passed into a
  * plugin are borrowed for the duration of the call; output goes into
@@ -52,7 +55,7 @@ extern "C" {
 #endif
 
 #define LR_PLUGIN_ABI_MAJOR 1
-#define LR_PLUGIN_ABI_MINOR 2
+#define LR_PLUGIN_ABI_MINOR 3
 
 #if defined(__GNUC__)
 #define LR_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -181,6 +184,24 @@ struct lr_chat {
     const char *user;                  /* end-user id or NULL */
     const char *tools_json;            /* OpenAI-shaped tools array or NULL */
     const char *tool_choice_json;      /* OpenAI-shaped tool_choice or NULL */
+    /* (1.3) Sampling hints: a provider whose API lacks one leaves it out
+       (and says so in its docs); they change how an answer is sampled,
+       not what shape it has. */
+    double top_p;                      /* (0, 1], valid when has_top_p */
+    int has_top_p;
+    int has_seed;
+    int64_t seed;                      /* valid when has_seed */
+    double presence_penalty;           /* [-2, 2], valid when has_... */
+    double frequency_penalty;          /* [-2, 2], valid when has_... */
+    int has_presence_penalty;
+    int has_frequency_penalty;
+    /* (1.3) OpenAI-shaped response_format, {"type":"json_object"} or
+       {"type":"json_schema","json_schema":{"name":...,"schema":{...},
+       "strict":...}}; NULL for plain text.  Unlike the hints, a provider
+       that cannot honour it must fail build_request (the core then tries
+       the next target) rather than drop it: the caller parses the
+       answer. */
+    const char *response_format_json;
 };
 
 /* The target an attempt goes to, as resolved by the core. */

@@ -577,10 +577,10 @@ static void plugins_good_dir(void **state)
     assert_int_equal(r.code, 0);
     assert_string_equal(r.err, "");
     /* Sorted by name. */
-    assert_true(starts_with(r.out, "anthropic    provider  ABI 1.2  v"));
-    assert_non_null(strstr(r.out, "\ngemini       provider  ABI 1.2  v"));
-    assert_non_null(strstr(r.out, "\nopenai       provider  ABI 1.2  v"));
-    assert_non_null(strstr(r.out, "\nprompt_guard policy    ABI 1.2  v1.0"));
+    assert_true(starts_with(r.out, "anthropic    provider  ABI 1.3  v"));
+    assert_non_null(strstr(r.out, "\ngemini       provider  ABI 1.3  v"));
+    assert_non_null(strstr(r.out, "\nopenai       provider  ABI 1.3  v"));
+    assert_non_null(strstr(r.out, "\nprompt_guard policy    ABI 1.3  v1.0"));
     assert_null(strstr(r.out, "BROKEN"));
     cli_run_free(&r);
 }
@@ -600,7 +600,7 @@ static void plugins_broken_dir(void **state)
     assert_non_null(strstr(r.out, want));
     snprintf(want, sizeof want, "BROKEN    %s/no_entry.so: ", dir);
     assert_non_null(strstr(r.out, want));
-    assert_non_null(strstr(r.out, "\ntestpol      policy    ABI 1.2"));
+    assert_non_null(strstr(r.out, "\ntestpol      policy    ABI 1.3"));
     cli_run_free(&r);
 
     run(f, &r, NULL, "plugins", "--json", "--dir", dir, NULL);
@@ -620,13 +620,17 @@ static void plugins_broken_dir(void **state)
         }
         good++;
         const char *name = str_key(p, "name");
-        assert_string_equal(str_key(p, "kind"), "policy");
-        /* the 1.0 and 1.1 fixtures still load under a 1.2 core */
+        assert_string_equal(str_key(p, "kind"),
+                            !strcmp(name, "old_provider") ? "provider"
+                                                          : "policy");
+        /* the 1.0, 1.1 and 1.2 fixtures still load under a 1.3 core */
         assert_string_equal(str_key(p, "abi"),
                             !strcmp(name, "old_minor") ? "1.0"
-                            : !strcmp(name, "minor1") ? "1.1" : "1.2");
+                            : !strcmp(name, "minor1") ? "1.1"
+                            : !strcmp(name, "old_provider") ? "1.2" : "1.3");
     }
-    assert_int_equal(good, 4);   /* testpol, old_minor, minor1, hookcheck */
+    /* testpol, old_minor, minor1, hookcheck, old_provider */
+    assert_int_equal(good, 5);
     assert_true(broken >= 6);
     cJSON_Delete(j);
     cli_run_free(&r);

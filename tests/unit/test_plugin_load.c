@@ -40,7 +40,7 @@ static void refuses_broken(void **s)
     (void)s;
     expect_refusal("bad_major.so", 0, "plugin ABI 2.1, core speaks 1.x");
     expect_refusal("bad_minor.so", 0, "plugin needs ABI 1.99, core speaks "
-                   "1.2 (upgrade llmroute)");
+                   "1.3 (upgrade llmroute)");
     expect_refusal("bad_size.so", 0, "plugin descriptor is 8 bytes");
     expect_refusal("no_entry.so", 0, "no lr_plugin_entry symbol");
     expect_refusal("null_desc.so", 0, "lr_plugin_entry returned NULL");
@@ -85,7 +85,7 @@ static void accepts_good(void **s)
     tenv_free(&e);
 }
 
-/* A 1.0 policy still loads under a 1.2 core, and the core sees none of
+/* A 1.0 policy still loads under a 1.3 core, and the core sees none of
    the 1.1 fields (whatever bytes follow its ops struct). */
 static void accepts_older_minor(void **s)
 {
@@ -105,7 +105,7 @@ static void accepts_older_minor(void **s)
     tenv_free(&e);
 }
 
-/* A 1.1 policy (built before gauge_set) loads under a 1.2 core with its
+/* A 1.1 policy (built before gauge_set) loads under a 1.3 core with its
    1.1 fields. */
 static void accepts_minor_1(void **s)
 {
