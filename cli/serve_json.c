@@ -12,7 +12,10 @@
  * Strings are escaped as cJSON's print_string_ptr does: '"' and '\\',
  * then \b \f \n \r \t, every other byte below 0x20 as \u00xx (lowercase
  * hex); everything else, non-ASCII included, as is.  A length-bounded
- * string may hold NUL bytes, which come out as \u0000.
+ * string may hold NUL bytes, which come out as \u0000.  The escape
+ * rule is the one plugins/openai_json.h applies to request bodies; the
+ * CLI and the plugins each stand on include/ alone, so they cannot share
+ * it.
  */
 #include <stdint.h>
 #include <string.h>
