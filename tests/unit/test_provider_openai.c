@@ -593,7 +593,7 @@ static void test_auth_header_bad_values(void **state)
     struct lr_chat c = {.messages = &hi, .n_messages = 1};
     struct built b;
     static const char *const hidden[] = {
-        KEY, "Bearer " KEY, "sk-test-SECRET", "xx-SECRET-012",
+        KEY, ("Bearer " KEY), "sk-test-SECRET", "xx-SECRET-012",
         "api-key\\r\\nX-Evil: 1", "api-key\r\nX-Evil: 1",
     };
 
