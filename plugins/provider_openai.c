@@ -26,6 +26,8 @@
  *    provider never sees a stream's headers.
  *  - The target's API key is cut out of every error message we copy,
  *    should an upstream or proxy echo it.
+ *  - The key goes in "Authorization: Bearer", or in "api-key" for Azure
+ *    OpenAI (auth_header; auto decides by base_url's host alone).
  *  - The request body is written as JSON text straight into the output
  *    buffer (openai_json.h), byte-identical to the cJSON tree it replaced
  *    (openai_build_ref.h, the test's reference); only JSON the caller
