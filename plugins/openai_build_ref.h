@@ -25,6 +25,7 @@ struct target_opts {
     const char *project;
     int legacy_max_tokens;
     int stream_usage;
+    int api_key_header;   /* "api-key: KEY" instead of Bearer (Azure) */
 };
 
 /*

@@ -26,6 +26,8 @@
  *    provider never sees a stream's headers.
  *  - The target's API key is cut out of every error message we copy,
  *    should an upstream or proxy echo it.
+ *  - The key goes in "Authorization: Bearer", or in "api-key" for Azure
+ *    OpenAI (auth_header; auto decides by base_url's host alone).
  *  - The request body is written as JSON text straight into the output
  *    buffer (openai_json.h), byte-identical to the cJSON tree it replaced
  *    (openai_build_ref.h, the test's reference); only JSON the caller
@@ -60,6 +62,9 @@ static const struct lr_cfg_key target_keys[] = {
      "max_completion_tokens, or max_tokens for local servers"},
     {"stream_usage", LR_CFG_BOOL, "true",
      "ask for usage at the end of a stream (stream_options.include_usage)"},
+    {"auth_header", LR_CFG_STRING, "auto",
+     "bearer (Authorization: Bearer KEY), api-key (api-key: KEY, Azure "
+     "OpenAI) or auto: api-key for Azure OpenAI hosts, else bearer"},
 };
 
 /* --- Building the request ------------------------------------------------ */
@@ -74,6 +79,83 @@ static int header_safe(const char *s)
     return 1;
 }
 
+/*
+ * Nonzero when url's host is an Azure OpenAI resource, whose API keys go
+ * in an "api-key" header (Bearer there is for Entra ID tokens): the hosts
+ * the Azure portal hands out, NAME.openai.azure.com and
+ * NAME.cognitiveservices.azure.com.  Only the host counts, compared as
+ * a whole-label suffix: openai.azure.com.evil.example, a user part
+ * "x.openai.azure.com@evil.example" or a path naming Azure do not.
+ */
+static int azure_host(const char *url)
+{
+    static const char *const suffixes[] = {".openai.azure.com",
+                                           ".cognitiveservices.azure.com"};
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    size_t alen = strcspn(host, "/?#"); /* the authority */
+    for (size_t i = alen; i > 0; i--) {
+        if (host[i - 1] == '@') { /* user info ends at the last '@' */
+            alen -= i;
+            host += i;
+            break;
+        }
+    }
+    size_t hlen = strcspn(host, ":"); /* an IPv6 literal never matches */
+    if (hlen > alen)
+        hlen = alen;
+    if (hlen && host[hlen - 1] == '.') /* "x.openai.azure.com." is FQDN */
+        hlen--;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        size_t n = strlen(suffixes[i]);
+        if (hlen > n && strncasecmp(host + hlen - n, suffixes[i], n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Nonzero when the 40 bytes of v an error would show hold 8 consecutive
+   bytes of key (all of it if shorter): a key pasted in the wrong place
+   must not be echoed. */
+static int shows_key(const char *v, const char *key)
+{
+    size_t klen = strlen(key), vlen = 0, w;
+    while (vlen < 40 && v[vlen])
+        vlen++;
+    w = klen < 8 ? klen : 8;
+    for (size_t i = 0; w && i + w <= vlen; i++) {
+        for (size_t j = 0; j + w <= klen; j++) {
+            if (memcmp(v + i, key + j, w) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* auth_header: bearer, api-key, or auto (by base_url's host). */
+static int read_auth(const struct lr_host *h, const struct lr_target_info *t,
+                     struct target_opts *o, char *err, size_t errlen)
+{
+    const char *v;
+    if (!t->section || h->cfg_str(t->section, "auth_header", &v) != LR_OK)
+        v = "auto";
+    if (strcmp(v, "auto") == 0)
+        o->api_key_header = azure_host(t->base_url);
+    else if (strcmp(v, "api-key") == 0)
+        o->api_key_header = 1;
+    else if (strcmp(v, "bearer") == 0)
+        o->api_key_header = 0;
+    else if (header_safe(v) && !shows_key(v, t->api_key))
+        return fail(err, errlen, LR_E_CONFIG,
+                    "auth_header: \"%.40s\" is not bearer, api-key or "
+                    "auto", v);
+    else
+        return fail(err, errlen, LR_E_CONFIG,
+                    "auth_header: not bearer, api-key or auto (value not "
+                    "shown: it holds the API key or a control character)");
+    return LR_OK;
+}
+
 /* The target's own keys; the section may be NULL (defaults then). */
 static int read_opts(const struct lr_host *h, const struct lr_target_info *t,
                      struct target_opts *o, char *err, size_t errlen)
@@ -83,6 +165,8 @@ static int read_opts(const struct lr_host *h, const struct lr_target_info *t,
 
     memset(o, 0, sizeof *o);
     o->stream_usage = 1;
+    if (read_auth(h, t, o, err, errlen) != LR_OK)
+        return LR_E_CONFIG;
     if (!t->section)
         return LR_OK;
     if (h->cfg_str(t->section, "organization", &v) == LR_OK && *v)
@@ -307,7 +391,9 @@ static int build_headers(const struct lr_host *h,
                          const struct target_opts *o, struct lr_buf *hdrs)
 {
     int rc = LR_OK;
-    if (*t->api_key)
+    if (*t->api_key && o->api_key_header)
+        rc |= add_header(h, hdrs, "api-key", "", t->api_key);
+    else if (*t->api_key)
         rc |= add_header(h, hdrs, "Authorization", "Bearer ", t->api_key);
     rc |= add_header(h, hdrs, "Content-Type", "", "application/json");
     rc |= add_header(h, hdrs, "Accept", "",

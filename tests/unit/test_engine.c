@@ -1090,6 +1090,39 @@ static void cached_and_reasoning_tokens(void **s)
     teardown(&f);
 }
 
+/* auth_header = api-key (Azure OpenAI's key header) reaches the upstream
+   in place of Authorization; a bad value fails the attempt unechoed. */
+static void api_key_header(void **s)
+{
+    (void)s;
+    struct fx f;
+    setenv("LRK_AZ", "az-key-0123456789abcdef", 1);
+    setup(&f, A_OK, NULL, "api_key_env = LRK_AZ\nauth_header = api-key\n");
+    struct lr_response *r = ask(&f, "x", 0);
+    assert_int_equal(lr_response_status(r), LR_OK);
+    char *key = mock_last_header(f.mock, "a", "api-key");
+    assert_non_null(key);
+    assert_string_equal(key, "az-key-0123456789abcdef");
+    free(key);
+    assert_null(mock_last_header(f.mock, "a", "authorization"));
+    lr_response_free(r);
+    teardown(&f);
+
+    setup(&f, A_OK, NULL, "api_key_env = LRK_AZ\nauth_header = az-key\n");
+    r = ask(&f, "x", 0);
+    /* a build failure skips the target: b answers */
+    assert_string_equal(lr_response_target(r), "b");
+    assert_non_null(attempt(r, 0).skipped);
+    assert_non_null(strstr(attempt(r, 0).skipped,
+                           "auth_header: \"az-key\" is not"));
+    char *j = lr_response_json(r);
+    assert_null(strstr(j, "az-key-0123456789abcdef"));
+    lr_free(j);
+    lr_response_free(r);
+    teardown(&f);
+    unsetenv("LRK_AZ");
+}
+
 static void bad_requests(void **s)
 {
     (void)s;
@@ -1144,6 +1177,7 @@ int main(void)
         cmocka_unit_test(key_pool_takes_turns),
         cmocka_unit_test(key_pool_fake_clock),
         cmocka_unit_test(cached_and_reasoning_tokens),
+        cmocka_unit_test(api_key_header),
         cmocka_unit_test(bad_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -65,7 +65,7 @@ static int teardown(void **state)
 
 /* The target options the test set on the section (the reference does not
    read the section). */
-static struct target_opts opts = {NULL, NULL, 0, 1};
+static struct target_opts opts = {.stream_usage = 1};
 
 /* Builds c both ways; asserts the same status, reason and body bytes. */
 static void same(struct provider_fx *t, const struct lr_chat *c)

@@ -79,13 +79,15 @@ static void test_descriptor(void **state)
     assert_non_null(ops->build_request);
     assert_non_null(ops->parse_response);
     assert_non_null(ops->stream_event);
-    assert_int_equal(ops->n_target_keys, 4);
+    assert_int_equal(ops->n_target_keys, 5);
     const char *want[] = {"organization", "project", "max_tokens_field",
-                          "stream_usage"};
-    for (size_t i = 0; i < 4; i++)
+                          "stream_usage", "auth_header"};
+    for (size_t i = 0; i < 5; i++)
         assert_string_equal(ops->target_keys[i].key, want[i]);
     assert_string_equal(ops->target_keys[2].def, "max_completion_tokens");
     assert_int_equal(ops->target_keys[3].type, LR_CFG_BOOL);
+    assert_int_equal(ops->target_keys[4].type, LR_CFG_STRING);
+    assert_string_equal(ops->target_keys[4].def, "auto");
 }
 
 /* --- Request building ------------------------------------------------- */
@@ -485,6 +487,148 @@ static void test_build_headers_and_url(void **state)
     build(t, &c, &b);
     assert_int_equal(b.rc, LR_E_CONFIG);
     built_free(&b);
+}
+
+/* --- The auth header (auth_header) ------------------------------------ */
+
+#define AZURE "https://res.openai.azure.com/openai/deployments/d" \
+              "?api-version=2024-06-01"
+#define REST "Content-Type: application/json\nAccept: application/json"
+
+/* Builds with auth_header = mode (NULL: unset) against base; asserts the
+   headers are want. */
+static void headers_are(struct provider_fx *t, const char *mode,
+                        const char *base, const char *want)
+{
+    struct lr_chat c = {.messages = &hi, .n_messages = 1};
+    struct built b;
+    fake_section_set(t->sec, "auth_header", mode);
+    t->target.base_url = base;
+    build(t, &c, &b);
+    assert_int_equal(b.rc, LR_OK);
+    if (strcmp(b.rq.headers.data, want) != 0)
+        fail_msg("auth_header %s, base_url %s:\n got  %s\n want %s",
+                 mode ? mode : "(unset)", base, b.rq.headers.data, want);
+    built_free(&b);
+}
+
+static void test_auth_header_modes(void **state)
+{
+    struct provider_fx *t = *state;
+    const char *bearer = "Authorization: Bearer " KEY "\n" REST;
+    const char *api_key = "api-key: " KEY "\n" REST;
+
+    /* auto, set or not: by the host */
+    headers_are(t, NULL, "https://api.openai.com/v1", bearer);
+    headers_are(t, "auto", "https://api.openai.com/v1", bearer);
+    headers_are(t, NULL, AZURE, api_key);
+    headers_are(t, "auto", AZURE, api_key);
+    headers_are(t, NULL, "https://r.cognitiveservices.azure.com/openai/v1",
+                api_key);
+    /* an explicit mode wins over the host either way */
+    headers_are(t, "bearer", AZURE, bearer);
+    headers_are(t, "api-key", "http://127.0.0.1:4000/v1", api_key);
+    headers_are(t, "api-key", "https://apim.example/openai?x=1", api_key);
+
+    /* no key: no auth header at all, whatever the mode */
+    t->target.api_key = "";
+    headers_are(t, "api-key", AZURE, REST);
+    headers_are(t, NULL, AZURE, REST);
+    headers_are(t, "bearer", "https://api.openai.com/v1", REST);
+
+    /* no section: the default (auto) still applies */
+    t->target.api_key = KEY;
+    t->target.section = NULL;
+    t->target.base_url = AZURE;
+    struct lr_chat c = {.messages = &hi, .n_messages = 1};
+    struct built b;
+    build(t, &c, &b);
+    assert_int_equal(b.rc, LR_OK);
+    assert_string_equal(b.rq.headers.data, api_key);
+    built_free(&b);
+}
+
+/* Only the host counts, as a whole-label suffix. */
+static void test_auth_header_auto_hosts(void **state)
+{
+    struct provider_fx *t = *state;
+    const char *bearer = "Authorization: Bearer " KEY "\n" REST;
+    const char *api_key = "api-key: " KEY "\n" REST;
+    static const char *const azure[] = {
+        "https://RES.OpenAI.Azure.COM/openai/deployments/d",
+        "https://res.openai.azure.com:443/openai/v1",
+        "https://res.openai.azure.com./openai/v1",
+        "https://user@res.openai.azure.com/openai/v1",
+        "https://res.openai.azure.com",
+        "https://res.openai.azure.com?api-version=2024-06-01",
+        "https://a.b.cognitiveservices.azure.com/openai/v1#frag",
+    };
+    static const char *const not_azure[] = {
+        "https://openai.azure.com.evil.example/v1",
+        "https://res.openai.azure.com.evil.example/v1",
+        "https://res.openai.azure.com@evil.example/v1",
+        "https://evil.example/res.openai.azure.com/v1",
+        "https://evil.example/v1?h=res.openai.azure.com",
+        "https://evil.example/v1#res.openai.azure.com",
+        "https://evil.example:1/v1@res.openai.azure.com",
+        "https://openai.azure.com/v1",
+        "https://notopenai.azure.com/v1",
+        "https://res.openai.azure.co/v1",
+        "https://res.openai.azure.us/v1",
+        "https://res.azure-api.net/openai",
+        "http://[::1]:8080/v1",
+        "http://127.0.0.1:11434/v1",
+    };
+    for (size_t i = 0; i < sizeof azure / sizeof azure[0]; i++)
+        headers_are(t, NULL, azure[i], api_key);
+    for (size_t i = 0; i < sizeof not_azure / sizeof not_azure[0]; i++)
+        headers_are(t, NULL, not_azure[i], bearer);
+}
+
+/* A bad value fails the build naming the key and the value, never the
+   API key, whose leak the build() helper checks on every call. */
+static void test_auth_header_bad_values(void **state)
+{
+    struct provider_fx *t = *state;
+    struct lr_chat c = {.messages = &hi, .n_messages = 1};
+    struct built b;
+    static const char *const hidden[] = {
+        KEY, ("Bearer " KEY), "sk-test-SECRET", "xx-SECRET-012",
+        "api-key\\r\\nX-Evil: 1", "api-key\r\nX-Evil: 1",
+    };
+
+    t->target.base_url = AZURE;
+    fake_section_set(t->sec, "auth_header", "Bearer");
+    build(t, &c, &b);
+    assert_int_equal(b.rc, LR_E_CONFIG);
+    assert_string_equal(b.err, "auth_header: \"Bearer\" is not bearer, "
+                               "api-key or auto");
+    assert_int_equal(b.rq.body.len, 0);
+    built_free(&b);
+
+    fake_section_set(t->sec, "auth_header", "");
+    build(t, &c, &b);
+    assert_int_equal(b.rc, LR_E_CONFIG);
+    assert_non_null(strstr(b.err, "auth_header: \"\""));
+    built_free(&b);
+
+    for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++) {
+        fake_section_set(t->sec, "auth_header", hidden[i]);
+        build(t, &c, &b);
+        assert_int_equal(b.rc, LR_E_CONFIG);
+        if (i < 4) {   /* 8 bytes of the key: never shown */
+            assert_null(strstr(b.err, "SECRET"));
+            assert_null(strstr(b.err, "sk-test"));
+        }
+        if (i == 4)    /* printable: shown as written */
+            assert_non_null(strstr(b.err, "X-Evil"));
+        if (i == 5)    /* a real line break: not shown */
+            assert_null(strstr(b.err, "X-Evil"));
+        assert_non_null(strstr(b.err, "auth_header: "));
+        assert_null(strchr(b.err, '\n'));
+        built_free(&b);
+    }
+    assert_null(strstr(fake_host_log(t->fh), KEY));
 }
 
 /* --- Responses ---------------------------------------------------------- */
@@ -1358,6 +1502,9 @@ int main(void)
         T(test_build_minimal),
         T(test_build_system_multiturn),
         T(test_build_max_tokens_fields),
+        T(test_auth_header_modes),
+        T(test_auth_header_auto_hosts),
+        T(test_auth_header_bad_values),
         T(test_build_sampling),
         T(test_build_stream),
         T(test_build_tools),
