@@ -35,11 +35,41 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "llmroute.h"
 #include "serve_exchange.h"
+
+/* Each connection's memory pool (libmicrohttpd's default is 32 KiB): it
+   holds a request's headers and the read and write buffers, and
+   libmicrohttpd zeroes it for every request on the connection, which at
+   32 KiB cost 3 to 5% of the gateway's throughput.  Bodies stream through
+   it whatever their size; headers are limited below (header_limit). */
+#define SERVE_CONN_POOL_BYTES 16384
+
+/* --- Request header limit ----------------------------------------------
+ *
+ * libmicrohttpd 0.9.75 keeps a request's header lines in the pool until
+ * the request ends, plus one record per header, cookie and query
+ * argument (56 bytes on 64-bit), and builds the answer's header block in
+ * what is left.  Headers that almost fill the pool are accepted, and then
+ * the answer cannot be built: libmicrohttpd closes the connection with
+ * no status at all (its own 431 only comes once the headers themselves
+ * no longer fit).  So the first call of every request counts what the
+ * headers took (header bytes + a rounded-up record each) and:
+ *   - up to SERVE_MAX_HEADER_BYTES: served; the 4 KiB left hold any
+ *     answer's headers (a few hundred bytes), a stream's chunk buffer
+ *     and the read buffer a body streams through;
+ *   - above it: 431 request_header_fields_too_large, queued as usual
+ *     while SERVE_RAW_431_ABOVE leaves room for its ~160-byte header;
+ *   - above that: written to the socket by us (libmicrohttpd could not)
+ *     and the connection closed.
+ */
+#define SERVE_MAX_HEADER_BYTES (SERVE_CONN_POOL_BYTES - 4096)
+#define SERVE_RAW_431_ABOVE (SERVE_CONN_POOL_BYTES - 1024)
+#define SERVE_HEADER_RECORD_BYTES 64
 
 /* --- Replies ------------------------------------------------------------ */
 
@@ -177,6 +207,63 @@ static enum MHD_Result authorize(struct serve_server *s,
                             "(add [client NAME] sections or "
                             "allow_anonymous = true)");
     return MHD_YES;
+}
+
+/* --- Header limit (see SERVE_MAX_HEADER_BYTES) ------------------------- */
+
+/* What the request's headers took of the pool, as counted there. */
+static size_t header_bytes(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    int n = MHD_get_connection_values(
+        conn, (enum MHD_ValueKind)(MHD_HEADER_KIND | MHD_COOKIE_KIND |
+                                   MHD_GET_ARGUMENT_KIND), NULL, NULL);
+    return (ci ? ci->header_size : 0) +
+           (size_t)(n > 0 ? n : 0) * SERVE_HEADER_RECORD_BYTES;
+}
+
+/* The 431 straight onto the socket, for headers that left libmicrohttpd
+   no room to build it; MHD_NO then closes the connection.  What the
+   client already sent is read away first (bounded), so the close is a
+   FIN after the answer rather than a reset that could discard it. */
+static enum MHD_Result reply_431_raw(struct MHD_Connection *conn,
+                                     const char *body)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return MHD_NO;
+    char head[160];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 431 Request Header "
+                     "Fields Too Large\r\nContent-Type: application/json"
+                     "\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                     strlen(body));
+    struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, strlen(body)}};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+    /* A fresh answer on an idle connection: its send buffer is empty. */
+    if (sendmsg(ci->connect_fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        return MHD_NO;
+    shutdown(ci->connect_fd, SHUT_WR);
+    char sink[4096];
+    for (int i = 0; i < 16; i++)
+        if (recv(ci->connect_fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
+            break;
+    return MHD_NO;
+}
+
+static enum MHD_Result reply_431(struct MHD_Connection *conn, size_t used)
+{
+    struct serve_error e;
+    serve_error_set(&e, 431, "request_header_fields_too_large", NULL,
+                    "Request headers too large (limit %d bytes)",
+                    SERVE_MAX_HEADER_BYTES);
+    if (used <= SERVE_RAW_431_ABOVE)
+        return reply_error(conn, &e, NULL);
+    char *body = serve_error_json(&e);
+    enum MHD_Result ret = body ? reply_431_raw(conn, body) : MHD_NO;
+    free(body);
+    return ret;
 }
 
 /* --- Chat ------------------------------------------------------------- */
@@ -359,6 +446,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn,
     }
     if (*con_cls)
         return chat(s, *con_cls, upload, upload_size);
+    size_t used = header_bytes(conn);
+    if (used > SERVE_MAX_HEADER_BYTES)
+        return reply_431(conn, used);
     if (!strcmp(url, "/v1/chat/completions") && !strcmp(method, "POST"))
         return open_chat(s, conn, con_cls);
     *con_cls = &other_request;
@@ -413,14 +503,6 @@ static void notify_conn(void *cls, struct MHD_Connection *conn,
 }
 
 /* --- Daemon ------------------------------------------------------------- */
-
-/* Each connection's memory pool (libmicrohttpd's default is 32 KiB): it
-   holds a request's headers and the read and write buffers, and
-   libmicrohttpd zeroes it for every request on the connection, which at
-   32 KiB cost 3 to 5% of the gateway's throughput.  16 KiB still takes
-   request headers of about 15 KiB in all (more gets 431); bodies stream
-   through it whatever their size. */
-#define SERVE_CONN_POOL_BYTES 16384
 
 /* The watch's fn (engine thread): whatever libmicrohttpd has to do, then
    when it wants to run again (its connection timeouts). */
