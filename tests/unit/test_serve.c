@@ -692,14 +692,16 @@ static int sweep_answer(const struct http *h, long ok_status, int seen_431,
     return 1;
 }
 
-/* A chat request with an n-byte X-Pad header. */
-static void chat_padded(struct fx *f, int n, struct http *h)
+/* A chat request with an n-byte X-Pad header (stream: an SSE one). */
+static void chat_padded(struct fx *f, int n, int stream, struct http *h)
 {
     static char pad[20000];
     char body[256];
     snprintf(pad, sizeof pad, "X-Pad: %0*d", n, 0);
-    snprintf(body, sizeof body, "{\"model\":\"a\",\"messages\":[{\"role\":"
-             "\"user\",\"content\":\"hi\"}],\"user\":\"pad%d\"}", n);
+    snprintf(body, sizeof body, "{\"model\":\"%s\",\"messages\":[{\"role\":"
+             "\"user\",\"content\":\"hi\"}],\"user\":\"pad%d%s\"%s}",
+             stream ? "s" : "a", n, stream ? "s" : "",
+             stream ? ",\"stream\":true" : "");
     http_to_with(NULL, f->gw.port, "POST", "/v1/chat/completions", KEY_APP,
                  pad, body, 0, h);
 }
@@ -736,12 +738,17 @@ static void test_header_limits(void **state)
     assert_in_range(first, HEADER_LIMIT - 600, HEADER_LIMIT);
     first = 0;
     for (int n = 11000; n <= 16600; n += 16) {
-        chat_padded(f, n, &h);
+        chat_padded(f, n, 0, &h);
         if (sweep_answer(&h, 200, first != 0, n) && !first)
             first = n;
         free(h.body);
     }
     assert_in_range(first, HEADER_LIMIT - 600, HEADER_LIMIT);
+    /* A stream's chunks fit in what the largest headers served leave. */
+    chat_padded(f, first - 16, 1, &h);
+    assert_int_equal(h.status, 200);
+    assert_non_null(strstr(h.body, "data: [DONE]"));
+    free(h.body);
     /* Still serving afterwards. */
     chat(f, KEY_APP, "a", NULL, &h);
     assert_int_equal(h.status, 200);
