@@ -24,6 +24,7 @@
  * Request bodies over max_body_bytes get 413: at once when the
  * Content-Length says so (the body is never read), else once the
  * chunked upload has gone past the limit (the rest is discarded).
+ * Request headers over SERVE_MAX_HEADER_BYTES get 431 (below).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,11 +36,48 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "llmroute.h"
 #include "serve_exchange.h"
+
+/* Each connection's memory pool (libmicrohttpd's default is 32 KiB): it
+   holds a request's headers and the read and write buffers, and
+   libmicrohttpd zeroes it for every request on the connection, which at
+   32 KiB cost 3 to 5% of the gateway's throughput.  Bodies stream through
+   it whatever their size; headers are limited (SERVE_MAX_HEADER_BYTES). */
+#define SERVE_CONN_POOL_BYTES 16384
+
+/* --- Request header limit ----------------------------------------------
+ *
+ * libmicrohttpd 0.9.75 keeps a request's header lines in the pool until
+ * the request ends, plus one record per header, cookie and query
+ * argument (some 60 bytes; 64 are counted), and builds the answer's
+ * header block in what is left.  Headers that almost fill the pool are
+ * accepted, and then the answer cannot be built: libmicrohttpd closes
+ * the connection ("failed to create response header") without any
+ * status (its own 431 only comes once the headers themselves no longer
+ * fit).  So the first call of every request counts what the
+ * headers took (header bytes + a rounded-up record each) and:
+ *   - up to SERVE_MAX_HEADER_BYTES: served; the 4 KiB left hold any
+ *     answer's headers (a few hundred bytes), a stream's chunk buffer
+ *     and the read buffer a body streams through;
+ *   - above it: 431 request_header_fields_too_large, queued as usual
+ *     up to SERVE_RAW_431_ABOVE: its header block is about 160 bytes
+ *     (measured: it failed from 16225 counted bytes on, 159 short of
+ *     the pool), so 1 KiB left is ample even if the count is a little
+ *     low;
+ *   - above that: written to the socket by us (libmicrohttpd could not)
+ *     and the connection closed.
+ * Measured without the limit: a GET of 16065 to 16192 bytes (3 fields)
+ * got no answer, its 401 not built; from 16193 on, libmicrohttpd's 431.
+ * test_header_limits sweeps the sizes.
+ */
+#define SERVE_MAX_HEADER_BYTES (SERVE_CONN_POOL_BYTES - 4096)
+#define SERVE_RAW_431_ABOVE (SERVE_CONN_POOL_BYTES - 1024)
+#define SERVE_HEADER_RECORD_BYTES 64
 
 /* --- Replies ------------------------------------------------------------ */
 
@@ -177,6 +215,66 @@ static enum MHD_Result authorize(struct serve_server *s,
                             "(add [client NAME] sections or "
                             "allow_anonymous = true)");
     return MHD_YES;
+}
+
+/* --- Header limit (see SERVE_MAX_HEADER_BYTES) ------------------------- */
+
+/* What the request's headers took of the pool, as counted there. */
+static size_t header_bytes(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    int n = MHD_get_connection_values(
+        conn, (enum MHD_ValueKind)(MHD_HEADER_KIND | MHD_COOKIE_KIND |
+                                   MHD_GET_ARGUMENT_KIND), NULL, NULL);
+    return (ci ? ci->header_size : 0) +
+           (size_t)(n > 0 ? n : 0) * SERVE_HEADER_RECORD_BYTES;
+}
+
+/* The 431 straight onto the socket, for headers that left libmicrohttpd
+   no room to build it; MHD_NO then closes the connection (libmicrohttpd
+   logs "Application reported internal error").  What the client already
+   sent is read away first (bounded), so that the close is a FIN after
+   the answer, not a reset that could make the client drop it. */
+static enum MHD_Result reply_431_raw(struct MHD_Connection *conn,
+                                     const char *body)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return MHD_NO;
+    char head[160];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 431 Request Header "
+                     "Fields Too Large\r\nContent-Type: application/json"
+                     "\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                     strlen(body));
+    struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, strlen(body)}};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+    /* Nothing else is written meanwhile (the previous answer on the
+       connection went out whole); a short write can only come from a
+       client that stopped reading, and it loses the rest. */
+    if (sendmsg(ci->connect_fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        return MHD_NO;
+    shutdown(ci->connect_fd, SHUT_WR);
+    char sink[4096];
+    for (int i = 0; i < 16; i++)
+        if (recv(ci->connect_fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
+            break;
+    return MHD_NO;
+}
+
+static enum MHD_Result reply_431(struct MHD_Connection *conn, size_t used)
+{
+    struct serve_error e;
+    serve_error_set(&e, 431, "request_header_fields_too_large", NULL,
+                    "Request headers too large (limit %d bytes)",
+                    SERVE_MAX_HEADER_BYTES);
+    if (used <= SERVE_RAW_431_ABOVE)
+        return reply_error(conn, &e, NULL);
+    char *body = serve_error_json(&e);
+    enum MHD_Result ret = body ? reply_431_raw(conn, body) : MHD_NO;
+    free(body);
+    return ret;
 }
 
 /* --- Chat ------------------------------------------------------------- */
@@ -359,6 +457,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn,
     }
     if (*con_cls)
         return chat(s, *con_cls, upload, upload_size);
+    size_t used = header_bytes(conn);
+    if (used > SERVE_MAX_HEADER_BYTES)
+        return reply_431(conn, used);
     if (!strcmp(url, "/v1/chat/completions") && !strcmp(method, "POST"))
         return open_chat(s, conn, con_cls);
     *con_cls = &other_request;
@@ -413,14 +514,6 @@ static void notify_conn(void *cls, struct MHD_Connection *conn,
 }
 
 /* --- Daemon ------------------------------------------------------------- */
-
-/* Each connection's memory pool (libmicrohttpd's default is 32 KiB): it
-   holds a request's headers and the read and write buffers, and
-   libmicrohttpd zeroes it for every request on the connection, which at
-   32 KiB cost 3 to 5% of the gateway's throughput.  16 KiB still takes
-   request headers of about 15 KiB in all (more gets 431); bodies stream
-   through it whatever their size. */
-#define SERVE_CONN_POOL_BYTES 16384
 
 /* The watch's fn (engine thread): whatever libmicrohttpd has to do, then
    when it wants to run again (its connection timeouts). */

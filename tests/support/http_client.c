@@ -38,6 +38,13 @@ void http_to(const char *host, int port, const char *method,
              const char *path, const char *key, const char *body,
              int chunked, struct http *h)
 {
+    http_to_with(host, port, method, path, key, NULL, body, chunked, h);
+}
+
+void http_to_with(const char *host, int port, const char *method,
+                  const char *path, const char *key, const char *extra,
+                  const char *body, int chunked, struct http *h)
+{
     char url[256];
     memset(h, 0, sizeof *h);
     snprintf(url, sizeof url, "http://%s:%d%s", host ? host : "127.0.0.1",
@@ -59,6 +66,8 @@ void http_to(const char *host, int port, const char *method,
             free(auth);
         }
     }
+    if (extra)
+        hs = curl_slist_append(hs, extra);
     if (chunked)
         hs = curl_slist_append(hs, "Transfer-Encoding: chunked");
     curl_easy_setopt(c, CURLOPT_URL, url);

@@ -23,5 +23,10 @@ struct http {
 void http_to(const char *host, int port, const char *method,
              const char *path, const char *key, const char *body,
              int chunked, struct http *h);
+/* The same with one more request header line, "Name: value" (NULL:
+   none), e.g. to size a request's headers. */
+void http_to_with(const char *host, int port, const char *method,
+                  const char *path, const char *key, const char *extra,
+                  const char *body, int chunked, struct http *h);
 
 #endif

@@ -662,6 +662,54 @@ static void test_model_routing(void **state)
 /* Headers of about 10 KB are read (the key is wrong: 401); 20 KB no
    longer fit the connection's 16 KiB pool: 431, not a dropped
    connection. */
+/* --- Header limits ------------------------------------------------------ */
+
+/* The gateway's limit (cli/serve_http.c): a request's header bytes plus
+   64 per header field, at most this. */
+#define HEADER_LIMIT 12288
+
+/* One answer of a header-size sweep (n: the size swept): ok_status, or
+   431 for good once the limit is passed; ours in OpenAI's shape, or
+   libmicrohttpd's own once the headers no longer fit its 16 KiB pool.
+   1 for a 431. */
+static int sweep_answer(const struct http *h, long ok_status, int seen_431,
+                        int n)
+{
+    if (h->status == 0)
+        fail_msg("size %d: no HTTP answer (connection dropped)", n);
+    if (h->status != 431) {
+        if (seen_431 || h->status != ok_status)
+            fail_msg("size %d: HTTP %ld%s: %s", n, h->status,
+                     seen_431 ? " after a 431" : "", h->body);
+        return 0;
+    }
+    if (strstr(h->body, "Request too big")) {
+        if (n < 15500)
+            fail_msg("size %d: libmicrohttpd's 431, not ours", n);
+        return 1;
+    }
+    expect_error(h, 431, "request_header_fields_too_large");
+    return 1;
+}
+
+/* A chat request with an n-byte X-Pad header (stream: an SSE one). */
+static void chat_padded(struct fx *f, int n, int stream, struct http *h)
+{
+    static char pad[20000];
+    char body[256];
+    snprintf(pad, sizeof pad, "X-Pad: %0*d", n, 0);
+    snprintf(body, sizeof body, "{\"model\":\"%s\",\"messages\":[{\"role\":"
+             "\"user\",\"content\":\"hi\"}],\"user\":\"pad%d%s\"%s}",
+             stream ? "s" : "a", n, stream ? "s" : "",
+             stream ? ",\"stream\":true" : "");
+    http_to_with(NULL, f->gw.port, "POST", "/v1/chat/completions", KEY_APP,
+                 pad, body, 0, h);
+}
+
+/* Every size from under the limit to past the pool gets an answer: 401
+   or 200 below the limit, 431 above.  Before the limit, headers just
+   under 16 KiB were accepted by libmicrohttpd with no room left to build
+   any answer, and the connection was closed without one. */
 static void test_header_limits(void **state)
 {
     struct fx *f = *state;
@@ -676,6 +724,34 @@ static void test_header_limits(void **state)
     key[20000] = '\0';
     http(f, "GET", "/v1/models", key, NULL, &h);
     assert_int_equal(h.status, 431);
+    free(h.body);
+    int first = 0;
+    for (int n = 11000; n <= 16600; n += 4) {
+        memset(key, 'k', (size_t)n);
+        key[n] = '\0';
+        http(f, "GET", "/v1/models", key, NULL, &h);
+        if (sweep_answer(&h, 401, first != 0, n) && !first)
+            first = n;
+        free(h.body);
+    }
+    /* curl's request line and other headers are some 400 bytes more. */
+    assert_in_range(first, HEADER_LIMIT - 600, HEADER_LIMIT);
+    first = 0;
+    for (int n = 11000; n <= 16600; n += 16) {
+        chat_padded(f, n, 0, &h);
+        if (sweep_answer(&h, 200, first != 0, n) && !first)
+            first = n;
+        free(h.body);
+    }
+    assert_in_range(first, HEADER_LIMIT - 600, HEADER_LIMIT);
+    /* A stream's chunks fit in what the largest headers served leave. */
+    chat_padded(f, first - 16, 1, &h);
+    assert_int_equal(h.status, 200);
+    assert_non_null(strstr(h.body, "data: [DONE]"));
+    free(h.body);
+    /* Still serving afterwards. */
+    chat(f, KEY_APP, "a", NULL, &h);
+    assert_int_equal(h.status, 200);
     free(h.body);
 }
 
