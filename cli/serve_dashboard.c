@@ -16,12 +16,16 @@
  *   breakers   [{"target", "state"}] from the breaker_state gauge:
  *              "closed", "half-open" or "open" as this process last saw
  *              it (a target no breaker has looked at is not listed)
- *   budget     spend_usd: this process's spend (cost_usd); daily_usd,
- *              monthly_usd: the limits (budget_limit_usd gauge);
- *              daily_spend_usd, monthly_spend_usd: the period's settled
- *              spend as the store held it at this process's last request
+ *   budget     spend_usd: this process's spend (cost_usd); policies:
+ *              one {"policy", "daily_usd", "monthly_usd",
+ *              "daily_spend_usd", "monthly_spend_usd"} per budget_guard
+ *              instance with a global limit, by section name: the limits
+ *              (budget_limit_usd gauge) and the period's settled spend as
+ *              the store held it at this process's last request
  *              (budget_period_spend_usd gauge), so every process sharing
- *              a sqlite store is counted.  null when not known.
+ *              a sqlite store is counted; null when not known.  The
+ *              first policy's four values are also in budget itself (as
+ *              before there could be several), null when there is none.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -47,9 +51,7 @@ static const char PAGE[] =
 "</style></head><body>\n"
 "<h1>llmroute dashboard</h1>\n"
 "<p id=\"err\"></p><p>Updated <span id=\"updated\">never</span></p>\n"
-"<h2>Spend</h2><p id=\"spend\">-</p>\n"
-"<div class=\"bar\"><div class=\"fill\" id=\"spendbar\" "
-"style=\"width:0\"></div></div>\n"
+"<h2>Spend</h2><div id=\"spend\"><p>-</p></div>\n"
 "<h2>Requests</h2><p id=\"requests\">-</p><p id=\"cache\">-</p>\n"
 "<h2>Targets</h2><table id=\"targets\"><thead><tr><th>target</th>"
 "<th>attempts</th><th>success rate</th><th>answered</th>"
@@ -74,21 +76,28 @@ static const char PAGE[] =
 " if(typeof c==='number')return c;\n"
 " if(c&&label!==undefined)return c[label]||0;\n"
 " return c?Object.values(c).reduce((a,b)=>a+b,0):0;}\n"
-"function spendText(b){const per=b.daily_usd?'daily':'monthly';\n"
-" const lim=b[per+'_usd'],ps=b[per+'_spend_usd'];\n"
+"function spendText(b,p,who){const per=p.daily_usd?'daily':'monthly';\n"
+" const lim=p[per+'_usd'],ps=p[per+'_spend_usd'];\n"
 " const mine=usd(b.spend_usd)+' spent since the gateway started';\n"
-" if(!lim)return [mine+' (no budget configured)',null];\n"
+" if(!lim)return [who+mine+' (no budget configured)',null];\n"
 " const spent=ps==null?b.spend_usd:ps,f=spent/lim;\n"
 " let s=ps==null?mine:usd(ps)+' spent this UTC '\n"
 "  +(per==='daily'?'day':'month')+' (every process sharing the store)';\n"
 " s+='; '+per+' budget '+usd(lim)+' ('+pct(f)+' of it)';\n"
 " if(ps!=null)s+='; this gateway: '+usd(b.spend_usd);\n"
-" return [s,f];}\n"
+" return [who+s,f];}\n"
+"function spendLines(b){const ps=b.policies||[];\n"
+" if(!ps.length)return [spendText(b,{},'')];\n"
+" return ps.map(p=>spendText(b,p,ps.length>1?p.policy+': ':''));}\n"
+"function bar(f){const o=document.createElement('div'),\n"
+"  i=document.createElement('div');o.className='bar';\n"
+" i.className='fill'+(f!==null&&f>=0.8?' warn':'');\n"
+" i.style.width=(f===null?0:Math.min(100,100*f))+'%';\n"
+" o.appendChild(i);return o;}\n"
 "function render(d){const m=d.metrics;\n"
-" const [s,f]=spendText(d.budget);\n"
-" if(f!==null){$('spendbar').style.width=Math.min(100,100*f)+'%';\n"
-"  $('spendbar').className='fill'+(f>=0.8?' warn':'');}\n"
-" $('spend').textContent=s;\n"
+" $('spend').replaceChildren(...spendLines(d.budget).flatMap(([s,f])=>{\n"
+"  const p=document.createElement('p');p.textContent=s;\n"
+"  return [p,bar(f)];}));\n"
 " $('requests').textContent=m.requests+' requests, '+pct(m.success_rate)\n"
 "  +' succeeded, p95 '+m.latency_ms.p95+' ms';\n"
 " const h=counter(m,'cache_hits'),mi=counter(m,'cache_misses');\n"
@@ -166,16 +175,55 @@ static void add_breakers(cJSON *root, const cJSON *metrics)
     }
 }
 
-/* key: gauge name{label} when it is a number, else null. */
-static void add_gauge_value(cJSON *b, const char *key, const cJSON *metrics,
-                            const char *name, const char *label)
+static const char *const budget_keys[] = {
+    "daily_usd", "monthly_usd", "daily_spend_usd", "monthly_spend_usd"};
+
+/* The entry of policies (sorted by name) for policy, made with every
+   value null when new; NULL when out of memory. */
+static cJSON *budget_policy(cJSON *policies, const char *policy)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(gauge(metrics, name),
-                                                      label);
-    if (cJSON_IsNumber(v))
-        cJSON_AddNumberToObject(b, key, v->valuedouble);
-    else
-        cJSON_AddNullToObject(b, key);
+    int i = 0;
+    cJSON *p;
+    cJSON_ArrayForEach(p, policies) {
+        int c = strcmp(cJSON_GetObjectItem(p, "policy")->valuestring,
+                       policy);
+        if (c == 0)
+            return p;
+        if (c > 0)
+            break;
+        i++;
+    }
+    p = cJSON_CreateObject();
+    if (!p || !cJSON_AddStringToObject(p, "policy", policy) ||
+        !cJSON_InsertItemInArray(policies, i, p)) {
+        cJSON_Delete(p);
+        return NULL;
+    }
+    for (size_t k = 0; k < 4; k++)
+        cJSON_AddNullToObject(p, budget_keys[k]);
+    return p;
+}
+
+/* Every value of gauge name, labelled "POLICY/PERIOD" by budget_guard,
+   into its policy's entry as PERIOD<suffix> (daily and monthly only). */
+static void budget_gauge(cJSON *policies, const cJSON *metrics,
+                         const char *name, const char *suffix)
+{
+    const cJSON *g;
+    cJSON_ArrayForEach(g, gauge(metrics, name)) {
+        const char *slash = g->string ? strrchr(g->string, '/') : NULL;
+        char policy[256], key[64];
+        if (!cJSON_IsNumber(g) || !slash ||
+            (strcmp(slash + 1, "daily") && strcmp(slash + 1, "monthly")))
+            continue;
+        snprintf(policy, sizeof policy, "%.*s", (int)(slash - g->string),
+                 g->string);
+        snprintf(key, sizeof key, "%s%s", slash + 1, suffix);
+        cJSON *p = budget_policy(policies, policy);
+        if (p)
+            cJSON_ReplaceItemInObjectCaseSensitive(
+                p, key, cJSON_CreateNumber(g->valuedouble));
+    }
 }
 
 static void add_budget(cJSON *root, const cJSON *metrics)
@@ -187,15 +235,20 @@ static void add_budget(cJSON *root, const cJSON *metrics)
                                                           "cost_usd");
     cJSON_AddNumberToObject(b, "spend_usd",
                             cJSON_IsNumber(spend) ? spend->valuedouble : 0);
-    static const char *const periods[] = {"daily", "monthly"};
-    for (size_t i = 0; i < 2; i++) {
-        char key[32];
-        snprintf(key, sizeof key, "%s_usd", periods[i]);
-        add_gauge_value(b, key, metrics, "budget_limit_usd", periods[i]);
-        snprintf(key, sizeof key, "%s_spend_usd", periods[i]);
-        add_gauge_value(b, key, metrics, "budget_period_spend_usd",
-                        periods[i]);
+    cJSON *ps = cJSON_CreateArray();
+    if (!ps)
+        return;
+    budget_gauge(ps, metrics, "budget_limit_usd", "_usd");
+    budget_gauge(ps, metrics, "budget_period_spend_usd", "_spend_usd");
+    const cJSON *first = cJSON_GetArrayItem(ps, 0);
+    for (size_t k = 0; k < 4; k++) {
+        const cJSON *v = cJSON_GetObjectItem(first, budget_keys[k]);
+        if (cJSON_IsNumber(v))
+            cJSON_AddNumberToObject(b, budget_keys[k], v->valuedouble);
+        else
+            cJSON_AddNullToObject(b, budget_keys[k]);
     }
+    cJSON_AddItemToObject(b, "policies", ps);
 }
 
 char *serve_dashboard_json(struct serve_stats *st, struct lr_router *r)

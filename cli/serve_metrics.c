@@ -22,8 +22,12 @@
  *                                             plugin or the core adds
  *   llmroute_<gauge>{<label>}                 every gauge (TYPE gauge),
  *                                             e.g. breaker_state{target}
- *                                             and budget_period_spend_usd
- *                                             {period}
+ *   llmroute_budget_period_spend_usd{policy,period}, llmroute_budget_
+ *   limit_usd{policy,period}                  budget_guard's gauges,
+ *                                             whose label "SECTION/PERIOD"
+ *                                             is split at its last '/'
+ *                                             into the instance's
+ *                                             section and the period
  *
  * The gateway also keeps the last SERVE_FALLBACKS fallbacks it saw in
  * attempt trails (target left, target taken, reason, time) for the
@@ -374,17 +378,55 @@ static void counter_families(struct serve_buf *b, int *oom,
 
 /* --- Gauges ------------------------------------------------------------ */
 
-/* Label names of the gauges we know; anything else gets "label". */
+/* The gauges we know. */
+static const struct gauge_kind {
+    const char *gauge, *label;
+    const char *owner;   /* label "OWNER/VALUE": OWNER's label name */
+} gauge_kinds[] = {
+    {"breaker_state", "target", NULL},
+    {"budget_period_spend_usd", "period", "policy"},
+    {"budget_limit_usd", "period", "policy"},
+};
+
+static const struct gauge_kind *gauge_kind(const char *gauge)
+{
+    size_t n = sizeof gauge_kinds / sizeof gauge_kinds[0];
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(gauge_kinds[i].gauge, gauge))
+            return &gauge_kinds[i];
+    return NULL;
+}
+
+/* Label name of a gauge we know; anything else gets "label". */
 static const char *gauge_label_name(const char *gauge)
 {
-    static const struct { const char *gauge, *label; } known[] = {
-        {"breaker_state", "target"}, {"budget_period_spend_usd", "period"},
-        {"budget_limit_usd", "period"},
-    };
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (!strcmp(known[i].gauge, gauge))
-            return known[i].label;
-    return "label";
+    const struct gauge_kind *k = gauge_kind(gauge);
+    return k ? k->label : "label";
+}
+
+/* name{owner="A",lname="B"} v for a label "A/B" (split at the last '/';
+   a label without one gets lname alone), e.g. a budget_guard instance's
+   policy="daily_budget",period="daily". */
+static void owned_sample(struct serve_buf *b, int *oom, const char *name,
+                         const struct gauge_kind *k, const char *label,
+                         double v)
+{
+    const char *slash = strrchr(label, '/');
+    if (!slash) {
+        sample(b, oom, name, k->label, label, v);
+        return;
+    }
+    char *owner = strndup(label, (size_t)(slash - label));
+    char *eo = owner ? serve_prom_escape(owner) : NULL;
+    char *ev = serve_prom_escape(slash + 1);
+    if (eo && ev)
+        put(b, oom, "%s{%s=\"%s\",%s=\"%s\"} %.15g\n", name, k->owner, eo,
+            k->label, ev, v);
+    else
+        *oom = 1;
+    free(owner);
+    free(eo);
+    free(ev);
 }
 
 static const char *gauge_help(const char *gauge)
@@ -393,10 +435,12 @@ static const char *gauge_help(const char *gauge)
         return "Circuit breaker state as this process last saw it: "
                "0 closed, 1 half-open, 2 open.";
     if (!strcmp(gauge, "budget_period_spend_usd"))
-        return "Settled spend of the current budget period in USD, as "
-               "the store held it at this process's last request.";
+        return "Settled spend of the current budget period of each "
+               "budget_guard policy in USD, as the store held it at this "
+               "process's last request.";
     if (!strcmp(gauge, "budget_limit_usd"))
-        return "Budget limit of each period in USD.";
+        return "Budget limit of each budget_guard policy and period in "
+               "USD.";
     return NULL;
 }
 
@@ -432,11 +476,17 @@ static void gauge_families(struct serve_buf *b, int *oom, const cJSON *root)
             sample(b, oom, fam, NULL, NULL, g->valuedouble);
             continue;
         }
+        const struct gauge_kind *k = gauge_kind(g->string);
         const char *ln = gauge_label_name(g->string);
         const cJSON *v;
-        cJSON_ArrayForEach(v, g)
-            if (cJSON_IsNumber(v))
+        cJSON_ArrayForEach(v, g) {
+            if (!cJSON_IsNumber(v))
+                continue;
+            if (k && k->owner)
+                owned_sample(b, oom, fam, k, v->string, v->valuedouble);
+            else
                 sample(b, oom, fam, ln, v->string, v->valuedouble);
+        }
     }
 }
 

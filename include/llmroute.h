@@ -404,7 +404,8 @@ LR_API int lr_unwatch_fd(struct lr_router *r, int fd);
  * an object of labels when it has; a name used both ways keeps its
  * unlabelled value under the label "".  Counters only grow; gauges hold
  * the last value a plugin set (e.g. breaker_state{target}: 0 closed,
- * 1 half-open, 2 open; budget_period_spend_usd{daily|monthly}), as this
+ * 1 half-open, 2 open; budget_period_spend_usd{SECTION/daily|
+ * SECTION/monthly}, SECTION naming the budget_guard instance), as this
  * process last saw it.
  */
 LR_API char *lr_metrics_json(struct lr_router *r);

@@ -41,6 +41,7 @@
 
 #include <cJSON.h>
 
+#include "c_locale.h"
 #include "llmroute_plugin.h"
 
 #define CACHE_KEY_VERSION "llmroute-cache-1"
@@ -98,7 +99,11 @@ static int key_add_limits(cJSON *arr, const struct lr_chat *c)
     else
         ok = key_add_str(arr, NULL);
     if (ok && c->has_temperature) {
+        /* '.' whatever the application's LC_NUMERIC: processes in other
+           locales share the store, and "0,7" would not even be JSON. */
+        locale_t old = c_locale_enter();
         snprintf(num, sizeof num, "%.17g", c->temperature);
+        c_locale_leave(old);
         ok = key_add_raw(arr, num);
     }
     else if (ok)

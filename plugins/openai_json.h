@@ -10,7 +10,10 @@
  *    0x7f and non-ASCII/invalid UTF-8 included, passes through as is;
  *  - numbers: NaN/inf as null; else %1.15g, or %1.17g when the %1.15g
  *    text does not read back within DBL_EPSILON (cJSON's compare_double);
- *    the locale's decimal point replaced with '.'.  1.7.15 has no %d
+ *    printed in the "C" locale (c_locale.h), where cJSON prints in the
+ *    process's and swaps the first byte of its decimal point back to
+ *    '.': the same bytes under the "C" locale and any one-byte point,
+ *    and still '.' under a multi-byte one.  1.7.15 has no %d
  *    shortcut for integral values (later versions do): -0.0 prints as
  *    "-0", which the test pins.
  *
@@ -21,6 +24,7 @@
 #ifndef LR_OPENAI_JSON_H
 #define LR_OPENAI_JSON_H
 
+#include "c_locale.h"
 #include "llmroute_plugin.h"
 
 #include <float.h>
@@ -161,20 +165,19 @@ static inline void jw_num(struct jw *w, double d)
     if (isnan(d) || isinf(d)) {
         len = snprintf(nb, sizeof nb, "null");
     } else {
+        /* In the "C" locale, whatever the application set: cJSON swaps
+           one byte of the locale's point back to '.', which garbles a
+           multi-byte one (ps_AF's U+066B). */
+        locale_t old = c_locale_enter();
         len = snprintf(nb, sizeof nb, "%1.15g", d);
         if (sscanf(nb, "%lg", &test) != 1 || !jw_close(test, d))
             len = snprintf(nb, sizeof nb, "%1.17g", d);
+        c_locale_leave(old);
     }
     if (len < 0 || len > (int)sizeof nb - 1) {
         if (w->rc == LR_OK)
             w->rc = LR_E_NOMEM; /* as cJSON: the print fails */
         return;
-    }
-    const struct lconv *lc = localeconv();
-    char dp = lc && lc->decimal_point ? lc->decimal_point[0] : '.';
-    for (int i = 0; i < len; i++) {
-        if (nb[i] == dp)
-            nb[i] = '.';
     }
     jw_raw(w, nb, (size_t)len);
 }

@@ -84,14 +84,16 @@
  *
  * Gauges (ABI 1.2), for the global limits only (per user would be one
  * series per user id; per target is left for when someone needs it):
- * budget_limit_usd{daily|monthly}, set at create() for the limits set,
- * and budget_period_spend_usd{daily|monthly}, the period's settled spend
- * as the store holds it, so across every process sharing the store.  It
- * is set whenever this process reads that counter or adds to it (each
+ * budget_limit_usd{SECTION/daily|SECTION/monthly}, set at create() for
+ * the limits set, and budget_period_spend_usd{SECTION/daily|...}, the
+ * period's settled spend as the store holds it, so across every process
+ * sharing the store.  SECTION is the instance's [policy SECTION] name, so
+ * two budget_guard instances (a daily and a monthly one, a per-user and
+ * a global one) each have their own series; the gateway's /metrics shows
+ * the label as policy="SECTION",period="daily".  The spend gauge is set
+ * whenever this process reads that counter or adds to it (each
  * request's check, each settle), so it is the spend as of this process's
- * last request; a new period shows once a request has read it.  Two
- * budget_guard instances in one pipeline share these gauges (the last
- * one to write wins).
+ * last request; a new period shows once a request has read it.
  *
  * Keys live in this instance's namespace: processes sharing a store and
  * the INI share the budgets; two budget instances in one pipeline each
@@ -138,6 +140,8 @@ static const struct lr_cfg_key target_keys[] = {
 
 struct guard {
     const struct lr_host *host;
+    char *gauge_day;            /* "SECTION/daily": the gauges' labels */
+    char *gauge_month;          /* "SECTION/monthly" */
     int64_t day, month, user_day, user_month; /* nano-USD, 0: none */
     double warn_ratio;
     const char *degrade_to;     /* NULL: none; section memory */
@@ -160,8 +164,8 @@ struct scope {
 struct hold {
     char resv[KEYLEN];          /* bucket key it went into */
     char spent[KEYLEN];         /* settled counter of its period */
-    const char *gauge;          /* "daily"/"monthly" for a global limit,
-                                   else NULL: the spend gauge's label */
+    const char *gauge;          /* the spend gauge's label for a global
+                                   limit (guard memory), else NULL */
     int64_t amount;             /* nano-USD reserved */
     int64_t reset_ms;
 };
@@ -227,10 +231,32 @@ static int check_rest(struct guard *g, const struct lr_section *s,
     return 0;
 }
 
+/* "SECTION/daily" and "SECTION/monthly", in one block after g; NULL
+   when out of memory. */
+static struct guard *guard_new(const struct lr_host *host,
+                               const struct lr_section *sec)
+{
+    const char *name = host->section_name(sec);
+    if (!name)
+        name = "budget_guard";
+    size_t n = strlen(name);
+    struct guard *g = calloc(1, sizeof *g + 2 * n + sizeof "/daily" +
+                                sizeof "/monthly");
+    if (!g)
+        return NULL;
+    g->gauge_day = (char *)(g + 1);
+    g->gauge_month = g->gauge_day + n + sizeof "/daily";
+    memcpy(g->gauge_day, name, n);
+    memcpy(g->gauge_day + n, "/daily", sizeof "/daily");
+    memcpy(g->gauge_month, name, n);
+    memcpy(g->gauge_month + n, "/monthly", sizeof "/monthly");
+    return g;
+}
+
 static int create(const struct lr_section *sec, const struct lr_host *host,
                   void **inst, char *err, size_t errlen)
 {
-    struct guard *g = calloc(1, sizeof *g);
+    struct guard *g = guard_new(host, sec);
     if (!g) {
         snprintf(err, errlen, "out of memory");
         return LR_E_NOMEM;
@@ -252,10 +278,10 @@ static int create(const struct lr_section *sec, const struct lr_host *host,
     }
     g->bucket_ms = g->ttl_ms / 10;
     if (g->day > 0)
-        host->gauge_set(host, "budget_limit_usd", "daily",
+        host->gauge_set(host, "budget_limit_usd", g->gauge_day,
                         (double)g->day / BP_NANO);
     if (g->month > 0)
-        host->gauge_set(host, "budget_limit_usd", "monthly",
+        host->gauge_set(host, "budget_limit_usd", g->gauge_month,
                         (double)g->month / BP_NANO);
     *inst = g;
     return LR_OK;
@@ -447,12 +473,13 @@ static size_t scopes_of(const struct guard *g,
     return n;
 }
 
-/* The spend gauge's label of a scope: its period for a global limit,
-   NULL for a user's or a target's. */
-static const char *gauge_label(const struct scope *s)
+/* The spend gauge's label of a scope: "SECTION/PERIOD" for a global
+   limit, NULL for a user's or a target's. */
+static const char *gauge_label(const struct guard *g, const struct scope *s)
 {
-    return strcmp(s->label, "daily") == 0 || strcmp(s->label, "monthly") == 0
-               ? s->label : NULL;
+    return strcmp(s->label, "daily") == 0     ? g->gauge_day
+           : strcmp(s->label, "monthly") == 0 ? g->gauge_month
+                                              : NULL;
 }
 
 static void show_spend(const struct guard *g, const char *label,
@@ -486,7 +513,7 @@ static int level(struct guard *g, const struct scope *s, int64_t *settled,
     if (get_int(g, key, settled) != 0)
         return -1;
     store_ok(g);
-    show_spend(g, gauge_label(s), *settled);
+    show_spend(g, gauge_label(g, s), *settled);
     return 0;
 }
 
@@ -707,7 +734,7 @@ static int reserve(struct guard *g, struct req *rq, const struct scope *s,
         snprintf(o->resv, sizeof o->resv, "resv/%s/%" PRId64, s[i].base,
                  bp_floor_div(now, g->bucket_ms));
         snprintf(o->spent, sizeof o->spent, "spent/%s", s[i].base);
-        o->gauge = gauge_label(&s[i]);
+        o->gauge = gauge_label(g, &s[i]);
         o->amount = worst;
         o->reset_ms = s[i].reset_ms;
         if (worst > 0 && incr(g, o->resv, worst, g->ttl_ms, NULL) != 0) {

@@ -7,7 +7,9 @@
  * Requests: every build fixture of test_provider_openai.c, then generated
  * ones: every byte 0x01..0xff in each string field, long and multi-turn
  * bodies past the writer's staging buffer, temperatures and max_tokens
- * at cJSON's number-format edges, stream options, tools.
+ * at cJSON's number-format edges, stream options, tools; and the
+ * temperatures under a comma and a multi-byte decimal point LC_NUMERIC,
+ * byte for byte what the "C" locale gives.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +27,7 @@
 
 #include "buf.h"
 #include "llmroute_plugin.h"
+#include "support/comma_locale.h"
 #include "support/fake_host.h"
 #include "support/provider_fixture.h"
 
@@ -394,6 +397,81 @@ static void test_numbers(void **state)
     set_legacy(t, 0);
 }
 
+/* --- Numbers under another LC_NUMERIC ----------------------------------- */
+
+#define LOC_N 64
+#define LOC_BODY 256
+
+/* Temperatures that take the double path (not whole below 1e15), then
+   random ones. */
+static double loc_temp(size_t i)
+{
+    static const double fixed[] = {
+        0.1, 0.7, 1.5, 1.0 / 3, 0.30000000000000004, 1e-7, 5e-324, -0.5,
+        2147483647.5, 1e21, 1e300, -0.0, 123456789012345678.0, 4.35,
+    };
+    size_t nf = sizeof fixed / sizeof fixed[0];
+    if (i < nf)
+        return fixed[i];
+    return (double)(next() % 2000001) / 1000000.0 + (i & 1 ? 1e-9 : 0);
+}
+
+/* The body of c, or "" after an error, in out. */
+static void body_of(struct provider_fx *t, const struct lr_chat *c,
+                    char out[LOC_BODY])
+{
+    struct lr_http_request rq;
+    char err[256];
+    fake_request_init(&rq);
+    int rc = ops->build_request(t->inst, &t->target, c, &rq, err,
+                                sizeof err);
+    snprintf(out, LOC_BODY, "%s", rc == LR_OK ? lr_buf_str(&rq.body) : "");
+    fake_request_free(&rq);
+}
+
+/* Builds every temperature in "C" into want, then under the locale set()
+   switches to (the test is skipped without one): the same bytes. */
+static void same_in_locale(struct provider_fx *t,
+                           int (*set)(char *, size_t), const char *what)
+{
+    static char want[LOC_N][LOC_BODY];
+    double temps[LOC_N];
+    char got[LOC_BODY], why[256];
+    struct lr_chat c = {.messages = &hi, .n_messages = 1,
+                        .has_temperature = 1};
+    for (size_t i = 0; i < LOC_N; i++) {
+        c.temperature = temps[i] = loc_temp(i);
+        body_of(t, &c, want[i]);
+        assert_non_null(strstr(want[i], "\"temperature\":"));
+    }
+    if (set(why, sizeof why) != 0) {
+        print_message("skipped: no %s locale: %s\n", what, why);
+        skip();
+    }
+    size_t bad = LOC_N;
+    for (size_t i = 0; i < LOC_N && bad == LOC_N; i++) {
+        c.temperature = temps[i];
+        body_of(t, &c, got);
+        if (strcmp(got, want[i]) != 0)
+            bad = i;
+    }
+    comma_locale_reset(); /* before any assertion can jump out */
+    if (bad < LOC_N)
+        fail_msg("under a %s locale:\n got  %s\n want %s", what, got,
+                 want[bad]);
+}
+
+static void test_numbers_comma_locale(void **state)
+{
+    same_in_locale(*state, comma_locale_set, "comma-decimal");
+}
+
+static void test_numbers_multibyte_point(void **state)
+{
+    same_in_locale(*state, mb_point_locale_set,
+                   "multi-byte decimal point");
+}
+
 /* Every combination of the optional fields. */
 static void test_combinations(void **state)
 {
@@ -452,6 +530,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_every_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long, setup, teardown),
         cmocka_unit_test_setup_teardown(test_numbers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_numbers_comma_locale, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_numbers_multibyte_point, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_combinations, setup,
                                         teardown),
     };

@@ -8,7 +8,7 @@
  * that keep 64 interleaved requests under the limit, settling below the
  * worst case, reservations expiring after a crash, the last candidate
  * rejecting the request, a failing store (closed and open), and the
- * spend and limit gauges of the global periods.
+ * spend and limit gauges of the global periods, each instance's own.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -630,6 +630,12 @@ static double gauge(struct fx *f, const char *name, const char *label)
     return fake_host_gauge(f->p.fh, name, label, &v) ? v : -1;
 }
 
+/* budget_period_spend_usd{label}: -1 when never set. */
+static double spend_gauge(struct fx *f, const char *label)
+{
+    return gauge(f, "budget_period_spend_usd", label);
+}
+
 static int near(double a, double b)
 {
     return a > b - 1e-9 && a < b + 1e-9;
@@ -645,13 +651,14 @@ static void test_gauges(void **state)
     fake_section_set(f->p.sec, "monthly_usd", "100");
     fake_section_set(f->p.sec, "per_user_daily_usd", "2");
     make_ok(f);
-    assert_true(gauge(f, "budget_limit_usd", "daily") == 5);
-    assert_true(gauge(f, "budget_limit_usd", "monthly") == 100);
+    assert_true(gauge(f, "budget_limit_usd", "budget/daily") == 5);
+    assert_true(gauge(f, "budget_limit_usd", "budget/monthly") == 100);
     assert_true(gauge(f, "budget_limit_usd", "per_user_daily") == -1);
-    assert_true(gauge(f, "budget_period_spend_usd", "daily") == -1);
+    assert_true(gauge(f, "budget_limit_usd", "daily") == -1);
+    assert_true(gauge(f, "budget_period_spend_usd", "budget/daily") == -1);
     assert_int_equal(spend(f, "alice", "free", 1.25), 0);
-    assert_true(near(gauge(f, "budget_period_spend_usd", "daily"), 1.25));
-    assert_true(near(gauge(f, "budget_period_spend_usd", "monthly"), 1.25));
+    assert_true(near(spend_gauge(f, "budget/daily"), 1.25));
+    assert_true(near(spend_gauge(f, "budget/monthly"), 1.25));
     assert_true(gauge(f, "budget_period_spend_usd", "per_user_daily") == -1);
     assert_true(gauge(f, "budget_period_spend_usd", "alice") == -1);
     /* Another process sharing the store spends $2: the next check here
@@ -661,8 +668,8 @@ static void test_gauges(void **state)
                                    2000000000, 0, NULL), LR_OK);
     assert_int_equal(begin(f, 0, NULL), LR_OK);
     end(f, 0);
-    assert_true(near(gauge(f, "budget_period_spend_usd", "daily"), 3.25));
-    assert_true(near(gauge(f, "budget_period_spend_usd", "monthly"), 1.25));
+    assert_true(near(spend_gauge(f, "budget/daily"), 3.25));
+    assert_true(near(spend_gauge(f, "budget/monthly"), 1.25));
     /* Reserved a second before midnight, settled after it: yesterday
        pays, and the gauge does not show yesterday's total as today's. */
     fake_host_advance(f->p.fh, 9 * HOUR - 1000);
@@ -671,11 +678,45 @@ static void test_gauges(void **state)
     fake_host_advance(f->p.fh, 2000);
     settle(f, 0, "free", 1);
     end(f, 0);
-    assert_true(near(gauge(f, "budget_period_spend_usd", "daily"), 3.25));
-    assert_true(near(gauge(f, "budget_period_spend_usd", "monthly"), 2.25));
+    assert_true(near(spend_gauge(f, "budget/daily"), 3.25));
+    assert_true(near(spend_gauge(f, "budget/monthly"), 2.25));
     assert_int_equal(begin(f, 0, NULL), LR_OK);
     end(f, 0);
-    assert_true(near(gauge(f, "budget_period_spend_usd", "daily"), 0));
+    assert_true(near(spend_gauge(f, "budget/daily"), 0));
+}
+
+
+/* Two instances on one host (as in one router: one metrics table), a
+   daily [policy budget] and a [policy team] with other limits: each has
+   its own series, labelled by its section, and a settle in one leaves
+   the other's spend gauge alone. */
+static void test_gauges_two_instances(void **state)
+{
+    struct fx *f = *state;
+    char err[256];
+    void *team = NULL;
+    fake_section_set(f->p.sec, "daily_usd", "5");
+    make_ok(f);
+    struct lr_section *ts = fake_section_new("team");
+    assert_non_null(ts);
+    fake_section_set_keys(ts, f->p.ops->keys, f->p.ops->n_keys);
+    fake_section_set(ts, "daily_usd", "20");
+    fake_section_set(ts, "monthly_usd", "300");
+    int rc = f->p.desc->create(ts, f->p.h, &team, err, sizeof err);
+    if (rc != LR_OK) {
+        fake_section_free(ts);
+        fail_msg("create: %s", err);
+    }
+    assert_true(gauge(f, "budget_limit_usd", "budget/daily") == 5);
+    assert_true(gauge(f, "budget_limit_usd", "budget/monthly") == -1);
+    assert_true(gauge(f, "budget_limit_usd", "team/daily") == 20);
+    assert_true(gauge(f, "budget_limit_usd", "team/monthly") == 300);
+    assert_int_equal(spend(f, NULL, "free", 1.25), 0); /* budget only */
+    assert_true(near(spend_gauge(f, "budget/daily"), 1.25));
+    assert_true(gauge(f, "budget_period_spend_usd", "team/daily") == -1);
+    assert_true(gauge(f, "budget_period_spend_usd", "team/monthly") == -1);
+    f->p.desc->destroy(team);
+    fake_section_free(ts);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -684,6 +725,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_gauges),
+        T(test_gauges_two_instances),
         T(test_descriptor),
         T(test_config_errors),
         T(test_warns_once_per_period),

@@ -7,7 +7,8 @@
  * flag (no lookup, stores, refreshes), TTL expiry, FIFO eviction at
  * max_entries, a hash collision and an unreadable entry on crafted
  * entries, answers not stored (failures, finishes, size, no attempt),
- * the counters and two instances sharing one store.
+ * the counters, two instances sharing one store, and the key under a
+ * comma-decimal LC_NUMERIC.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "support/comma_locale.h"
 #include "support/fake_host.h"
 #include "support/policy_fixture.h"
 
@@ -585,6 +587,35 @@ static void test_shared_store_two_instances(void **state)
     f->p.desc->destroy(other);
 }
 
+/* The key does not depend on LC_NUMERIC: an application that sets a
+   comma-decimal locale shares a sqlite store with C-locale processes, so
+   an entry stored by one must be hit by the other, both ways. */
+static void test_key_comma_locale(void **state)
+{
+    struct fx *f = *state;
+    char c_key[64], comma_key[64], again[64];
+    fake_section_set(f->p.sec, "max_temperature", "1");
+    make_ok(f);
+    struct chat ch;
+    chat_init(&ch, "Tell a story");
+    ch.c.has_temperature = 1;
+    ch.c.temperature = 0.7;
+    assert_int_equal(run(f, &ch.c), 0);
+    last_entry_key(f, c_key, sizeof c_key);
+    COMMA_LOCALE_OR_SKIP();
+    int hit = run(f, &ch.c);            /* stored in C, read under ',' */
+    ch.c.temperature = 0.25;
+    int miss = run(f, &ch.c);           /* stored under ',' */
+    last_entry_key(f, comma_key, sizeof comma_key);
+    comma_locale_reset();
+    assert_int_equal(hit, 1);
+    assert_int_equal(miss, 0);
+    assert_int_equal(run(f, &ch.c), 1); /* read in C */
+    last_entry_key(f, again, sizeof again);
+    assert_string_equal(again, comma_key); /* nothing stored since */
+    assert_string_not_equal(c_key, comma_key);
+}
+
 #define T(fn) \
     cmocka_unit_test_setup_teardown(fn, setup, policy_fx_teardown)
 
@@ -607,6 +638,7 @@ int main(void)
         T(test_finish_configurable_and_size),
         T(test_no_chat_and_counters),
         T(test_shared_store_two_instances),
+        T(test_key_comma_locale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

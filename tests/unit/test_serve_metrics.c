@@ -11,7 +11,8 @@
  * of each per family, every sample in a declared family, label syntax,
  * numbers), cumulative histogram buckets ending in le="+Inf" equal to
  * _count, counters equal to what was sent, the breaker and budget
- * gauges; name sanitising and label escaping directly; a stream counted
+ * gauges of two budget_guard instances; name sanitising, label escaping
+ * and the budget gauges' policy label directly; a stream counted
  * when it ends; the dashboard's JSON (fallback ring, budget, breaker
  * states), its page (no external URL), auth (keys, loopback, the page
  * itself needs none), and the page rendered by headless Chromium, with
@@ -95,14 +96,15 @@ static char *script(void)
     "base_url = http://127.0.0.1:%d/v1\n"                                 \
     "input_usd_per_mtok = 1000\noutput_usd_per_mtok = 1000\n"
 
-/* bad first, a second; a budget, a cache and a breaker that opens on
-   the first failure and stays open for the test.  %s: extra [gateway]
-   and [client] text. */
+/* bad first, a second; two budgets (a daily and a monthly instance), a
+   cache and a breaker that opens on the first failure and stays open
+   for the test.  %s: extra [gateway] and [client] text. */
 static const char CONF[] =
     "[router]\nplugin_dir = .\ntimeout_ms = 10000\n"
-    "pipeline = budget, cache, breaker\ntargets = bad, a\n"
+    "pipeline = budget, month, cache, breaker\ntargets = bad, a\n"
     TARGET("bad", "m-bad") TARGET("a", "m-ok")
     "\n[policy budget]\nplugin = budget_guard\ndaily_usd = 5\n"
+    "\n[policy month]\nplugin = budget_guard\nmonthly_usd = 100\n"
     "\n[policy cache]\nplugin = cache\n"
     "\n[policy breaker]\nplugin = circuit_breaker\nfailures = 1\n"
     "open_ms = 600000\nmax_open_ms = 600000\n"
@@ -424,18 +426,26 @@ static void test_metrics(void **state)
                            "histogram\n"));
     assert_non_null(strstr(t, "# TYPE llmroute_budget_spend_usd_total "
                            "counter\n"));
-    /* Gauges: bad's breaker opened, a's is closed; the day's spend as
-       the store holds it, and the limit. */
+    /* Gauges: bad's breaker opened, a's is closed; each budget's spend
+       as the store holds it, and its limit. */
     assert_non_null(strstr(t, "# TYPE llmroute_breaker_state gauge\n"));
     assert_true(value_of(t, "llmroute_breaker_state{target=\"bad\"}") == 2);
     assert_true(value_of(t, "llmroute_breaker_state{target=\"a\"}") == 0);
     assert_non_null(strstr(t, "# TYPE llmroute_budget_period_spend_usd "
                            "gauge\n"));
     double day = value_of(t, "llmroute_budget_period_spend_usd"
-                          "{period=\"daily\"}");
+                          "{policy=\"budget\",period=\"daily\"}");
     assert_true(day > 0.0049 && day < 0.0051);
-    assert_true(value_of(t, "llmroute_budget_limit_usd{period=\"daily\"}")
-                == 5);
+    double month = value_of(t, "llmroute_budget_period_spend_usd"
+                            "{policy=\"month\",period=\"monthly\"}");
+    assert_true(month > 0.0049 && month < 0.0051);
+    assert_true(value_of(t, "llmroute_budget_limit_usd{policy=\"budget\","
+                         "period=\"daily\"}") == 5);
+    assert_true(value_of(t, "llmroute_budget_limit_usd{policy=\"month\","
+                         "period=\"monthly\"}") == 100);
+    assert_null(strstr(t, "llmroute_budget_limit_usd{policy=\"month\","
+                       "period=\"daily\"}"));
+    assert_null(strstr(t, "llmroute_budget_limit_usd{period="));
     /* Two answers: one by a, one by the cache (no target). */
     double n = check_histogram(t, "a");
     if (strstr(t, "target=\"none\""))
@@ -470,6 +480,15 @@ static void test_dashboard_data(void **state)
     assert_true(cJSON_GetObjectItem(b, "daily_spend_usd")->valuedouble
                 > 0.004);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(b, "monthly_spend_usd")));
+    cJSON *ps = cJSON_GetObjectItem(b, "policies");
+    assert_int_equal(cJSON_GetArraySize(ps), 2);
+    x = cJSON_GetArrayItem(ps, 1);
+    assert_string_equal(cJSON_GetObjectItem(x, "policy")->valuestring,
+                        "month");
+    assert_true(cJSON_GetObjectItem(x, "monthly_usd")->valuedouble == 100);
+    assert_true(cJSON_GetObjectItem(x, "monthly_spend_usd")->valuedouble
+                > 0.004);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(x, "daily_usd")));
     cJSON *br = cJSON_GetObjectItem(d, "breakers");
     assert_int_equal(cJSON_GetArraySize(br), 2);
     cJSON_ArrayForEach(x, br) {
@@ -543,6 +562,86 @@ static void test_breaker_states(void **state)
     }
     cJSON_Delete(m);
     cJSON_Delete(root);
+}
+
+/* budget_guard's gauges, labelled "SECTION/PERIOD": split into policy
+   and period on /metrics (at the last '/', escaped), one entry per
+   policy in the dashboard's budget, sorted, with the first one's values
+   also where a single budget's were. */
+static void test_budget_gauges(void **state)
+{
+    (void)state;
+    cJSON *m = cJSON_Parse(
+        "{\"cost_usd\":0.5,\"gauges\":{"
+        "\"budget_limit_usd\":{\"team/daily\":20,\"day/daily\":5,"
+        "\"a/b\\\"c/monthly\":7,\"old\":3,\"day/weekly\":1},"
+        "\"budget_period_spend_usd\":{\"day/daily\":1.25,"
+        "\"team/monthly\":4,\"team/daily\":\"x\"}}}");
+    assert_non_null(m);
+    struct serve_buf b = {0};
+    int oom = 0;
+    gauge_families(&b, &oom, m);
+    assert_false(oom);
+    assert_int_equal(serve_buf_add(&b, "", 1), 0);
+    const char *t = b.data;
+    assert_true(value_of(t, "llmroute_budget_limit_usd{policy=\"team\","
+                         "period=\"daily\"}") == 20);
+    assert_true(value_of(t, "llmroute_budget_limit_usd{policy=\"day\","
+                         "period=\"daily\"}") == 5);
+    assert_true(value_of(t, "llmroute_budget_limit_usd{policy="
+                         "\"a/b\\\"c\",period=\"monthly\"}") == 7);
+    assert_true(value_of(t, "llmroute_budget_limit_usd{period=\"old\"}")
+                == 3);
+    assert_true(value_of(t, "llmroute_budget_period_spend_usd{policy="
+                         "\"day\",period=\"daily\"}") == 1.25);
+    assert_true(value_of(t, "llmroute_budget_period_spend_usd{policy="
+                         "\"team\",period=\"monthly\"}") == 4);
+    struct prom p;
+    prom_parse(t, &p);
+    serve_buf_free(&b);
+
+    cJSON *root = cJSON_CreateObject();
+    add_budget(root, m);
+    cJSON *bu = cJSON_GetObjectItem(root, "budget");
+    assert_true(cJSON_GetObjectItem(bu, "spend_usd")->valuedouble == 0.5);
+    cJSON *ps = cJSON_GetObjectItem(bu, "policies");
+    assert_int_equal(cJSON_GetArraySize(ps), 3);
+    static const char *const names[] = {"a/b\"c", "day", "team"};
+    /* daily_usd, monthly_usd, daily_spend_usd, monthly_spend_usd; -1:
+       null */
+    static const double want[][4] = {
+        {-1, 7, -1, -1}, {5, -1, 1.25, -1}, {20, -1, -1, 4}};
+    for (int i = 0; i < 3; i++) {
+        cJSON *x = cJSON_GetArrayItem(ps, i);
+        assert_string_equal(cJSON_GetObjectItem(x, "policy")->valuestring,
+                            names[i]);
+        for (int k = 0; k < 4; k++) {
+            cJSON *v = cJSON_GetObjectItem(x, budget_keys[k]);
+            if (want[i][k] < 0)
+                assert_true(cJSON_IsNull(v));
+            else
+                assert_true(cJSON_IsNumber(v) &&
+                            v->valuedouble == want[i][k]);
+            cJSON *top = cJSON_GetObjectItem(bu, budget_keys[k]);
+            if (i == 0 && want[i][k] < 0)
+                assert_true(cJSON_IsNull(top));
+            else if (i == 0)
+                assert_true(top->valuedouble == want[i][k]);
+        }
+    }
+    cJSON_Delete(root);
+
+    /* No budget_guard: no policies, every value null. */
+    root = cJSON_CreateObject();
+    cJSON *none = cJSON_Parse("{\"cost_usd\":0,\"gauges\":{}}");
+    add_budget(root, none);
+    bu = cJSON_GetObjectItem(root, "budget");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(bu,
+                                                            "policies")), 0);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(bu, "daily_usd")));
+    cJSON_Delete(none);
+    cJSON_Delete(root);
+    cJSON_Delete(m);
 }
 
 static void test_auth(void **state)
@@ -622,13 +721,18 @@ static void test_dashboard_browser(void **state)
        states (bad's opened in the outage), the fallback and its reason,
        the day's spend (as the store holds it) against the budget. */
     static const char spend[] =
-        "$0.0050 spent this UTC day (every process sharing the store); "
-        "daily budget $5.0000 (0.1% of it); this gateway: $0.0050";
+        "<p>budget: $0.0050 spent this UTC day (every process sharing the "
+        "store); daily budget $5.0000 (0.1% of it); this gateway: "
+        "$0.0050</p>";
+    static const char spend_month[] =
+        "<p>month: $0.0050 spent this UTC month (every process sharing the "
+        "store); monthly budget $100.0000 (0.0% of it); this gateway: "
+        "$0.0050</p>";
     const char *want[] = {
         "<td>bad</td>", "<td>a</td>", "<td class=\"n\">0.0%</td>",
         "<td class=\"n\">100.0%</td>",
         "<td class=\"open\">open</td></tr>", "<td>closed</td></tr>",
-        "server_error (HTTP 500)", spend,
+        "server_error (HTTP 500)", spend, spend_month,
         "2 requests, 100.0% succeeded", "Cache hit rate: 50.0% (1 of 2)",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
@@ -649,6 +753,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prom_helpers),
         cmocka_unit_test(test_breaker_states),
+        cmocka_unit_test(test_budget_gauges),
         cmocka_unit_test_setup_teardown(test_metrics, setup_open, teardown),
         cmocka_unit_test_setup_teardown(test_dashboard_data, setup_open,
                                         teardown),
