@@ -110,7 +110,7 @@ $(B)/obj/cli/%.o: cli/%.c $(wildcard cli/*.h) include/llmroute.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Iinclude -c $< -o $@
 
-$(B)/obj/tests/%.o: tests/%.c $(wildcard tests/*/*.h) $(wildcard core/*.h) $(wildcard include/*.h)
+$(B)/obj/tests/%.o: tests/%.c $(wildcard tests/*/*.h) $(wildcard core/*.h) $(wildcard include/*.h) $(wildcard plugins/*.h) $(wildcard cli/*.c)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes $(TEST_NOWARN) -Iinclude -Icore -Itests -Itests/support -Itests/mock $(PKG_CFLAGS) -c $< -o $@
 

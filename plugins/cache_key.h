@@ -8,7 +8,12 @@
  * when someone inspects the store:
  *
  *   ["llmroute-cache-1", system, [[role, content, tool_calls, id, name],
- *    ...], tools, tool_choice, max_tokens, temperature, [stop, ...]]
+ *    ...], tools, tool_choice, max_tokens, temperature, [stop, ...]
+ *    (, {top_p, seed, presence_penalty, frequency_penalty,
+ *        response_format})]
+ *
+ * The last object is there only when one of its members is set, and
+ * holds only those that are.
  *
  * Absent values are null, never "": a NULL content and an empty one may
  * reach a model differently, so they stay different keys.  The one
@@ -117,6 +122,48 @@ static int key_add_limits(cJSON *arr, const struct lr_chat *c)
     return ok;
 }
 
+/* A double member of o, in the C locale like the temperature. */
+static int key_add_double(cJSON *o, const char *name, double d)
+{
+    char num[40];
+    locale_t old = c_locale_enter();
+    snprintf(num, sizeof num, "%.17g", d);
+    c_locale_leave(old);
+    return cJSON_AddRawToObject(o, name, num) != NULL;
+}
+
+/* The sampling hints and response format (plugin ABI 1.3), as one object
+   of the members that are set, appended only when one is: a request
+   without them keeps the key it had before they existed, so an upgrade
+   does not empty the cache, and the array's length keeps the two kinds
+   of key apart. */
+static int key_add_sampling(cJSON *arr, const struct lr_chat *c)
+{
+    if (!c->has_top_p && !c->has_seed && !c->has_presence_penalty &&
+        !c->has_frequency_penalty && !c->response_format_json)
+        return 1;
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddItemToArray(arr, o))
+        return (cJSON_Delete(o), 0);
+    int ok = 1;
+    char seed[24];
+    if (c->has_top_p)
+        ok = key_add_double(o, "top_p", c->top_p);
+    if (ok && c->has_seed) {
+        snprintf(seed, sizeof seed, "%" PRId64, c->seed);
+        ok = cJSON_AddRawToObject(o, "seed", seed) != NULL;
+    }
+    if (ok && c->has_presence_penalty)
+        ok = key_add_double(o, "presence_penalty", c->presence_penalty);
+    if (ok && c->has_frequency_penalty)
+        ok = key_add_double(o, "frequency_penalty", c->frequency_penalty);
+    if (ok && c->response_format_json) {
+        cJSON *f = cJSON_AddArrayToObject(o, "response_format");
+        ok = f && key_add_json(f, c->response_format_json);
+    }
+    return ok;
+}
+
 /* The canonical text of c, malloc'd (free()), or NULL on OOM.  The
    caller has checked that a set temperature is finite. */
 static char *cache_key_canonical(const struct lr_chat *c)
@@ -130,7 +177,8 @@ static char *cache_key_canonical(const struct lr_chat *c)
     for (size_t i = 0; ok && i < c->n_messages; i++)
         ok = key_add_message(msgs, &c->messages[i]);
     ok = ok && key_add_json(arr, c->tools_json) &&
-         key_add_json(arr, c->tool_choice_json) && key_add_limits(arr, c);
+         key_add_json(arr, c->tool_choice_json) && key_add_limits(arr, c) &&
+         key_add_sampling(arr, c);
     char *text = ok ? cJSON_PrintUnformatted(arr) : NULL;
     cJSON_Delete(arr);
     return text;

@@ -23,6 +23,8 @@
 #include "support/comma_locale.h"
 #include "support/fake_host.h"
 #include "support/policy_fixture.h"
+/* The key's canonical text is checked directly too. */
+#include "../../plugins/cache_key.h"
 
 struct fx {
     struct policy_fx p;
@@ -235,7 +237,7 @@ static void test_key_fields(void **state)
     chat_init(&ch, "Hi");
     assert_int_equal(run(f, &ch.c), 0);
     assert_int_equal(run(f, &ch.c), 1);
-    for (int v = 0; v < 13; v++) {
+    for (int v = 0; v < 18; v++) {
         chat_init(&ch, "Hi");
         switch (v) {
         case 0: ch.c.system = "Be verbose."; break;
@@ -253,6 +255,12 @@ static void test_key_fields(void **state)
         case 11: ch.msgs[0].tool_call_id = "call_1"; break;
         case 12: ch.msgs[1].role = LR_ROLE_USER; ch.msgs[1].content = "";
             ch.c.n_messages = 2; break;
+        case 13: ch.c.has_top_p = 1; ch.c.top_p = 0.5; break;
+        case 14: ch.c.has_seed = 1; break; /* 0, set */
+        case 15: ch.c.has_presence_penalty = 1; break;
+        case 16: ch.c.has_frequency_penalty = 1; break;
+        case 17: ch.c.response_format_json = "{\"type\":\"json_object\"}";
+            break;
         }
         if (run(f, &ch.c) != 0)
             fail_msg("variant %d hit the base entry", v);
@@ -265,8 +273,44 @@ static void test_key_fields(void **state)
     assert_int_equal(run(f, &ch.c), 1);
     chat_init(&ch, NULL);
     assert_int_equal(run(f, &ch.c), 0);
-    assert_int_equal(counter(f, "cache_hits", NULL), 15);
-    assert_int_equal(counter(f, "cache_misses", NULL), 16);
+    assert_int_equal(counter(f, "cache_hits", NULL), 20);
+    assert_int_equal(counter(f, "cache_misses", NULL), 21);
+}
+
+/* A request without the ABI 1.3 fields keeps the key text it had before
+   they existed (stored entries stay valid); with them, one more element
+   holding only what is set. */
+static void test_key_sampling_text(void **state)
+{
+    (void)state;
+    struct chat ch;
+    chat_init(&ch, "Hi");
+    char *t = cache_key_canonical(&ch.c);
+    assert_string_equal(t, "[\"llmroute-cache-1\",\"Be brief.\","
+                           "[[1,\"Hi\",null,null,null]],null,null,null,null,"
+                           "[]]");
+    char plain[CACHE_HASH_HEX + 1], with[CACHE_HASH_HEX + 1];
+    cache_key_hash(t, strlen(t), plain);
+    free(t);
+    ch.c.has_top_p = 1;
+    ch.c.top_p = 0.25;
+    ch.c.has_seed = 1;
+    ch.c.seed = -3;
+    ch.c.response_format_json = "{\"type\": \"json_object\"}";
+    t = cache_key_canonical(&ch.c);
+    assert_non_null(strstr(t, ",[],{\"top_p\":0.25,\"seed\":-3,"
+                           "\"response_format\":[{\"j\":{\"type\":"
+                           "\"json_object\"}}]}]"));
+    cache_key_hash(t, strlen(t), with);
+    assert_string_not_equal(plain, with);
+    free(t);
+    ch.c.has_top_p = ch.c.has_seed = 0;
+    ch.c.response_format_json = NULL;
+    ch.c.has_frequency_penalty = 1;
+    ch.c.frequency_penalty = -1.5;
+    t = cache_key_canonical(&ch.c);
+    assert_non_null(strstr(t, ",[],{\"frequency_penalty\":-1.5}]"));
+    free(t);
 }
 
 static void test_key_ignores_and_normalises(void **state)
@@ -626,6 +670,7 @@ int main(void)
         T(test_config_errors),
         T(test_miss_store_hit),
         T(test_key_fields),
+        cmocka_unit_test(test_key_sampling_text),
         T(test_key_ignores_and_normalises),
         T(test_temperature),
         T(test_bypass),
