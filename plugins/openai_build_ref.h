@@ -17,7 +17,9 @@
 #include "provider_util.h"
 
 #include <cJSON.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 struct target_opts {
@@ -107,7 +109,69 @@ static inline int ref_add_messages(cJSON *body, const struct lr_chat *c,
     return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
 }
 
-/* max tokens, temperature, stop, user, stream. */
+/* A sampling hint (top_p, a penalty) when set; it must be finite. */
+static inline int ref_add_hint(cJSON *body, const char *name, int has,
+                               double v, char *err, size_t errlen)
+{
+    int ok = 1;
+    if (!has)
+        return LR_OK;
+    if (!isfinite(v))
+        return fail(err, errlen, LR_E_INVALID_ARG,
+                    "%s: not a finite number", name);
+    put(body, name, cJSON_CreateNumber(v), &ok);
+    return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
+}
+
+/* response_format: the caller's JSON object, re-printed compactly. */
+static inline int ref_add_format(cJSON *body, const char *text,
+                                 char *err, size_t errlen)
+{
+    const char *why;
+    int ok = 1;
+    if (!text)
+        return LR_OK;
+    cJSON *v = parse_checked(text, 0, &why);
+    if (v && !cJSON_IsObject(v)) {
+        cJSON_Delete(v);
+        v = NULL;
+        why = "not a JSON object";
+    }
+    if (!v)
+        return fail(err, errlen, LR_E_INVALID_ARG,
+                    "response_format_json: %s", why);
+    put(body, "response_format", v, &ok);
+    return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
+}
+
+/* top_p, presence_penalty, frequency_penalty, seed, response_format.
+   The seed is an integer on the wire: printed from the int64 (a raw
+   item), since a double would round seeds past 2^53. */
+static inline int ref_add_sampling(cJSON *body, const struct lr_chat *c,
+                                   char *err, size_t errlen)
+{
+    int ok = 1, rc;
+    if ((rc = ref_add_hint(body, "top_p", c->has_top_p, c->top_p, err,
+                           errlen)) != LR_OK ||
+        (rc = ref_add_hint(body, "presence_penalty",
+                           c->has_presence_penalty, c->presence_penalty,
+                           err, errlen)) != LR_OK ||
+        (rc = ref_add_hint(body, "frequency_penalty",
+                           c->has_frequency_penalty, c->frequency_penalty,
+                           err, errlen)) != LR_OK)
+        return rc;
+    if (c->has_seed) {
+        char num[24];
+        snprintf(num, sizeof num, "%" PRId64, c->seed);
+        put(body, "seed", cJSON_CreateRaw(num), &ok);
+    }
+    if (!ok)
+        return fail(err, errlen, LR_E_NOMEM, "out of memory");
+    return ref_add_format(body, c->response_format_json, err, errlen);
+}
+
+/* max tokens, temperature, stop, the sampling hints and response
+   format, user, stream. */
 static inline int ref_add_options(cJSON *body, const struct lr_chat *c,
                                   const struct target_opts *o, char *err,
                                   size_t errlen)
@@ -133,6 +197,9 @@ static inline int ref_add_options(cJSON *body, const struct lr_chat *c,
         else
             cJSON_Delete(stop); /* only NULL entries: send nothing */
     }
+    int rc = ref_add_sampling(body, c, err, errlen);
+    if (rc != LR_OK)
+        return rc;
     if (c->user && *c->user)
         put(body, "user", cJSON_CreateString(c->user), &ok);
     if (c->stream) {

@@ -30,6 +30,7 @@
 #include <float.h>
 #include <locale.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -180,6 +181,22 @@ static inline void jw_num(struct jw *w, double d)
         return;
     }
     jw_raw(w, nb, (size_t)len);
+}
+
+/* v as decimal digits: what cJSON_CreateRaw of its %PRId64 prints (the
+   seed, an integer a double would round past 2^53). */
+static inline void jw_i64(struct jw *w, int64_t v)
+{
+    char nb[24];
+    size_t i = sizeof nb;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        nb[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        nb[--i] = '-';
+    jw_raw(w, nb + i, sizeof nb - i);
 }
 
 /* Flushes; the first failure, or LR_OK. */

@@ -27,6 +27,9 @@
  *    way (resets as ms from the Date header); streams are left alone, as
  *    the provider never sees a stream's headers.
  *  - The target's API key is cut out of every error message we copy.
+ *  - Of the ABI 1.3 fields, top_p is sent; seed and the penalties have
+ *    no Messages API equivalent and are left out; a response format
+ *    fails the build (refuse_format), so the request moves on.
  *
  * Only lr_plugin_entry is exported; libcjson is the one library linked.
  */
@@ -335,7 +338,9 @@ static int add_messages(cJSON *body, const struct lr_chat *c, char *err,
 
 /* --- Options and tools ------------------------------------------------ */
 
-/* max_tokens, system, temperature, stop_sequences, stream, metadata. */
+/* max_tokens, system, temperature, top_p, stop_sequences, stream,
+   metadata.  seed and the presence/frequency penalties have no Messages
+   API field: left out, as llmroute_plugin.h allows for hints. */
 static int add_options(cJSON *body, const struct lr_chat *c,
                        const struct target_opts *o, char *err,
                        size_t errlen)
@@ -353,6 +358,12 @@ static int add_options(cJSON *body, const struct lr_chat *c,
                     c->temperature);
     if (c->has_temperature)
         put(body, "temperature", cJSON_CreateNumber(c->temperature), &ok);
+    if (c->has_top_p && !(c->top_p >= 0.0 && c->top_p <= 1.0))
+        return fail(err, errlen, LR_E_INVALID_ARG,
+                    "top_p: %g is outside Anthropic's range 0..1",
+                    c->top_p);
+    if (c->has_top_p)
+        put(body, "top_p", cJSON_CreateNumber(c->top_p), &ok);
     if (c->n_stop && c->stop) {
         cJSON *stop = cJSON_CreateArray();
         for (size_t i = 0; i < c->n_stop; i++) {
@@ -514,6 +525,28 @@ static int add_tools(cJSON *body, const struct lr_chat *c, char *err,
 
 /* --- The request --------------------------------------------------------- */
 
+/* Any response format fails the build, so the core tries the next
+   target: the Messages API of provider-wire-formats.md 2 (version
+   2023-06-01) has no JSON mode, and the structured outputs Anthropic
+   added later take a schema only and only on some models (see
+   docs/provider-anthropic.md).  Prose where the caller parses JSON would
+   be worse than a skip. */
+static int refuse_format(const char *format, char *err, size_t errlen)
+{
+    cJSON *f = cJSON_Parse(format);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(f, "type");
+    const char *name = "";
+    if (cJSON_IsString(type) &&
+        (!strcmp(type->valuestring, "json_object") ||
+         !strcmp(type->valuestring, "json_schema")))
+        name = type->valuestring;
+    fail(err, errlen, LR_E_INVALID_ARG,
+         "anthropic: response_format %s%sis not supported", name,
+         *name ? " " : "");
+    cJSON_Delete(f);
+    return LR_E_INVALID_ARG;
+}
+
 static int build_body(const struct lr_host *h,
                       const struct lr_target_info *t,
                       const struct lr_chat *c, const struct target_opts *o,
@@ -590,6 +623,8 @@ static int build_request(void *inst, const struct lr_target_info *t,
     if (!header_safe(key))
         return fail(err, errlen, LR_E_CONFIG,
                     "api key: contains a control character");
+    if (c->response_format_json)
+        return refuse_format(c->response_format_json, err, errlen);
     rc = read_opts(self->host, t, &o, err, errlen);
     if (rc == LR_OK)
         rc = build_body(self->host, t, c, &o, &out->body, err, errlen);

@@ -22,6 +22,10 @@
  *  - The stream has no end marker: stream_event never returns
  *    LR_STREAM_DONE; the finishReason is how the core knows it ended.
  *  - The target's API key is cut out of every error message we copy.
+ *  - The ABI 1.3 hints go into generationConfig (topP, seed when it fits
+ *    Gemini's int32, presencePenalty, frequencyPenalty); a response
+ *    format becomes responseMimeType application/json, plus
+ *    responseJsonSchema for a json_schema (see add_format).
  *
  * Only lr_plugin_entry is exported; libcjson is the one library linked.
  */
@@ -30,6 +34,7 @@
 
 #include <cJSON.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,7 +273,76 @@ static int add_contents(cJSON *body, const struct lr_chat *c, char *err,
 
 /* --- Building the request: options and tools --------------------------- */
 
-/* generationConfig: maxOutputTokens, temperature, stopSequences. */
+/* A sampling hint (topP, a penalty) when set; it must be finite. */
+static int add_hint(cJSON *gc, const char *key, const char *name, int has,
+                    double v, char *err, size_t errlen)
+{
+    int ok = 1;
+    if (!has)
+        return LR_OK;
+    if (!isfinite(v))
+        return fail(err, errlen, LR_E_INVALID_ARG,
+                    "%s: not a finite number", name);
+    put(gc, key, cJSON_CreateNumber(v), &ok);
+    return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
+}
+
+/* topP, presencePenalty, frequencyPenalty, seed.  Gemini's seed is an
+   int32: one outside that range is left out like a hint the API lacks,
+   rather than sent to be refused. */
+static int add_hints(cJSON *gc, const struct lr_chat *c, char *err,
+                     size_t errlen)
+{
+    int ok = 1, rc;
+    if ((rc = add_hint(gc, "topP", "top_p", c->has_top_p, c->top_p, err,
+                       errlen)) != LR_OK ||
+        (rc = add_hint(gc, "presencePenalty", "presence_penalty",
+                       c->has_presence_penalty, c->presence_penalty, err,
+                       errlen)) != LR_OK ||
+        (rc = add_hint(gc, "frequencyPenalty", "frequency_penalty",
+                       c->has_frequency_penalty, c->frequency_penalty, err,
+                       errlen)) != LR_OK)
+        return rc;
+    if (c->has_seed && c->seed >= INT32_MIN && c->seed <= INT32_MAX)
+        put(gc, "seed", cJSON_CreateNumber((double)c->seed), &ok);
+    return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
+}
+
+/* response_format: json_object is responseMimeType application/json;
+   json_schema adds its schema as responseJsonSchema, which takes JSON
+   Schema as OpenAI sends it (responseSchema takes an OpenAPI subset
+   instead, which a schema would have to be translated into).  name,
+   description and strict have no Gemini field: the schema is always
+   enforced.  Anything else fails the build, so the core moves on. */
+static int add_format(cJSON *gc, const char *text, char *err,
+                      size_t errlen)
+{
+    int ok = 1;
+    cJSON *f = cJSON_Parse(text);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(f, "type");
+    const cJSON *js = cJSON_GetObjectItemCaseSensitive(f, "json_schema");
+    const cJSON *schema = cJSON_GetObjectItemCaseSensitive(js, "schema");
+    int is_object = cJSON_IsString(type) &&
+                    !strcmp(type->valuestring, "json_object");
+    int is_schema = cJSON_IsString(type) &&
+                    !strcmp(type->valuestring, "json_schema") &&
+                    cJSON_IsObject(js) && (!schema || cJSON_IsObject(schema));
+    if (!cJSON_IsObject(f) || !(is_object || is_schema)) {
+        cJSON_Delete(f);
+        return fail(err, errlen, LR_E_INVALID_ARG,
+                    "gemini: response_format is not json_object or "
+                    "json_schema");
+    }
+    put(gc, "responseMimeType", cJSON_CreateString("application/json"),
+        &ok);
+    if (is_schema && schema)
+        put(gc, "responseJsonSchema", cJSON_Duplicate(schema, 1), &ok);
+    cJSON_Delete(f);
+    return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
+}
+
+/* generationConfig: maxOutputTokens, temperature, stopSequences, the
+   sampling hints and the response format. */
 static int add_config(cJSON *body, const struct lr_chat *c, char *err,
                       size_t errlen)
 {
@@ -299,6 +373,11 @@ static int add_config(cJSON *body, const struct lr_chat *c, char *err,
         }
         put(gc, "stopSequences", stop, &ok);
     }
+    int rc = add_hints(gc, c, err, errlen);
+    if (rc == LR_OK && c->response_format_json)
+        rc = add_format(gc, c->response_format_json, err, errlen);
+    if (rc != LR_OK)
+        return rc;
     if (ok && !cJSON_GetArraySize(gc))
         cJSON_DeleteItemFromObjectCaseSensitive(body, "generationConfig");
     return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");

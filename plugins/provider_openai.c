@@ -31,7 +31,8 @@
  *  - The request body is written as JSON text straight into the output
  *    buffer (openai_json.h), byte-identical to the cJSON tree it replaced
  *    (openai_build_ref.h, the test's reference); only JSON the caller
- *    embeds (tools, tool_choice, tool_calls) still goes through cJSON.
+ *    embeds (tools, tool_choice, tool_calls, response_format) still goes
+ *    through cJSON.
  *
  * Only lr_plugin_entry is exported; libcjson is the one library linked.
  */
@@ -275,7 +276,61 @@ static int write_messages(struct jw *w, const struct lr_chat *c, char *err,
     return LR_OK;
 }
 
-/* max tokens, temperature, stop, user, stream. */
+/* A sampling hint (top_p, a penalty) when set; it must be finite.
+   key is the member with its comma and colon, name its name. */
+static int write_hint(struct jw *w, const char *key, const char *name,
+                      int has, double v, char *err, size_t errlen)
+{
+    if (!has)
+        return LR_OK;
+    if (!isfinite(v))
+        return fail(err, errlen, LR_E_INVALID_ARG,
+                    "%s: not a finite number", name);
+    jw_raw(w, key, strlen(key));
+    jw_num(w, v);
+    return LR_OK;
+}
+
+/* top_p, presence_penalty, frequency_penalty, seed, response_format, in
+   the reference's order (ref_add_sampling).  The format is parsed and
+   re-printed like tools: a caller other than the core may hand us text
+   the core never checked, and it must not break the body. */
+static int write_sampling(struct jw *w, const struct lr_chat *c, char *err,
+                          size_t errlen)
+{
+    const char *why;
+    int rc;
+    if ((rc = write_hint(w, ",\"top_p\":", "top_p", c->has_top_p,
+                         c->top_p, err, errlen)) != LR_OK ||
+        (rc = write_hint(w, ",\"presence_penalty\":", "presence_penalty",
+                         c->has_presence_penalty, c->presence_penalty, err,
+                         errlen)) != LR_OK ||
+        (rc = write_hint(w, ",\"frequency_penalty\":",
+                         "frequency_penalty", c->has_frequency_penalty,
+                         c->frequency_penalty, err, errlen)) != LR_OK)
+        return rc;
+    if (c->has_seed) {
+        jw_lit(w, ",\"seed\":");
+        jw_i64(w, c->seed);
+    }
+    if (!c->response_format_json)
+        return LR_OK;
+    cJSON *f = parse_checked(c->response_format_json, 0, &why);
+    if (f && !cJSON_IsObject(f)) {
+        cJSON_Delete(f);
+        f = NULL;
+        why = "not a JSON object";
+    }
+    if (!f)
+        return fail(err, errlen, LR_E_INVALID_ARG,
+                    "response_format_json: %s", why);
+    jw_lit(w, ",\"response_format\":");
+    write_tree(w, f);
+    return LR_OK;
+}
+
+/* max tokens, temperature, stop, the sampling hints and response
+   format, user, stream. */
 static int write_options(struct jw *w, const struct lr_chat *c,
                          const struct target_opts *o, char *err,
                          size_t errlen)
@@ -308,6 +363,9 @@ static int write_options(struct jw *w, const struct lr_chat *c,
         if (n)
             jw_char(w, ']');
     }
+    int rc = write_sampling(w, c, err, errlen);
+    if (rc != LR_OK)
+        return rc;
     if (c->user && *c->user) {
         jw_lit(w, ",\"user\":");
         jw_str(w, c->user);

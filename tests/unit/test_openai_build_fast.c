@@ -7,9 +7,10 @@
  * Requests: every build fixture of test_provider_openai.c, then generated
  * ones: every byte 0x01..0xff in each string field, long and multi-turn
  * bodies past the writer's staging buffer, temperatures and max_tokens
- * at cJSON's number-format edges, stream options, tools; and the
- * temperatures under a comma and a multi-byte decimal point LC_NUMERIC,
- * byte for byte what the "C" locale gives.
+ * at cJSON's number-format edges, stream options, tools, the ABI 1.3
+ * sampling hints and response format; and the temperatures under a
+ * comma and a multi-byte decimal point LC_NUMERIC, byte for byte what
+ * the "C" locale gives.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -261,6 +262,93 @@ static void test_errors(void **state)
     same(t, &c);
 }
 
+#define SCHEMA_FORMAT                                                     \
+    "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"answer_1\","    \
+    "\"strict\":true,\"description\":\"An \\\"answer\\\"\","               \
+    "\"schema\":{\"type\":\"object\",\"properties\":{\"n\":{\"type\":"     \
+    "\"integer\",\"minimum\":0.5}},\"required\":[\"n\"],"                 \
+    "\"additionalProperties\":false}}}"
+
+/* ABI 1.3: the sampling hints and the response format, each alone, all
+   together, with tools and streaming, and their refusals. */
+static void test_sampling(void **state)
+{
+    struct provider_fx *t = *state;
+    struct lr_chat c = {.messages = &hi, .n_messages = 1};
+
+    c.has_top_p = 1;
+    c.top_p = 0.9;
+    same(t, &c);
+    c.has_top_p = 0;
+    c.has_presence_penalty = 1;
+    c.presence_penalty = -2;
+    same(t, &c);
+    c.has_presence_penalty = 0;
+    c.has_frequency_penalty = 1;
+    c.frequency_penalty = 0.3;
+    same(t, &c);
+    c.has_frequency_penalty = 0;
+    static const int64_t seeds[] = {0, 42, -7, 9007199254740993LL,
+                                    INT64_MAX, INT64_MIN};
+    c.has_seed = 1;
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        c.seed = seeds[i];
+        same(t, &c);
+    }
+    c.has_seed = 0;
+    c.response_format_json = "{\"type\":\"json_object\"}";
+    same(t, &c);
+    c.response_format_json = SCHEMA_FORMAT;
+    same(t, &c);
+    c.response_format_json = " { \"type\" : \"json_object\" } ";
+    same(t, &c);
+
+    struct lr_chat all = {.messages = &hi, .n_messages = 1,
+                          .system = "json only", .max_tokens = 64,
+                          .has_temperature = 1, .temperature = 0.2,
+                          .has_top_p = 1, .top_p = 1.0 / 3,
+                          .has_presence_penalty = 1,
+                          .presence_penalty = 1.5,
+                          .has_frequency_penalty = 1,
+                          .frequency_penalty = -0.1, .has_seed = 1,
+                          .seed = 123456789, .user = "u",
+                          .response_format_json = SCHEMA_FORMAT};
+    same(t, &all);
+    all.tools_json = TOOLS;
+    all.tool_choice_json = "auto";
+    all.stream = 1;
+    same(t, &all);
+    set_legacy(t, 1);
+    set_stream_usage(t, 0);
+    same(t, &all);
+    set_legacy(t, 0);
+    set_stream_usage(t, 1);
+
+    /* Refusals: the same status and reason, nothing written. */
+    static const char *const bad_formats[] = {
+        "[]", "\"json_object\"", "{\"type\":", "{} trailing", "",
+    };
+    for (size_t i = 0; i < sizeof bad_formats / sizeof *bad_formats; i++) {
+        all.response_format_json = bad_formats[i];
+        same(t, &all);
+    }
+    all.response_format_json = SCHEMA_FORMAT;
+    const double nonfinite[] = {NAN, INFINITY, -INFINITY};
+    for (size_t i = 0; i < 3; i++) {
+        struct lr_chat b = all;
+        b.top_p = nonfinite[i];
+        same(t, &b);
+        b = all;
+        b.presence_penalty = nonfinite[i];
+        same(t, &b);
+        b = all;
+        b.frequency_penalty = nonfinite[i];
+        same(t, &b);
+        b.response_format_json = "nope"; /* the first error wins */
+        same(t, &b);
+    }
+}
+
 /* Every byte 0x01..0xff, alone and all together, in every string. */
 static void test_every_byte(void **state)
 {
@@ -482,7 +570,7 @@ static void test_combinations(void **state)
         {LR_ROLE_ASSISTANT, "a1", NULL, NULL, NULL},
         {LR_ROLE_USER, "q2 \xe2\x82\xac \xff\xfe", NULL, NULL, NULL},
     };
-    for (unsigned bits = 0; bits < 512; bits++) {
+    for (unsigned bits = 0; bits < 2048; bits++) {
         struct lr_chat c = {.messages = m, .n_messages = 1 + bits % 3};
         if (bits & 4)
             c.system = "be brief";
@@ -503,6 +591,20 @@ static void test_combinations(void **state)
         if (bits & 256) {
             c.tools_json = TOOLS;
             c.tool_choice_json = "none";
+        }
+        if (bits & 512) {
+            c.has_top_p = 1;
+            c.top_p = 0.95;
+            c.has_seed = 1;
+            c.seed = (int64_t)bits - 700;
+            c.response_format_json = bits & 1 ? "{\"type\":\"json_object\"}"
+                                              : SCHEMA_FORMAT;
+        }
+        if (bits & 1024) {
+            c.has_presence_penalty = 1;
+            c.presence_penalty = 0.1;
+            c.has_frequency_penalty = 1;
+            c.frequency_penalty = 2;
         }
         set_stream_usage(t, (bits & 3) != 1);
         set_legacy(t, (bits & 3) == 2);
@@ -527,6 +629,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fixtures_tools, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sampling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long, setup, teardown),
         cmocka_unit_test_setup_teardown(test_numbers, setup, teardown),

@@ -264,6 +264,77 @@ static void test_build_options(void **state)
     }
 }
 
+/* ABI 1.3: top_p is sent; seed and the penalties are left out. */
+static void test_build_hints(void **state)
+{
+    struct provider_fx *t = *state;
+    struct lr_chat c = {.messages = &hi, .n_messages = 1};
+    struct built b;
+
+    build(t, &c, &b);
+    assert_null(field(b.body, "top_p"));
+    built_free(&b);
+
+    c.has_top_p = 1;
+    c.top_p = 0.9;
+    c.has_seed = 1;
+    c.seed = 42;
+    c.has_presence_penalty = 1;
+    c.presence_penalty = 1;
+    c.has_frequency_penalty = 1;
+    c.frequency_penalty = -1;
+    build(t, &c, &b);
+    assert_int_equal(b.rc, LR_OK);
+    assert_true(field(b.body, "top_p")->valuedouble == 0.9);
+    const char *const absent[] = {"seed", "presence_penalty",
+                                  "frequency_penalty", "penalty",
+                                  "response_format", "output_config"};
+    for (size_t i = 0; i < sizeof absent / sizeof *absent; i++)
+        assert_null(strstr(lr_buf_str(&b.rq.body), absent[i]));
+    built_free(&b);
+
+    const double bad[] = {1.5, -0.1, NAN};
+    for (size_t i = 0; i < 3; i++) {
+        c.top_p = bad[i];
+        build(t, &c, &b);
+        assert_int_equal(b.rc, LR_E_INVALID_ARG);
+        assert_non_null(strstr(b.err, "top_p"));
+        built_free(&b);
+    }
+}
+
+/* Any response format fails the build, naming the provider and the
+   format, with nothing written and no key in the text. */
+static void test_build_response_format_refused(void **state)
+{
+    struct provider_fx *t = *state;
+    static const struct {
+        const char *format, *err;
+    } rows[] = {
+        {"{\"type\":\"json_object\"}",
+         "anthropic: response_format json_object is not supported"},
+        {"{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\","
+         "\"schema\":{\"type\":\"object\"}}}",
+         "anthropic: response_format json_schema is not supported"},
+        {"{\"type\":\"" KEY "\"}", /* never echoed */
+         "anthropic: response_format is not supported"},
+        {"not json", "anthropic: response_format is not supported"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        struct lr_chat c = {.messages = &hi, .n_messages = 1,
+                            .has_top_p = 1, .top_p = 0.5,
+                            .response_format_json = rows[i].format};
+        struct built b;
+        build(t, &c, &b);
+        assert_int_equal(b.rc, LR_E_INVALID_ARG);
+        assert_string_equal(b.err, rows[i].err);
+        assert_int_equal(b.rq.body.len, 0);
+        assert_int_equal(b.rq.url.len, 0);
+        assert_int_equal(b.rq.headers.len, 0);
+        built_free(&b);
+    }
+}
+
 static void test_build_alternation(void **state)
 {
     struct provider_fx *t = *state;
@@ -1046,6 +1117,8 @@ int main(void)
         T(test_build_headers_url_keys),
         T(test_build_url_query),
         T(test_build_options),
+        T(test_build_hints),
+        T(test_build_response_format_refused),
         T(test_build_alternation),
         T(test_build_tool_turns),
         T(test_build_tool_errors),

@@ -288,6 +288,112 @@ static void test_build_generation_config(void **state)
     built_free(&b);
 }
 
+#define TOOLS_ONE "[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]"
+
+/* ABI 1.3 hints: generationConfig's camelCase fields, only when set. */
+static void test_build_hints(void **state)
+{
+    struct provider_fx *t = *state;
+    struct lr_chat c = {.messages = &hi, .n_messages = 1, .has_top_p = 1,
+                        .top_p = 0.9, .has_seed = 1, .seed = -7,
+                        .has_presence_penalty = 1, .presence_penalty = 0,
+                        .has_frequency_penalty = 1,
+                        .frequency_penalty = 1.5};
+    struct built b;
+    build(t, &c, &b);
+    assert_int_equal(b.rc, LR_OK);
+    assert_json(field(b.body, "generationConfig"),
+                "{\"topP\":0.9,\"presencePenalty\":0,"
+                "\"frequencyPenalty\":1.5,\"seed\":-7}");
+    assert_null(field(b.body, "top_p"));
+    built_free(&b);
+
+    /* Gemini's seed is an int32: a bigger one is left out. */
+    c.has_top_p = c.has_presence_penalty = c.has_frequency_penalty = 0;
+    c.seed = INT32_MAX;
+    build(t, &c, &b);
+    assert_json(field(b.body, "generationConfig"), "{\"seed\":2147483647}");
+    built_free(&b);
+    c.seed = (int64_t)INT32_MAX + 1;
+    build(t, &c, &b);
+    assert_int_equal(b.rc, LR_OK);
+    assert_null(field(b.body, "generationConfig"));
+    built_free(&b);
+
+    c.has_seed = 0;
+    c.has_frequency_penalty = 1;
+    c.frequency_penalty = NAN;
+    build(t, &c, &b);
+    assert_int_equal(b.rc, LR_E_INVALID_ARG);
+    assert_string_equal(b.err, "frequency_penalty: not a finite number");
+    built_free(&b);
+}
+
+/* json_object: responseMimeType; json_schema: its schema as
+   responseJsonSchema, unchanged; anything else is refused. */
+static void test_build_response_format(void **state)
+{
+    struct provider_fx *t = *state;
+    struct lr_chat c = {.messages = &hi, .n_messages = 1, .max_tokens = 9,
+                        .response_format_json = "{\"type\":\"json_object\"}"};
+    struct built b;
+    build(t, &c, &b);
+    assert_int_equal(b.rc, LR_OK);
+    assert_json(field(b.body, "generationConfig"),
+                "{\"maxOutputTokens\":9,"
+                "\"responseMimeType\":\"application/json\"}");
+    built_free(&b);
+
+    static const char schema[] =
+        "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":"
+        "[\"integer\",\"null\"]}},\"required\":[\"n\"],"
+        "\"additionalProperties\":false}";
+    char format[400];
+    snprintf(format, sizeof format, "{\"type\":\"json_schema\","
+             "\"json_schema\":{\"name\":\"answer\",\"strict\":true,"
+             "\"description\":\"d\",\"schema\":%s}}", schema);
+    c.response_format_json = format;
+    c.tools_json = TOOLS_ONE;
+    c.has_top_p = 1;
+    c.top_p = 0.5;
+    build(t, &c, &b);
+    assert_int_equal(b.rc, LR_OK);
+    const cJSON *gc = field(b.body, "generationConfig");
+    assert_string_equal(field(gc, "responseMimeType")->valuestring,
+                        "application/json");
+    assert_json(field(gc, "responseJsonSchema"), schema);
+    assert_null(field(gc, "responseSchema"));
+    assert_null(field(gc, "strict"));
+    assert_true(field(gc, "topP")->valuedouble == 0.5);
+    assert_non_null(field(b.body, "tools"));
+    built_free(&b);
+
+    /* A json_schema without a schema: JSON, unconstrained. */
+    c.response_format_json =
+        "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\"}}";
+    build(t, &c, &b);
+    gc = field(b.body, "generationConfig");
+    assert_non_null(field(gc, "responseMimeType"));
+    assert_null(field(gc, "responseJsonSchema"));
+    built_free(&b);
+
+    static const char *const bad[] = {
+        "{\"type\":\"xml\"}", "[]", "not json",
+        "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\","
+        "\"schema\":[]}}",
+        "{\"type\":\"" KEY "\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        c.response_format_json = bad[i];
+        build(t, &c, &b);
+        assert_int_equal(b.rc, LR_E_INVALID_ARG);
+        assert_string_equal(b.err, "gemini: response_format is not "
+                                   "json_object or json_schema");
+        assert_int_equal(b.rq.body.len, 0);
+        built_free(&b);
+    }
+}
+
 #define TOOLS                                                              \
     "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\","      \
     "\"description\":\"Weather\",\"parameters\":{\"type\":\"object\","     \
@@ -842,6 +948,8 @@ int main(void)
         T(test_build_url_query),
         T(test_build_roles_merge_system),
         T(test_build_generation_config),
+        T(test_build_hints),
+        T(test_build_response_format),
         T(test_build_tools),
         T(test_build_function_history),
         T(test_build_function_errors),

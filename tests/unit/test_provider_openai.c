@@ -265,6 +265,103 @@ static void test_build_sampling(void **state)
     built_free(&b);
 }
 
+/* ABI 1.3 hints: each lands as OpenAI names it, only when set. */
+static void test_build_hints(void **state)
+{
+    struct provider_fx *t = *state;
+    struct lr_chat c = {.messages = &hi, .n_messages = 1};
+    struct built b;
+
+    build(t, &c, &b);
+    assert_null(field(b.body, "top_p"));
+    assert_null(field(b.body, "seed"));
+    assert_null(field(b.body, "presence_penalty"));
+    assert_null(field(b.body, "frequency_penalty"));
+    assert_null(field(b.body, "response_format"));
+    built_free(&b);
+
+    c.has_top_p = 1;
+    c.top_p = 0.9;
+    build(t, &c, &b);
+    assert_true(field(b.body, "top_p")->valuedouble == 0.9);
+    assert_null(field(b.body, "seed"));
+    built_free(&b);
+
+    c.has_top_p = 0;
+    c.has_presence_penalty = 1;
+    c.presence_penalty = -2;
+    c.has_frequency_penalty = 1;
+    c.frequency_penalty = 0; /* zero is a value, not "unset" */
+    c.has_seed = 1;
+    c.seed = 9007199254740993LL; /* 2^53 + 1: no double holds it */
+    build(t, &c, &b);
+    assert_int_equal(b.rc, LR_OK);
+    assert_null(field(b.body, "top_p"));
+    assert_true(field(b.body, "presence_penalty")->valuedouble == -2);
+    assert_true(cJSON_IsNumber(field(b.body, "frequency_penalty")));
+    assert_true(field(b.body, "frequency_penalty")->valuedouble == 0);
+    assert_non_null(strstr(lr_buf_str(&b.rq.body),
+                           ",\"seed\":9007199254740993"));
+    built_free(&b);
+
+    c.seed = INT64_MIN;
+    build(t, &c, &b);
+    assert_non_null(strstr(lr_buf_str(&b.rq.body),
+                           ",\"seed\":-9223372036854775808"));
+    built_free(&b);
+
+    c.has_presence_penalty = 0;
+    c.has_top_p = 1;
+    c.top_p = NAN;
+    build(t, &c, &b);
+    assert_int_equal(b.rc, LR_E_INVALID_ARG);
+    assert_string_equal(b.err, "top_p: not a finite number");
+    assert_int_equal(b.rq.body.len, 0);
+    built_free(&b);
+}
+
+/* response_format goes out as given (compact), also with tools. */
+static void test_build_response_format(void **state)
+{
+    struct provider_fx *t = *state;
+    static const char schema[] =
+        "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"answer\","
+        "\"strict\":true,\"schema\":{\"type\":\"object\",\"properties\":"
+        "{\"n\":{\"type\":\"integer\"}},\"required\":[\"n\"]}}}";
+    struct lr_chat c = {.messages = &hi, .n_messages = 1,
+                        .response_format_json = "{\"type\":\"json_object\"}"};
+    struct built b;
+
+    build(t, &c, &b);
+    assert_int_equal(b.rc, LR_OK);
+    assert_json(field(b.body, "response_format"), "{\"type\":\"json_object\"}");
+    built_free(&b);
+
+    c.response_format_json = schema;
+    c.tools_json = "[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]";
+    c.has_top_p = 1;
+    c.top_p = 0.5;
+    build(t, &c, &b);
+    assert_int_equal(b.rc, LR_OK);
+    assert_json(field(b.body, "response_format"), schema);
+    assert_non_null(strstr(lr_buf_str(&b.rq.body), schema));
+    assert_non_null(field(b.body, "tools"));
+    assert_true(field(b.body, "top_p")->valuedouble == 0.5);
+    built_free(&b);
+
+    /* Text the core never checked (a direct caller): refused. */
+    c.response_format_json = "[\"json_object\"]";
+    build(t, &c, &b);
+    assert_int_equal(b.rc, LR_E_INVALID_ARG);
+    assert_string_equal(b.err, "response_format_json: not a JSON object");
+    built_free(&b);
+    c.response_format_json = "{\"type\":";
+    build(t, &c, &b);
+    assert_int_equal(b.rc, LR_E_INVALID_ARG);
+    assert_string_equal(b.err, "response_format_json: invalid JSON");
+    built_free(&b);
+}
+
 static void test_build_stream(void **state)
 {
     struct provider_fx *t = *state;
@@ -1506,6 +1603,8 @@ int main(void)
         T(test_auth_header_auto_hosts),
         T(test_auth_header_bad_values),
         T(test_build_sampling),
+        T(test_build_hints),
+        T(test_build_response_format),
         T(test_build_stream),
         T(test_build_tools),
         T(test_build_tool_messages),

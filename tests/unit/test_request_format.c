@@ -4,7 +4,9 @@
  * (normalised) format, copies and the chat view providers get; and the
  * routing rule that a provider built before plugin ABI 1.3, which would
  * drop a response format unseen, is skipped for a request that has one
- * (tests/plugins/old_provider.c) while it still gets requests without.
+ * (tests/plugins/old_provider.c) while it still gets requests without;
+ * and, with the real providers, that an anthropic target is skipped for
+ * a json_schema request and an openai one after it answers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -197,6 +199,93 @@ static void test_old_provider_skipped_for_format(void **state)
     mock_stop(mock);
 }
 
+/* Through the core with real providers: an anthropic target, which
+   cannot honour a response format, is skipped for a json_schema request
+   and the openai target after it answers, with the format and the hints
+   in its body; without a format the anthropic target answers itself. */
+static struct lr_response *route_real(struct tenv *env, int port,
+                                      const char *format)
+{
+    char err[512];
+    const char *path = tenv_write(env, "r.ini",
+        "[router]\ntimeout_ms = 10000\n"
+        "[target claude]\nprovider = anthropic\nmodel = model-c\n"
+        "base_url = http://127.0.0.1:%d\n"
+        "[target a]\nprovider = openai\nmodel = model-a\n"
+        "base_url = http://127.0.0.1:%d/v1\n", port, port);
+    struct lr_router *r = lr_open(path, err, sizeof err);
+    if (!r)
+        fail_msg("lr_open: %s", err);
+    struct lr_request *q = lr_request_new();
+    assert_int_equal(lr_request_set_prompt(q, "hi"), LR_OK);
+    assert_int_equal(lr_request_set_top_p(q, 0.5), LR_OK);
+    assert_int_equal(lr_request_set_seed(q, 7), LR_OK);
+    if (format)
+        assert_int_equal(lr_request_set_response_format_json(q, format),
+                         LR_OK);
+    struct lr_response *resp = NULL;
+    lr_complete(r, q, &resp);
+    lr_request_free(q);
+    lr_close(r);
+    assert_non_null(resp);
+    return resp;
+}
+
+static void test_anthropic_skipped_for_schema(void **state)
+{
+    (void)state;
+    char err[256];
+    static const char format[] =
+        "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"n\","
+        "\"schema\":{\"type\":\"object\"}}}";
+    struct mock_upstream *mock = mock_start(
+        "{\"routes\":["
+        "{\"name\":\"c\",\"model\":\"model-c\",\"format\":\"anthropic\","
+        "\"repeat\":\"last\","
+        "\"responses\":[{\"status\":200,\"text\":\"prose\"}]},"
+        "{\"name\":\"a\",\"model\":\"model-a\",\"repeat\":\"last\","
+        "\"responses\":[{\"status\":200,\"text\":\"{}\"}]}]}",
+        err, sizeof err);
+    if (!mock)
+        fail_msg("mock: %s", err);
+    struct tenv env;
+    assert_int_equal(tenv_init(&env), 0);
+
+    struct lr_response *resp = route_real(&env, mock_port(mock), format);
+    assert_int_equal(lr_response_status(resp), LR_OK);
+    assert_string_equal(lr_response_target(resp), "a");
+    struct lr_attempt_info a;
+    assert_int_equal(lr_response_attempt(resp, 0, &a), LR_OK);
+    assert_string_equal(a.target, "claude");
+    assert_non_null(a.skipped);
+    assert_non_null(strstr(a.skipped, "anthropic: response_format "
+                                      "json_schema is not supported"));
+    assert_int_equal(mock_requests(mock, "c"), 0);
+    char *body = mock_last_body(mock, "a");
+    assert_non_null(body);
+    assert_non_null(strstr(body, "\"response_format\":"));
+    assert_non_null(strstr(body, format));
+    assert_non_null(strstr(body, "\"top_p\":0.5"));
+    assert_non_null(strstr(body, "\"seed\":7"));
+    free(body);
+    lr_response_free(resp);
+
+    /* Without a format the anthropic target answers, top_p and all. */
+    resp = route_real(&env, mock_port(mock), NULL);
+    if (lr_response_status(resp) != LR_OK)
+        fail_msg("%s", lr_response_error_message(resp));
+    assert_string_equal(lr_response_target(resp), "claude");
+    body = mock_last_body(mock, "c");
+    assert_non_null(body);
+    assert_non_null(strstr(body, "\"top_p\":0.5"));
+    assert_null(strstr(body, "seed"));
+    free(body);
+    lr_response_free(resp);
+
+    tenv_free(&env);
+    mock_stop(mock);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -204,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_format_checked),
         cmocka_unit_test(test_copies_and_chat_view),
         cmocka_unit_test(test_old_provider_skipped_for_format),
+        cmocka_unit_test(test_anthropic_skipped_for_schema),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
