@@ -787,9 +787,12 @@ static void test_sampling_fields(void **state)
 /* Only the 1.2 fixture old_provider, which the core skips for a request
    with a response format and otherwise calls (its build_request then
    fails with "old_provider: build_request called"). */
+#define OLD(name) "\n[target " name "]\nprovider = old_provider\nmodel = m\n"
 static const char CONF_OLD[] =
-    "[router]\nplugin_dir = .\ntargets = old\n"
-    "\n[target old]\nprovider = old_provider\nmodel = m\n";
+    "[router]\nplugin_dir = .\nmax_attempts = 20\n"
+    "targets = old, o1, o2, o3, o4, o5, o6, o7, o8, o9\n"
+    OLD("old") OLD("o1") OLD("o2") OLD("o3") OLD("o4") OLD("o5") OLD("o6")
+    OLD("o7") OLD("o8") OLD("o9");
 
 /* A request for model old with extra members: 503 no_target, and the
    message must hold needle (the skip reason). */
@@ -823,6 +826,18 @@ static void test_format_no_target(void **state)
     /* text is the default: no format, so the provider is called. */
     expect_old(f, ",\"response_format\":{\"type\":\"text\"},\"top_p\":0.5",
                "old_provider: build_request called");
+    /* auto: all ten skipped; the list is cut to the message's size
+       (511 bytes) and the body stays JSON. */
+    struct http h;
+    chat(f, NULL, "auto", ",\"response_format\":{\"type\":\"json_object\"}",
+         &h);
+    expect_error(&h, 503, "no_target");
+    cJSON *j = parse(&h);
+    const char *msg = jstr(j, "error.message");
+    assert_non_null(strstr(msg, "; o4 (core: provider old_provider"));
+    assert_int_equal(strlen(msg), 511);
+    cJSON_Delete(j);
+    free(h.body);
 }
 
 static void test_policy_errors(void **state)
