@@ -47,12 +47,14 @@ static int parse_num(const char *flag, const char *s, double *out, int *has)
     return 0;
 }
 
-/* The flags of the sampling hints and the format (long options from
-   'p' + 256 on, out of getopt's way); -1 when c is none of them. */
+/* Long-only flags: values above any character, so they never meet
+   getopt's own returns. */
 enum {
     OPT_TOP_P = 256, OPT_SEED, OPT_PRESENCE, OPT_FREQUENCY, OPT_FORMAT
 };
 
+/* The sampling hints and the format (ranges are checked later, by the
+   library's setters): 0, a usage error, or -1 when c is none of them. */
 static int parse_sampling(int c, const char *arg, struct chat_opts *o)
 {
     char *end;
