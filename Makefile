@@ -159,7 +159,8 @@ FUZZ_DRIVE := $(B)/obj/fuzz/provider_drive.o \
 fuzz_extra = $(if $(filter openai anthropic gemini,$(1)),\
   $(B)/obj/plugins/provider_$(1).o $(FUZZ_DRIVE))$(if \
   $(filter serve_request,$(1)),$(B)/obj/cli/serve_request.o \
-  $(B)/obj/cli/serve_response.o $(B)/obj/cli/serve_json.o)
+  $(B)/obj/cli/serve_response.o $(B)/obj/cli/serve_json.o \
+  $(B)/obj/cli/sampling.o)
 define fuzz_rule
 $(B)/fuzz-replay/fuzz_$(1): $(B)/obj/fuzz/fuzz_$(1).o $(B)/obj/fuzz/replay_main.o $(call fuzz_extra,$(1)) $(LIB_A)
 	@mkdir -p $$(@D)

@@ -5,7 +5,9 @@
  * "prompt" (string) or "messages" (OpenAI-style array, parsed by
  * messages.c as for `chat --messages`), and optionally "system",
  * "max_tokens", "temperature", "user", "target", "tier", "conversation",
- * "tools", "tool_choice".  Other keys are ignored, so a line may carry
+ * "tools", "tool_choice", and "top_p", "seed", "presence_penalty",
+ * "frequency_penalty", "response_format" (sampling.c, as the gateway
+ * reads them; null: unset).  Other keys are ignored, so a line may carry
  * the caller's own data.  A line without a usable id cannot be joined to
  * a result: it is LINE_NO_ID (the caller warns and skips it); a line with
  * an id but a bad field is LINE_BAD (the caller writes an error result).
@@ -77,6 +79,9 @@ static int set_numbers(struct batch_line *l, const cJSON *o)
     if (t && (!cJSON_IsNumber(t) ||
               lr_request_set_temperature(l->req, t->valuedouble)))
         return bad(l, "\"%s\" must be a number in range", "temperature");
+    const char *field, *want;
+    if (json_set_sampling(l->req, o, &field, &want) != LR_OK)
+        return bad(l, "\"%s\" %s", field, want);
     return 0;
 }
 

@@ -37,6 +37,12 @@ int json_add_messages(struct lr_request *req, const struct cJSON *msgs,
                       char *err, size_t errlen);
 int json_add_tools(struct lr_request *req, const struct cJSON *obj,
                    char *err, size_t errlen);
+/* The members top_p, seed, presence_penalty, frequency_penalty and
+   response_format of obj (absent or null: unset), checked as OpenAI
+   does (sampling.c).  LR_OK, or the setter's status with *field naming
+   the bad member and *want saying what it must be (static strings). */
+int json_set_sampling(struct lr_request *req, const struct cJSON *obj,
+                      const char **field, const char **want);
 
 /* Read all of fp into a malloc'd NUL-terminated string, or NULL. */
 char *read_all(FILE *fp);

@@ -18,11 +18,11 @@
 
 struct chat_opts {
     const char *conf, *user, *system, *target, *prompt_arg, *messages;
-    const char *conversation, *tier;
+    const char *conversation, *tier, *format;
     int json, stream, no_cache;
-    int64_t max_tokens, timeout_ms;
-    double temperature;
-    int has_temperature;
+    int64_t max_tokens, timeout_ms, seed;
+    double temperature, top_p, presence, frequency;
+    int has_temperature, has_top_p, has_seed, has_presence, has_frequency;
 };
 
 static int parse_i64(const char *s, int64_t *out)
@@ -34,6 +34,48 @@ static int parse_i64(const char *s, int64_t *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* A number for flag into *out, *has set; 0 or the usage error. */
+static int parse_num(const char *flag, const char *s, double *out, int *has)
+{
+    char *end;
+    *out = strtod(s, &end);
+    if (end == s || *end)
+        return usage_error("%s wants a number, got '%s'", flag, s);
+    *has = 1;
+    return 0;
+}
+
+/* Long-only flags: values above any character, so they never meet
+   getopt's own returns. */
+enum {
+    OPT_TOP_P = 256, OPT_SEED, OPT_PRESENCE, OPT_FREQUENCY, OPT_FORMAT
+};
+
+/* The sampling hints and the format (ranges are checked later, by the
+   library's setters): 0, a usage error, or -1 when c is none of them. */
+static int parse_sampling(int c, const char *arg, struct chat_opts *o)
+{
+    char *end;
+    switch (c) {
+    case OPT_TOP_P: return parse_num("--top-p", arg, &o->top_p, &o->has_top_p);
+    case OPT_PRESENCE:
+        return parse_num("--presence-penalty", arg, &o->presence,
+                         &o->has_presence);
+    case OPT_FREQUENCY:
+        return parse_num("--frequency-penalty", arg, &o->frequency,
+                         &o->has_frequency);
+    case OPT_SEED:
+        errno = 0;
+        o->seed = strtoll(arg, &end, 10);
+        if (end == arg || *end || errno)
+            return usage_error("--seed wants a whole number, got '%s'", arg);
+        o->has_seed = 1;
+        return 0;
+    case OPT_FORMAT: o->format = arg; return 0;
+    default: return -1;
+    }
 }
 
 static int parse_opts(int argc, char **argv, struct chat_opts *o)
@@ -52,6 +94,11 @@ static int parse_opts(int argc, char **argv, struct chat_opts *o)
         {"conversation", required_argument, NULL, 'C'},
         {"tier", required_argument, NULL, 'R'},
         {"no-cache", no_argument, NULL, 'N'},
+        {"top-p", required_argument, NULL, OPT_TOP_P},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"presence-penalty", required_argument, NULL, OPT_PRESENCE},
+        {"frequency-penalty", required_argument, NULL, OPT_FREQUENCY},
+        {"response-format", required_argument, NULL, OPT_FORMAT},
         {NULL, 0, NULL, 0}};
     int c;
     optind = 1;
@@ -91,8 +138,15 @@ static int parse_opts(int argc, char **argv, struct chat_opts *o)
                                    "'%s'", optarg);
             o->has_temperature = 1;
             break;
-        default:
+        default: {
+            int rc = parse_sampling(c, optarg, o);
+            if (rc >= 0) {
+                if (rc)
+                    return rc;
+                break;
+            }
             return usage_error("chat: see llmroute --help");
+        }
         }
     }
     if (!o->conf)
@@ -102,6 +156,45 @@ static int parse_opts(int argc, char **argv, struct chat_opts *o)
     if (o->messages && optind < argc)
         return usage_error("chat: give PROMPT or --messages, not both");
     o->prompt_arg = optind < argc ? argv[optind] : "-";
+    return 0;
+}
+
+/* --response-format: JSON, or a bare type name (text, json_object)
+   as shorthand for {"type":NAME}. */
+static int set_format(struct lr_request *req, const char *arg)
+{
+    char json[64];
+    size_t n = strlen(arg);
+    if (n && n < 32 && strspn(arg, "abcdefghijklmnopqrstuvwxyz_") == n) {
+        snprintf(json, sizeof json, "{\"type\":\"%s\"}", arg);
+        arg = json;
+    }
+    return lr_request_set_response_format_json(req, arg);
+}
+
+/* The hints and the format, each refused naming its flag and range (the
+   library checks them: lr_request_set_*). */
+static int set_sampling(const struct chat_opts *o, struct lr_request *req)
+{
+    if (o->has_top_p && lr_request_set_top_p(req, o->top_p))
+        return usage_error("--top-p wants a number above 0 and at most 1, "
+                           "got %g", o->top_p);
+    if (o->has_presence && lr_request_set_presence_penalty(req,
+                                                           o->presence))
+        return usage_error("--presence-penalty wants a number from -2 to 2, "
+                           "got %g", o->presence);
+    if (o->has_frequency && lr_request_set_frequency_penalty(req,
+                                                             o->frequency))
+        return usage_error("--frequency-penalty wants a number from -2 to "
+                           "2, got %g", o->frequency);
+    if (o->has_seed && lr_request_set_seed(req, o->seed))
+        return usage_error("--seed: %s", lr_strerror(LR_E_INVALID_ARG));
+    if (o->format && set_format(req, o->format))
+        return usage_error("--response-format wants text, json_object or "
+                           "OpenAI's response_format JSON ({\"type\":"
+                           "\"json_schema\",\"json_schema\":{\"name\":"
+                           "NAME,\"schema\":{...}}}, NAME 1 to 64 of "
+                           "A-Z a-z 0-9 _ -), got '%s'", o->format);
     return 0;
 }
 
@@ -130,7 +223,7 @@ static int build_request(const struct chat_opts *o, const char *prompt,
     if (rc)
         return usage_error("chat: bad request option: %s",
                            lr_strerror((enum lr_status)rc));
-    return 0;
+    return set_sampling(o, req);
 }
 
 static int print_delta(const char *text, size_t len, void *user)

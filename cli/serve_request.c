@@ -6,16 +6,20 @@
  * (system/developer, user, assistant with or without tool_calls, tool;
  * content a string or text parts), stream, stream_options.include_usage,
  * max_completion_tokens / max_tokens, temperature, stop (string or
- * array), user, tools, tool_choice.  Other fields clients commonly send
- * (top_p, presence_penalty, ...) are ignored; n > 1 and non-text content
- * parts are refused with 400, since we cannot honour them.  Every 400
- * names the offending field in error.param, as OpenAI does.
+ * array), user, tools, tool_choice, top_p, seed, presence_penalty,
+ * frequency_penalty and response_format (the last five through
+ * sampling.c, shared with `llmroute batch`).  Other fields (logprobs,
+ * logit_bias, ...) are ignored; n > 1 and non-text content parts are
+ * refused with 400, since we cannot honour them.  null is the same as
+ * leaving an optional field out.  Every 400 names the offending field
+ * in error.param, as OpenAI does.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "llmroute.h"
 #include "serve.h"
 
@@ -210,6 +214,20 @@ static int set_options(struct lr_request *req, const cJSON *root,
     return 0;
 }
 
+/* top_p, seed, the penalties and response_format (sampling.c). */
+static int set_sampling(struct lr_request *req, const cJSON *root,
+                        struct serve_error *e)
+{
+    const char *field, *want;
+    int rc = json_set_sampling(req, root, &field, &want);
+    if (rc == LR_E_NOMEM) {
+        serve_error_set(e, 500, lr_status_name(LR_E_NOMEM), NULL,
+                        "out of memory");
+        return -1;
+    }
+    return rc == LR_OK ? 0 : bad(e, field, want);
+}
+
 static int set_tools(struct lr_request *req, const cJSON *root,
                      struct serve_error *e)
 {
@@ -243,6 +261,8 @@ int serve_request_build(const char *body, size_t len,
         rc = add_messages(req, root, e);
     if (!rc)
         rc = set_options(req, root, out, e);
+    if (!rc)
+        rc = set_sampling(req, root, e);
     if (!rc)
         rc = set_tools(req, root, e);
     const char *body_user = str_of(root, "user");

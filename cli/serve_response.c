@@ -85,6 +85,31 @@ static unsigned status_for(enum lr_status st)
     }
 }
 
+/* When every target was skipped the core's message says only that; the
+   reasons are in the trail, which a gateway client never sees.  Append
+   them ("...: old (core: provider old_provider (plugin ABI 1.2) cannot
+   honour response_format); b (breaker: open)"), so a caller can tell a
+   format no target can honour from a budget or a breaker.  Cut at the
+   message's size. */
+static void add_skips(const struct lr_response *resp, struct serve_error *e)
+{
+    size_t len = strlen(e->message), cap = sizeof e->message;
+    const char *sep = ": ";
+    for (size_t i = 0; i < lr_response_attempt_count(resp); i++) {
+        struct lr_attempt_info a;
+        if (len + 1 >= cap)
+            break;
+        if (lr_response_attempt(resp, i, &a) != LR_OK || !a.skipped)
+            continue;
+        int n = snprintf(e->message + len, cap - len, "%s%s (%s)", sep,
+                         a.target ? a.target : "?", a.skipped);
+        len = n < 0 ? len : len + (size_t)n < cap ? len + (size_t)n
+                                                  : cap - 1;
+        sep = "; ";
+    }
+    trim_utf8_tail(e->message);
+}
+
 void serve_error_from_response(const struct lr_response *resp,
                                struct serve_error *e)
 {
@@ -92,6 +117,8 @@ void serve_error_from_response(const struct lr_response *resp,
     const char *msg = lr_response_error_message(resp);
     serve_error_set(e, status_for(st), lr_status_name(st), NULL, "%s",
                     msg && *msg ? msg : lr_strerror(st));
+    if (st == LR_E_NO_TARGET)
+        add_skips(resp, e);
     e->retry_after_ms = lr_response_retry_after_ms(resp);
 }
 

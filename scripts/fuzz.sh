@@ -116,6 +116,14 @@ seeds_serve_request() {
           `'"tool_call_id":"c1","name":"f","content":"42"}],"tools":[{'`
           `'"type":"function","function":{"name":"f","parameters":{}}}],'`
           `'"tool_choice":"auto"}' | seed "$1" tools.json
+    printf '{"model":"flash",%s,"top_p":0.9,"seed":-42,'`
+          `'"presence_penalty":0.5,"frequency_penalty":-2,'`
+          `'"response_format":{"type":"json_schema","json_schema":{"name":'`
+          `'"a_1","strict":true,"schema":{"type":"object"}}}}' "$m" |
+        seed "$1" sampling.json
+    printf '{"model":"auto",%s,"top_p":null,"seed":1e300,'`
+          `'"response_format":{"type":"json_object"}}' "$m" |
+        seed "$1" sampling-bad.json
     printf '{"model":"nope",%s}' "$m" | seed "$1" unknown.json
     printf '{"model":"flash","messages":[]}' | seed "$1" empty.json
 }

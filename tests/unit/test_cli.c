@@ -6,7 +6,9 @@
  * config, 3 request failed, 4 refused by a policy), `check` on good and
  * broken configs (FILE:LINE: messages), `chat --json` shapes for success
  * and failure parsed with cJSON, plain and --stream output, stdin
- * prompts, `plugins` listings with broken fixtures, and usage errors.
+ * prompts, the sampling and --response-format flags (bad values refused
+ * naming the flag; the format reaching the core), `plugins` listings
+ * with broken fixtures, and usage errors.
  *
  * Every child is bounded (tests/support/cli_run): its output is read
  * with poll() against a deadline, and a child still running at the
@@ -656,6 +658,92 @@ static void plugins_from_config(void **state)
     cli_run_free(&r);
 }
 
+/* --- sampling flags ------------------------------------------------------ */
+
+/* Bad values are usage errors naming the flag and what it wants, before
+   anything is sent. */
+static void chat_sampling_refused(void **state)
+{
+    static const struct {
+        const char *flag, *value, *want;
+    } cases[] = {
+        {"--top-p", "0", "--top-p wants a number above 0 and at most 1, "
+         "got 0\n"},
+        {"--top-p", "1.5", "--top-p wants a number above 0 and at most 1, "
+         "got 1.5\n"},
+        {"--top-p", "half", "--top-p wants a number, got 'half'\n"},
+        {"--top-p", "nan", "--top-p wants a number above 0 and at most 1"},
+        {"--seed", "1.5", "--seed wants a whole number, got '1.5'\n"},
+        {"--seed", "99999999999999999999", "--seed wants a whole number"},
+        {"--presence-penalty", "2.5", "--presence-penalty wants a number "
+         "from -2 to 2, got 2.5\n"},
+        {"--frequency-penalty", "-3", "--frequency-penalty wants a number "
+         "from -2 to 2, got -3\n"},
+        {"--frequency-penalty", "", "--frequency-penalty wants a number, "
+         "got ''\n"},
+        {"--response-format", "xml", "--response-format wants text, "
+         "json_object or OpenAI's response_format JSON"},
+        {"--response-format", "{\"type\":\"json_schema\"}",
+         "got '{\"type\":\"json_schema\"}'\n"},
+        {"--response-format", "{\"type\":", "--response-format wants"},
+    };
+    struct fx *f = *state;
+    char ini[512];
+    conf(f, "c.ini", ROUTER TARGET("a", "m-echo"), ini);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct cli_run r;
+        run(f, &r, NULL, "chat", "-c", ini, cases[i].flag, cases[i].value,
+            "hi", NULL);
+        if (r.code != 2 || r.out[0] || !starts_with(r.err, "llmroute: ") ||
+            !strstr(r.err, cases[i].want))
+            fail_msg("%s '%s': exit %d, stdout '%s', stderr '%s'",
+                     cases[i].flag, cases[i].value, r.code, r.out, r.err);
+        cli_run_free(&r);
+    }
+    assert_int_equal(mock_requests(f->mock, NULL), 0);
+}
+
+/* Good values are accepted; the format reaches the core: the ABI 1.2
+   fixture old_provider is skipped for a request with one (and called,
+   failing on purpose, for a request without). */
+static void chat_sampling_accepted(void **state)
+{
+    struct fx *f = *state;
+    char ini[512], old[512];
+    struct cli_run r;
+    conf(f, "c.ini", ROUTER TARGET("a", "m-echo"), ini);
+    run(f, &r, NULL, "chat", "-c", ini, "--top-p", "0.9", "--seed", "-42",
+        "--presence-penalty", "-2", "--frequency-penalty", "1.5",
+        "--response-format", "{\"type\":\"json_schema\",\"json_schema\":"
+        "{\"name\":\"a_1\",\"schema\":{\"type\":\"object\"}}}", "hi",
+        NULL);
+    if (r.code != 0)
+        fail_msg("exit %d, stderr '%s'", r.code, r.err);
+    assert_string_equal(r.out, "echo: hi\n");
+    cli_run_free(&r);
+
+    conf(f, "old.ini", ROUTER "\n[target old]\nprovider = old_provider\n"
+         "model = m\n", old);
+    run(f, &r, NULL, "chat", "-c", old, "--json", "--response-format",
+        "json_object", "hi", NULL);
+    assert_int_equal(r.code, 3);
+    cJSON *j = parse_one(r.out);
+    assert_string_equal(str_key(key(j, "error"), "class"), "no_target");
+    check_attempt(cJSON_GetArrayItem(attempts(j, 1), 0), "old", 0, NULL, -1,
+                  "core: provider old_provider (plugin ABI 1.2) cannot "
+                  "honour response_format");
+    cJSON_Delete(j);
+    cli_run_free(&r);
+    /* "text" is the default: no format, so old_provider is called. */
+    run(f, &r, NULL, "chat", "-c", old, "--response-format", "text",
+        "--top-p", "1", "hi", NULL);
+    assert_int_equal(r.code, 3);
+    assert_non_null(strstr(r.err, "  attempt 1: old skipped (core: "
+                           "old_provider: build_request called)\n"));
+    cli_run_free(&r);
+    assert_int_equal(mock_requests(f->mock, "echo"), 1);
+}
+
 /* --- usage ------------------------------------------------------------ */
 
 static void usage_errors(void **state)
@@ -786,6 +874,8 @@ int main(void)
         T(plugins_good_dir),
         T(plugins_broken_dir),
         T(plugins_from_config),
+        T(chat_sampling_refused),
+        T(chat_sampling_accepted),
         T(usage_errors),
         T(usage_and_version),
     };

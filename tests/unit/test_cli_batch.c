@@ -4,8 +4,10 @@
  * (in-process, loopback), with IN/OUT files and INIs in a scratch folder.
  * Checked: a mixed run (answers, a 429 that falls back, a hard failure,
  * bad lines) with results joined by id and the summary figures
- * cross-checked against OUT; resume (ids in OUT skipped, a torn last line
- * repaired, the mock's request count proving what was sent); the
+ * cross-checked against OUT; sampling hints and response_format on lines
+ * (bad values as bad_request results, the format reaching the core);
+ * resume (ids in OUT skipped, a torn last line repaired, the mock's
+ * request count proving what was sent); the
  * concurrency bound (sampled from outside: requests the mock has seen
  * never exceed lines in OUT + N); SIGINT/SIGTERM (exit 130/143, whole
  * lines only, a second run finishes the rest; a second Ctrl-C quits at
@@ -334,6 +336,86 @@ static void batch_mix(void **state)
     assert_int_equal(mock_requests(f->mock, "e500"), 1);
 }
 
+/* --- sampling hints and response_format -------------------------------- */
+
+static const char *skip_reason(const cJSON *line)
+{
+    const cJSON *a = cJSON_GetArrayItem(
+        cJSON_GetObjectItemCaseSensitive(line, "attempts"), 0);
+    const char *why = str_at(a, "skipped");
+    if (!why)
+        fail_msg("first attempt not skipped");
+    return why;
+}
+
+/* Lines carry top_p, seed, the penalties and response_format with the
+   gateway's checks; a bad one is a bad_request result naming it.  The
+   format reaches the core: "old" (the ABI 1.2 fixture old_provider) is
+   skipped for a line with one and called for a line without. */
+static void batch_sampling(void **state)
+{
+    static const struct {
+        const char *id, *field, *want;
+    } bad[] = {
+        {"b1", "\"top_p\":2", "\"top_p\" must be a number above 0"},
+        {"b2", "\"seed\":\"7\"", "\"seed\" must be a whole number"},
+        {"b3", "\"presence_penalty\":-9",
+         "\"presence_penalty\" must be a number from -2 to 2"},
+        {"b4", "\"frequency_penalty\":\"x\"",
+         "\"frequency_penalty\" must be a number from -2 to 2"},
+        {"b5", "\"response_format\":{\"type\":\"xml\"}",
+         "\"response_format\" must be {\"type\":\"text\"}"},
+    };
+    struct fx *f = *state;
+    char in[4096] = "";
+    struct cli_run r;
+    conf(f, ROUTER TARGET("b", "m-echo")
+         "\n[target old]\nprovider = old_provider\nmodel = m\n");
+    strcat(in, "{\"id\":\"good\",\"prompt\":\"hi\",\"target\":\"b\","
+           "\"top_p\":0.5,\"seed\":7,\"presence_penalty\":1,"
+           "\"frequency_penalty\":-1,\"response_format\":{\"type\":"
+           "\"json_object\"}}\n"
+           "{\"id\":\"nulls\",\"prompt\":\"yo\",\"target\":\"b\","
+           "\"top_p\":null,\"seed\":null,\"presence_penalty\":null,"
+           "\"frequency_penalty\":null,\"response_format\":null}\n"
+           "{\"id\":\"fmt\",\"prompt\":\"x\",\"target\":\"old\","
+           "\"response_format\":{\"type\":\"json_object\"}}\n"
+           "{\"id\":\"nofmt\",\"prompt\":\"x\",\"target\":\"old\"}\n");
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        size_t len = strlen(in);
+        snprintf(in + len, sizeof in - len, "{\"id\":\"%s\",\"prompt\":"
+                 "\"x\",%s}\n", bad[i].id, bad[i].field);
+    }
+    write_file(f->in, in);
+    RUN(f, &r, "batch", "-c", f->ini, "--in", f->in, "--out", f->out);
+    if (r.code != 0)
+        fail_msg("exit %d, stderr: %s", r.code, r.err);
+    struct outf o;
+    read_out(f, &o);
+    assert_int_equal(o.n, 9);
+    assert_string_equal(str_at(by_id(&o, "good"), "text"), "echo: hi");
+    assert_string_equal(str_at(by_id(&o, "nulls"), "text"), "echo: yo");
+    assert_string_equal(err_class(by_id(&o, "fmt")), "no_target");
+    assert_non_null(strstr(skip_reason(by_id(&o, "fmt")),
+                           "old_provider (plugin ABI 1.2) cannot honour "
+                           "response_format"));
+    assert_non_null(strstr(skip_reason(by_id(&o, "nofmt")),
+                           "old_provider: build_request called"));
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        const cJSON *l = by_id(&o, bad[i].id);
+        assert_string_equal(err_class(l), "bad_request");
+        const char *msg = str_at(cJSON_GetObjectItemCaseSensitive(l,
+                                                                  "error"),
+                                 "message");
+        if (!msg || !strstr(msg, bad[i].want))
+            fail_msg("%s: expected '%s' in '%s'", bad[i].id, bad[i].want,
+                     msg ? msg : "(none)");
+    }
+    out_free(&o);
+    cli_run_free(&r);
+    assert_int_equal(mock_requests(f->mock, "echo"), 2);
+}
+
 /* --- resume ------------------------------------------------------------- */
 
 static void batch_resume(void **state)
@@ -626,6 +708,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         T(batch_mix),
+        T(batch_sampling),
         T(batch_resume),
         T(batch_concurrency),
         T(batch_sigint_resume),

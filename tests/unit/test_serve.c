@@ -6,8 +6,11 @@
  * it.  Checked: non-streamed and SSE answers (shapes, usage, routing
  * headers), tool calls both ways, model = target / tier / auto / unknown,
  * errors in OpenAI's shape (budget 402, local limit 429 + retry-after,
- * bad JSON 400, bodies over the limit 413 with and without
- * Content-Length), client keys (missing, wrong, right), the loopback-only
+ * bad JSON 400, bad sampling hints or response_format 400 naming the
+ * field, a format no target can honour 503 naming the skip (only the
+ * ABI 1.2 fixture old_provider configured), bodies over the limit 413
+ * with and without Content-Length), client keys (missing, wrong,
+ * right), the loopback-only
  * rule without keys, /v1/models, /healthz, bad [gateway]/[client] config,
  * graceful SIGTERM with a request in flight, and the official `openai`
  * npm package against the gateway (tests/serve_openai_client.sh; skipped
@@ -800,6 +803,119 @@ static void test_request_errors(void **state)
     free(h.body);
 }
 
+/* The sampling hints and the response format: every bad value is a 400
+   naming its field; null is unset; good values are sent on. */
+static void test_sampling_fields(void **state)
+{
+    static const struct {
+        const char *extra, *param;
+    } bad[] = {
+        {",\"top_p\":0", "top_p"},
+        {",\"top_p\":1.5", "top_p"},
+        {",\"top_p\":\"0.5\"", "top_p"},
+        {",\"seed\":1.5", "seed"},
+        {",\"seed\":1e300", "seed"},
+        {",\"seed\":\"7\"", "seed"},
+        {",\"presence_penalty\":2.5", "presence_penalty"},
+        {",\"presence_penalty\":true", "presence_penalty"},
+        {",\"frequency_penalty\":-3", "frequency_penalty"},
+        {",\"frequency_penalty\":[]", "frequency_penalty"},
+        {",\"response_format\":\"json_object\"", "response_format"},
+        {",\"response_format\":{\"type\":\"xml\"}", "response_format"},
+        {",\"response_format\":{\"type\":\"json_schema\"}",
+         "response_format"},
+        {",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+         "{\"name\":\"a b\"}}", "response_format"},
+    };
+    struct fx *f = *state;
+    struct http h;
+    char want[64];
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        chat(f, KEY_APP, "a", bad[i].extra, &h);
+        expect_error(&h, 400, "bad_request");
+        snprintf(want, sizeof want, "\"param\":\"%s\"", bad[i].param);
+        if (!strstr(h.body, want))
+            fail_msg("%s: expected %s in %s", bad[i].extra, want, h.body);
+        snprintf(want, sizeof want, "'%s' must be", bad[i].param);
+        assert_non_null(strstr(h.body, want));
+        free(h.body);
+    }
+    assert_int_equal(mock_requests(f->mock, "ok"), 0);
+    chat(f, KEY_APP, "a", ",\"top_p\":null,\"seed\":null,"
+         "\"presence_penalty\":null,\"frequency_penalty\":null,"
+         "\"response_format\":null", &h);
+    assert_int_equal(h.status, 200);
+    free(h.body);
+    chat(f, KEY_APP, "a", ",\"top_p\":0.9,\"seed\":-42,"
+         "\"presence_penalty\":0.5,\"frequency_penalty\":-2,"
+         "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+         "{\"name\":\"answer_1\",\"strict\":true,\"schema\":{\"type\":"
+         "\"object\"}}}", &h);
+    if (h.status != 200)
+        fail_msg("HTTP %ld: %s", h.status, h.body);
+    cJSON *j = parse(&h);
+    assert_string_equal(jstr(j, "choices.0.message.content"), "Hello there");
+    cJSON_Delete(j);
+    free(h.body);
+    assert_int_equal(mock_requests(f->mock, "ok"), 2);
+}
+
+/* Only the 1.2 fixture old_provider, which the core skips for a request
+   with a response format and otherwise calls (its build_request then
+   fails with "old_provider: build_request called"). */
+#define OLD(name) "\n[target " name "]\nprovider = old_provider\nmodel = m\n"
+static const char CONF_OLD[] =
+    "[router]\nplugin_dir = .\nmax_attempts = 20\n"
+    "targets = old, o1, o2, o3, o4, o5, o6, o7, o8, o9\n"
+    OLD("old") OLD("o1") OLD("o2") OLD("o3") OLD("o4") OLD("o5") OLD("o6")
+    OLD("o7") OLD("o8") OLD("o9");
+
+/* A request for model old with extra members: 503 no_target, and the
+   message must hold needle (the skip reason). */
+static void expect_old(struct fx *f, const char *extra, const char *needle)
+{
+    struct http h;
+    chat(f, NULL, "old", extra, &h);
+    expect_error(&h, 503, "no_target");
+    cJSON *j = parse(&h);
+    const char *msg = jstr(j, "error.message");
+    if (!strstr(msg, needle))
+        fail_msg("expected '%s' in: %s", needle, msg);
+    cJSON_Delete(j);
+    free(h.body);
+}
+
+/* The format reaches the core: with one, the old provider is skipped
+   before it is called, and the gateway's error says why. */
+static void test_format_no_target(void **state)
+{
+    struct fx *f = *state;
+    write_conf(f, CONF_OLD);
+    assert_int_equal(start_gateway(f), 0);
+    expect_old(f, ",\"response_format\":{\"type\":\"json_object\"}",
+               "every candidate target was skipped: old (core: provider "
+               "old_provider (plugin ABI 1.2) cannot honour "
+               "response_format)");
+    expect_old(f, ",\"stream\":true,\"response_format\":{\"type\":"
+               "\"json_object\"}", "cannot honour response_format");
+    expect_old(f, "", "old (core: old_provider: build_request called)");
+    /* text is the default: no format, so the provider is called. */
+    expect_old(f, ",\"response_format\":{\"type\":\"text\"},\"top_p\":0.5",
+               "old_provider: build_request called");
+    /* auto: all ten skipped; the list is cut to the message's size
+       (511 bytes) and the body stays JSON. */
+    struct http h;
+    chat(f, NULL, "auto", ",\"response_format\":{\"type\":\"json_object\"}",
+         &h);
+    expect_error(&h, 503, "no_target");
+    cJSON *j = parse(&h);
+    const char *msg = jstr(j, "error.message");
+    assert_non_null(strstr(msg, "; o4 (core: provider old_provider"));
+    assert_int_equal(strlen(msg), 511);
+    cJSON_Delete(j);
+    free(h.body);
+}
+
 static void test_policy_errors(void **state)
 {
     struct fx *f = *state;
@@ -1169,6 +1285,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header_limits, setup_main,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_request_errors, setup_main,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sampling_fields, setup_main,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_format_no_target, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_policy_errors, setup_main,
                                         teardown),

@@ -1,0 +1,100 @@
+/*
+ * sampling.c - the sampling hints and the response format of an
+ * OpenAI-shaped object (a chat.completions body, a batch input line):
+ * top_p, seed, presence_penalty, frequency_penalty and response_format.
+ *
+ * Shared by the gateway (serve_request.c, which turns a bad one into a
+ * 400 naming the field) and `llmroute batch` (batch_line.c, which turns
+ * it into a bad_request result line), so both accept exactly the same
+ * values.  The ranges themselves are the library's (lr_request_set_*);
+ * here only the JSON types are checked, and null means unset, as OpenAI
+ * reads it.
+ */
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "llmroute.h"
+
+/* A whole number that fits int64_t.  Converting anything else (1e300, a
+   fraction) to an integer would be undefined behaviour.  Beyond 2^53 a
+   JSON number has already lost digits in cJSON's double. */
+static int whole_i64(const cJSON *v)
+{
+    return cJSON_IsNumber(v) && v->valuedouble >= -9.2e18 &&
+           v->valuedouble <= 9.2e18 &&
+           v->valuedouble == (double)(int64_t)v->valuedouble;
+}
+
+static int number(struct lr_request *req, const cJSON *v,
+                  int (*set)(struct lr_request *, double))
+{
+    return cJSON_IsNumber(v) ? set(req, v->valuedouble) : LR_E_INVALID_ARG;
+}
+
+static int top_p(struct lr_request *req, const cJSON *v)
+{
+    return number(req, v, lr_request_set_top_p);
+}
+
+static int seed(struct lr_request *req, const cJSON *v)
+{
+    return whole_i64(v) ? lr_request_set_seed(req, (int64_t)v->valuedouble)
+                        : LR_E_INVALID_ARG;
+}
+
+static int presence(struct lr_request *req, const cJSON *v)
+{
+    return number(req, v, lr_request_set_presence_penalty);
+}
+
+static int frequency(struct lr_request *req, const cJSON *v)
+{
+    return number(req, v, lr_request_set_frequency_penalty);
+}
+
+/* Passed on as its JSON text: the library checks the shape. */
+static int format(struct lr_request *req, const cJSON *v)
+{
+    if (!cJSON_IsObject(v))
+        return LR_E_INVALID_ARG;
+    char *j = cJSON_PrintUnformatted(v);
+    int rc = j ? lr_request_set_response_format_json(req, j) : LR_E_NOMEM;
+    free(j);
+    return rc;
+}
+
+#define PENALTY "must be a number from -2 to 2"
+
+int json_set_sampling(struct lr_request *req, const cJSON *obj,
+                      const char **field, const char **want)
+{
+    static const struct {
+        const char *key;
+        int (*set)(struct lr_request *, const cJSON *);
+        const char *want;
+    } fields[] = {
+        {"top_p", top_p, "must be a number above 0 and at most 1"},
+        {"seed", seed, "must be a whole number"},
+        {"presence_penalty", presence, PENALTY},
+        {"frequency_penalty", frequency, PENALTY},
+        {"response_format", format, "must be {\"type\":\"text\"}, "
+         "{\"type\":\"json_object\"} or {\"type\":\"json_schema\","
+         "\"json_schema\":{\"name\":NAME,\"schema\":{...}}} (NAME: 1 to 64 "
+         "of A-Z a-z 0-9 _ -)"},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, fields[i].key);
+        if (!v || cJSON_IsNull(v))
+            continue;
+        int rc = fields[i].set(req, v);
+        if (rc != LR_OK) {
+            *field = fields[i].key;
+            *want = rc == LR_E_NOMEM ? "could not be stored (out of memory)"
+                                     : fields[i].want;
+            return rc;
+        }
+    }
+    return LR_OK;
+}
