@@ -858,6 +858,24 @@ static void test_sampling_fields(void **state)
     cJSON_Delete(j);
     free(h.body);
     assert_int_equal(mock_requests(f->mock, "ok"), 2);
+    /* All five reach the upstream as the openai provider writes them. */
+    char *body = mock_last_body(f->mock, "ok");
+    assert_non_null(body);
+    cJSON *up = cJSON_Parse(body);
+    assert_non_null(up);
+    assert_true(cJSON_GetObjectItem(up, "top_p")->valuedouble == 0.9);
+    assert_true(cJSON_GetObjectItem(up, "seed")->valuedouble == -42);
+    assert_true(cJSON_GetObjectItem(up, "presence_penalty")->valuedouble ==
+                0.5);
+    assert_true(cJSON_GetObjectItem(up, "frequency_penalty")->valuedouble ==
+                -2);
+    const cJSON *rf = cJSON_GetObjectItem(up, "response_format");
+    assert_string_equal(cJSON_GetObjectItem(rf, "type")->valuestring,
+                        "json_schema");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(rf,
+        "json_schema"), "name")->valuestring, "answer_1");
+    cJSON_Delete(up);
+    free(body);
 }
 
 /* Only the 1.2 fixture old_provider, which the core skips for a request
