@@ -542,18 +542,31 @@ static int path_safe(const char *s)
     return *s && strspn(s, ok) == strlen(s);
 }
 
+/* The section's api_version (v1beta when unset), or NULL with err set
+   when it cannot be a path segment. */
+static const char *api_version(const struct lr_host *h,
+                               const struct lr_section *s, char *err,
+                               size_t errlen)
+{
+    const char *version = "v1beta";
+    if (s)
+        h->cfg_str(s, "api_version", &version);
+    if (version && path_safe(version))
+        return version;
+    fail(err, errlen, LR_E_CONFIG,
+         "api_version: not a path segment like v1beta");
+    return NULL;
+}
+
 static int build_url(const struct lr_host *h, const struct lr_target_info *t,
                      const struct lr_chat *c, struct lr_buf *url,
                      char *err, size_t errlen)
 {
-    const char *version = "v1beta";
+    const char *version = api_version(h, t->section, err, errlen);
     const char *model = t->model;
 
-    if (t->section)
-        h->cfg_str(t->section, "api_version", &version);
-    if (!version || !path_safe(version))
-        return fail(err, errlen, LR_E_CONFIG,
-                    "api_version: not a path segment like v1beta");
+    if (!version)
+        return LR_E_CONFIG;
     if (strncmp(model, "models/", 7) == 0)
         model += 7;
     if (!path_safe(model))
@@ -1185,6 +1198,10 @@ static int create(const struct lr_section *section,
 {
     if (!host || !inst)
         return fail(err, errlen, LR_E_INVALID_ARG, "missing argument");
+    /* Checked at load too, so a bad value is reported at its FILE:LINE
+       (`llmroute check` included) rather than by every request. */
+    if (section && !api_version(host, section, err, errlen))
+        return LR_E_CONFIG;
     struct gemini *self = calloc(1, sizeof *self);
     if (!self)
         return fail(err, errlen, LR_E_NOMEM, "out of memory");

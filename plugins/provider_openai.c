@@ -120,6 +120,8 @@ static int azure_host(const char *url)
    must not be echoed. */
 static int shows_key(const char *v, const char *key)
 {
+    if (!key)
+        return 1;   /* not known yet (at load): it might */
     size_t klen = strlen(key), vlen = 0, w;
     while (vlen < 40 && v[vlen])
         vlen++;
@@ -153,7 +155,7 @@ static int read_auth(const struct lr_host *h, const struct lr_target_info *t,
     else
         return fail(err, errlen, LR_E_CONFIG,
                     "auth_header: not bearer, api-key or auto (value not "
-                    "shown: it holds the API key or a control character)");
+                    "shown: it may hold the API key)");
     return LR_OK;
 }
 
@@ -1795,12 +1797,31 @@ static int stream_event(void *inst, void *state,
 
 /* The provider's own section holds nothing: per-target keys are read at
    build time from the target's section. */
+/* The target's own keys, checked when the configuration loads so that a
+   bad value is reported at its FILE:LINE (`llmroute check` included)
+   rather than by every request.  No API key is known yet (NULL), so a
+   bad auth_header value is never echoed: it might be a pasted key. */
+static int check_section(const struct lr_host *h,
+                         const struct lr_section *s, char *err,
+                         size_t errlen)
+{
+    struct lr_target_info t = {.section = s, .base_url = "",
+                               .api_key = NULL};
+    struct target_opts o;
+    return read_opts(h, &t, &o, err, errlen);
+}
+
 static int create(const struct lr_section *section,
                   const struct lr_host *host, void **inst, char *err,
                   size_t errlen)
 {
     if (!host || !inst)
         return fail(err, errlen, LR_E_INVALID_ARG, "missing argument");
+    if (section) {
+        int rc = check_section(host, section, err, errlen);
+        if (rc != LR_OK)
+            return rc;
+    }
     struct openai *self = calloc(1, sizeof *self);
     if (!self)
         return fail(err, errlen, LR_E_NOMEM, "out of memory");

@@ -225,6 +225,13 @@ static void check_broken(void **state)
         {ROUTER "pipeline = g\n" TARGET("a", "m-ok")
          "\n[policy g]\nplugin = prompt_guard\nmax_chars = -5\n", 13,
          "max_chars: must be 0"},
+        /* A provider's own keys, at load rather than at the first request. */
+        {ROUTER TARGET("a", "m-ok") "max_tokens_field = max\n", 9,
+         "max_tokens_field: \"max\" is neither"},
+        {ROUTER TARGET("a", "m-ok") "auth_header = sk-secret-0123\n", 9,
+         "auth_header: not bearer, api-key or auto (value not shown"},
+        {ROUTER "\n[target g]\nprovider = gemini\nmodel = m\n"
+         "api_version = ../v1\n", 8, "api_version: not a path segment"},
     };
     struct fx *f = *state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -238,6 +245,7 @@ static void check_broken(void **state)
             fail_msg("case %zu: exit %d, stderr: %swanted: %s...%s", i,
                      r.code, r.err, want, cases[i].says);
         assert_string_equal(r.out, "");
+        assert_null(strstr(r.err, "sk-secret"));
         cli_run_free(&r);
     }
 }
