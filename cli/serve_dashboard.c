@@ -13,9 +13,13 @@
  *
  * /dashboard/data is lr_metrics_json() plus what the gateway derives:
  *   fallbacks  the last ones it saw (serve_metrics.c), newest first
- *   breakers   [{"target", "state"}] from the breaker_state gauge:
- *              "closed", "half-open" or "open" as this process last saw
- *              it (a target no breaker has looked at is not listed)
+ *   breakers   [{"policy", "target", "state"}] from the breaker_state
+ *              gauge, one per circuit_breaker instance (policy: its
+ *              section name) and target: "closed", "half-open" or "open"
+ *              as this process last saw it (a target no breaker has
+ *              looked at is not listed).  The page shows the state alone
+ *              when one breaker watches a target, else "NAME: state"
+ *              for each, sorted by name, coloured by the one letting least through.
  *   budget     spend_usd: this process's spend (cost_usd); policies:
  *              one {"policy", "daily_usd", "monthly_usd",
  *              "daily_spend_usd", "monthly_spend_usd"} per budget_guard
@@ -94,6 +98,13 @@ static const char PAGE[] =
 " i.className='fill'+(f!==null&&f>=0.8?' warn':'');\n"
 " i.style.width=(f===null?0:Math.min(100,100*f))+'%';\n"
 " o.appendChild(i);return o;}\n"
+"const cls={open:'open','half-open':'half'};\n"
+"const rank={'half-open':1,open:2};\n"
+"function breakerCell(xs){if(!xs)return ['-'];\n"
+" const w=xs.reduce((a,x)=>(rank[x.state]||0)>(rank[a.state]||0)?x:a);\n"
+" const by=(a,b)=>a.policy<b.policy?-1:a.policy>b.policy?1:0;\n"
+" return [xs.length>1?[...xs].sort(by).map(x=>x.policy+': '+x.state)\n"
+"  .join(', '):w.state,cls[w.state]];}\n"
 "function render(d){const m=d.metrics;\n"
 " $('spend').replaceChildren(...spendLines(d.budget).flatMap(([s,f])=>{\n"
 "  const p=document.createElement('p');p.textContent=s;\n"
@@ -103,13 +114,13 @@ static const char PAGE[] =
 " const h=counter(m,'cache_hits'),mi=counter(m,'cache_misses');\n"
 " $('cache').textContent='Cache hit rate: '+(h+mi?pct(h/(h+mi))+' ('+h\n"
 "  +' of '+(h+mi)+')':'no cache lookups');\n"
-" const br={};for(const x of d.breakers)br[x.target]=x.state;\n"
-" const cls={open:'open','half-open':'half'};\n"
+" const br={};\n"
+" for(const x of d.breakers)(br[x.target]=br[x.target]||[]).push(x);\n"
 " fill('targets',m.targets.map(t=>[[t.target],[t.attempts,'n'],\n"
 "  [pct(t.attempt_success_rate),'n'],[t.requests_answered,'n'],\n"
 "  [t.latency_ms.p50,'n'],[t.latency_ms.p95,'n'],[t.latency_ms.p99,'n'],\n"
 "  [t.prompt_tokens+t.completion_tokens,'n'],[usd(t.cost_usd),'n'],\n"
-"  [br[t.target]||'-',cls[br[t.target]]]]));\n"
+"  breakerCell(br[t.target])]));\n"
 " fill('fallbacks',d.fallbacks.map(f=>[\n"
 "  [new Date(f.at_ms).toLocaleTimeString()],[f.from],[f.to],[f.reason]]));\n"
 " $('updated').textContent=new Date().toLocaleTimeString();\n"
@@ -154,7 +165,9 @@ static const cJSON *gauge(const cJSON *metrics, const char *name)
     return cJSON_GetObjectItemCaseSensitive(gs, name);
 }
 
-/* breaker_state {"T": 0|1|2} into [{"target": "T", "state": "..."}]. */
+/* breaker_state {"P/T": 0|1|2} into [{"policy": "P", "target": "T",
+   "state": "..."}]: split at the first '/' (a target name may hold one);
+   policy null for a label without one. */
 static void add_breakers(cJSON *root, const cJSON *metrics)
 {
     static const char *const words[] = {"closed", "half-open", "open"};
@@ -165,12 +178,21 @@ static void add_breakers(cJSON *root, const cJSON *metrics)
             continue;
         double v = g->valuedouble;
         int k = v == 0 ? 0 : v == 1 ? 1 : v == 2 ? 2 : -1;
+        const char *slash = strchr(g->string, '/');
         cJSON *o = cJSON_CreateObject();
         if (!o || !cJSON_AddItemToArray(out, o)) {
             cJSON_Delete(o);
             return;
         }
-        cJSON_AddStringToObject(o, "target", g->string);
+        if (slash) {
+            char *p = strndup(g->string, (size_t)(slash - g->string));
+            cJSON_AddItemToObject(o, "policy", p ? cJSON_CreateString(p)
+                                                 : cJSON_CreateNull());
+            free(p);
+        }
+        else
+            cJSON_AddNullToObject(o, "policy");
+        cJSON_AddStringToObject(o, "target", slash ? slash + 1 : g->string);
         cJSON_AddStringToObject(o, "state", k < 0 ? "unknown" : words[k]);
     }
 }

@@ -20,8 +20,13 @@
  *                                             attempt)
  *   llmroute_<counter>_total{<label>}         every other counter a
  *                                             plugin or the core adds
- *   llmroute_<gauge>{<label>}                 every gauge (TYPE gauge),
- *                                             e.g. breaker_state{target}
+ *   llmroute_<gauge>{<label>}                 every other gauge (TYPE
+ *                                             gauge)
+ *   llmroute_breaker_state{policy,target}     circuit_breaker's gauge,
+ *                                             whose label "SECTION/TARGET"
+ *                                             is split at its first '/'
+ *                                             (a target name may hold
+ *                                             one)
  *   llmroute_budget_period_spend_usd{policy,period}, llmroute_budget_
  *   limit_usd{policy,period}                  budget_guard's gauges,
  *                                             whose label "SECTION/PERIOD"
@@ -382,10 +387,12 @@ static void counter_families(struct serve_buf *b, int *oom,
 static const struct gauge_kind {
     const char *gauge, *label;
     const char *owner;   /* label "OWNER/VALUE": OWNER's label name */
+    int first;           /* split at the first '/' (VALUE may hold one),
+                            else at the last (OWNER may) */
 } gauge_kinds[] = {
-    {"breaker_state", "target", NULL},
-    {"budget_period_spend_usd", "period", "policy"},
-    {"budget_limit_usd", "period", "policy"},
+    {"breaker_state", "target", "policy", 1},
+    {"budget_period_spend_usd", "period", "policy", 0},
+    {"budget_limit_usd", "period", "policy", 0},
 };
 
 static const struct gauge_kind *gauge_kind(const char *gauge)
@@ -404,14 +411,14 @@ static const char *gauge_label_name(const char *gauge)
     return k ? k->label : "label";
 }
 
-/* name{owner="A",lname="B"} v for a label "A/B" (split at the last '/';
-   a label without one gets lname alone), e.g. a budget_guard instance's
-   policy="daily_budget",period="daily". */
+/* name{owner="A",lname="B"} v for a label "A/B" (split at the first or
+   last '/' as k says; a label without one gets lname alone), e.g. a
+   budget_guard instance's policy="daily_budget",period="daily". */
 static void owned_sample(struct serve_buf *b, int *oom, const char *name,
                          const struct gauge_kind *k, const char *label,
                          double v)
 {
-    const char *slash = strrchr(label, '/');
+    const char *slash = k->first ? strchr(label, '/') : strrchr(label, '/');
     if (!slash) {
         sample(b, oom, name, k->label, label, v);
         return;
@@ -432,8 +439,9 @@ static void owned_sample(struct serve_buf *b, int *oom, const char *name,
 static const char *gauge_help(const char *gauge)
 {
     if (!strcmp(gauge, "breaker_state"))
-        return "Circuit breaker state as this process last saw it: "
-               "0 closed, 1 half-open, 2 open.";
+        return "State of each circuit_breaker policy's breaker of each "
+               "target as this process last saw it: 0 closed, "
+               "1 half-open, 2 open.";
     if (!strcmp(gauge, "budget_period_spend_usd"))
         return "Settled spend of the current budget period of each "
                "budget_guard policy in USD, as the store held it at this "

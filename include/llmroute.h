@@ -403,8 +403,8 @@ LR_API int lr_unwatch_fd(struct lr_router *r, int fd);
  * A counter or gauge name maps to a number when it has no label and to
  * an object of labels when it has; a name used both ways keeps its
  * unlabelled value under the label "".  Counters only grow; gauges hold
- * the last value a plugin set (e.g. breaker_state{target}: 0 closed,
- * 1 half-open, 2 open; budget_period_spend_usd{SECTION/daily|
+ * the last value a plugin set (e.g. breaker_state{SECTION/TARGET}:
+ * 0 closed, 1 half-open, 2 open; budget_period_spend_usd{SECTION/daily|
  * SECTION/monthly}, SECTION naming the budget_guard instance), as this
  * process last saw it.
  */

@@ -55,8 +55,12 @@
  * Every transition is logged at WARN, e.g. "target a: closed -> open for
  * 30000 ms after 5 consecutive failures", and counted as
  * breaker_transitions{"<target>:<open|half_open|closed>"}.  The gauge
- * breaker_state{<target>} (ABI 1.2) holds the state: 0 closed,
- * 1 half-open, 2 open (ordered by how little gets through).  It is set
+ * breaker_state{"<section>/<target>"} (ABI 1.2) holds the state:
+ * 0 closed, 1 half-open, 2 open (ordered by how little gets through).
+ * The section is this instance's [policy NAME], so two breakers with
+ * different thresholds keep their own series (the gateway's /metrics
+ * splits the label at its first '/', as target names may hold one, into
+ * policy="NAME",target="TARGET").  It is set
  * on every transition this process makes and every time it reads the
  * state from the store, so with a store shared by processes it is the
  * state this process last saw (another process may have moved it since);
@@ -126,6 +130,7 @@ static const struct {
 
 struct breaker {
     const struct lr_host *host;
+    char *name;                 /* section name: the gauge's "NAME/" */
     int64_t failures, open_ms, max_open_ms, probes, window, min_requests;
     double ratio;
     uint32_t counted;           /* bit k set: classes[k] counts */
@@ -178,10 +183,14 @@ static double gauge_value(enum bstate s)
     return s == OPEN ? 2 : s == HALF_OPEN ? 1 : 0;
 }
 
+/* breaker_state{NAME/TARGET}: per instance, so two breakers with
+   different thresholds on one target each keep their own state. */
 static void show(const struct breaker *b, const char *target,
                  enum bstate s)
 {
-    b->host->gauge_set(b->host, "breaker_state", target, gauge_value(s));
+    char label[512];
+    snprintf(label, sizeof label, "%s/%s", b->name, target);
+    b->host->gauge_set(b->host, "breaker_state", label, gauge_value(s));
 }
 
 /* The same in log lines, which are for people. */
@@ -261,11 +270,16 @@ static int check_numbers(const struct breaker *b, char *err, size_t errlen)
 static int create(const struct lr_section *sec, const struct lr_host *host,
                   void **inst, char *err, size_t errlen)
 {
-    struct breaker *b = calloc(1, sizeof *b);
+    const char *name = host->section_name(sec);
+    if (!name)
+        name = "circuit_breaker";
+    size_t n = strlen(name) + 1;
+    struct breaker *b = calloc(1, sizeof *b + n);
     if (!b) {
         snprintf(err, errlen, "out of memory");
         return LR_E_NOMEM;
     }
+    b->name = memcpy(b + 1, name, n);
     b->host = host;
     host->cfg_int(sec, "failures", &b->failures);
     host->cfg_int(sec, "open_ms", &b->open_ms);

@@ -7,8 +7,8 @@
  * window expiry, the open skip and its reason, half-open probe limits,
  * a probe closing or re-opening with a doubled period up to the cap,
  * transition logs and counters, the breaker_state gauge, a success
- * recorded once, a late answer from before the trip, and two instances
- * on one store.
+ * recorded once, a late answer from before the trip, two instances
+ * on one store, and two instances' gauges kept apart.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -432,11 +432,19 @@ static void test_shared_store_two_instances(void **state)
     f->p.desc->destroy(other);
 }
 
-/* breaker_state{target}: -1 when never set. */
-static double gauge(struct fx *f, const char *target)
+/* breaker_state{"breaker/target"} (this instance's): -1 when never
+   set. */
+static double gauge_of(struct fx *f, const char *label)
 {
     double v = -1;
-    return fake_host_gauge(f->p.fh, "breaker_state", target, &v) ? v : -1;
+    return fake_host_gauge(f->p.fh, "breaker_state", label, &v) ? v : -1;
+}
+
+static double gauge(struct fx *f, const char *target)
+{
+    char label[64];
+    snprintf(label, sizeof label, "breaker/%s", target);
+    return gauge_of(f, label);
 }
 
 /* 0 closed, 1 half-open, 2 open: set on every transition and on every
@@ -456,7 +464,7 @@ static void test_state_gauge(void **state)
     assert_true(gauge(f, "a") == 2);
     assert_true(gauge(f, "b") == -1);
     /* As if another process had tripped it: the next read shows it. */
-    f->p.h->gauge_set(f->p.h, "breaker_state", "a", 0);
+    f->p.h->gauge_set(f->p.h, "breaker_state", "breaker/a", 0);
     assert_int_equal(one(f, "a", LR_OK), LR_SKIP);
     assert_true(gauge(f, "a") == 2);
     fake_host_advance(f->p.fh, 1000);
@@ -472,6 +480,46 @@ static void test_state_gauge(void **state)
     assert_true(gauge(f, "a") == 1);
     end(f, probe, "a", LR_OK);
     assert_true(gauge(f, "a") == 0);
+    assert_true(gauge_of(f, "a") == -1);    /* never the bare target */
+}
+
+/* Two instances on one host (as in one router: one metrics table), a
+   strict [policy breaker] and a lenient [policy slow]: each shows its
+   own state of target a, labelled by its section, so one's transition
+   does not overwrite the other's state. */
+static void test_state_gauge_two_instances(void **state)
+{
+    struct fx *f = *state;
+    char err[256];
+    void *slow = NULL;
+    fake_section_set(f->p.sec, "failures", "1");
+    make_ok(f);
+    struct lr_section *ss = fake_section_new("slow");
+    assert_non_null(ss);
+    fake_section_set_keys(ss, f->p.ops->keys, f->p.ops->n_keys);
+    fake_section_set(ss, "failures", "3");
+    int rc = f->p.desc->create(ss, f->p.h, &slow, err, sizeof err);
+    if (rc != LR_OK) {
+        fake_section_free(ss);
+        fail_msg("create: %s", err);
+    }
+    void *strict = f->p.inst;
+    /* The fake store is not namespaced (the core's is, per instance), so
+       each instance reads a's state while it is closed, then only the
+       strict one trips it: the lenient one's series keeps its value. */
+    f->p.inst = slow;
+    assert_int_equal(one(f, "a", LR_OK), LR_GO);
+    f->p.inst = strict;
+    assert_int_equal(one(f, "a", LR_OK), LR_GO);
+    assert_true(gauge_of(f, "slow/a") == 0);
+    assert_true(gauge_of(f, "breaker/a") == 0);
+    fail_n(f, "a", LR_E_OVERLOADED, 1);
+    assert_true(gauge_of(f, "breaker/a") == 2);
+    assert_true(gauge_of(f, "slow/a") == 0);
+    assert_true(gauge_of(f, "a") == -1);
+    f->p.inst = strict;
+    f->p.desc->destroy(slow);
+    fake_section_free(ss);
 }
 
 #define T(fn) \
@@ -494,6 +542,7 @@ int main(void)
         T(test_late_failure_does_not_reopen),
         T(test_shared_store_two_instances),
         T(test_state_gauge),
+        T(test_state_gauge_two_instances),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

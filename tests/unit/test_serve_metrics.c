@@ -12,12 +12,13 @@
  * numbers), cumulative histogram buckets ending in le="+Inf" equal to
  * _count, counters equal to what was sent, the breaker and budget
  * gauges of two budget_guard instances; name sanitising, label escaping
- * and the budget gauges' policy label directly; a stream counted
- * when it ends; the dashboard's JSON (fallback ring, budget, breaker
- * states), its page (no external URL), auth (keys, loopback, the page
- * itself needs none), and the page rendered by headless Chromium, with
- * the breaker states and the spend line a person sees (skipped, exit 77
- * style, when /usr/bin/chromium is missing).
+ * and the budget and breaker gauges' policy label directly; a stream
+ * counted when it ends; the dashboard's JSON (fallback ring, budget,
+ * breaker states), its page (no external URL), auth (keys, loopback, the
+ * page itself needs none), and the page rendered by headless Chromium,
+ * with the breaker states and the spend line a person sees (skipped,
+ * exit 77 style, when /usr/bin/chromium is missing); two circuit_breaker
+ * instances through the gateway (metrics, data, page).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -98,10 +99,11 @@ static char *script(void)
 
 /* bad first, a second; two budgets (a daily and a monthly instance), a
    cache and a breaker that opens on the first failure and stays open
-   for the test.  %s: extra [gateway] and [client] text. */
+   for the test.  %s: more of the pipeline, then extra [policy],
+   [gateway] and [client] text. */
 static const char CONF[] =
     "[router]\nplugin_dir = .\ntimeout_ms = 10000\n"
-    "pipeline = budget, month, cache, breaker\ntargets = bad, a\n"
+    "pipeline = budget, month, cache, breaker%s\ntargets = bad, a\n"
     TARGET("bad", "m-bad") TARGET("a", "m-ok")
     "\n[policy budget]\nplugin = budget_guard\ndaily_usd = 5\n"
     "\n[policy month]\nplugin = budget_guard\nmonthly_usd = 100\n"
@@ -112,7 +114,11 @@ static const char CONF[] =
 
 static const char WITH_KEY[] = "\n[client app]\nkey_env = TEST_SM_KEY\n";
 
-static int setup_conf(void **state, const char *extra)
+/* A second, lenient breaker: bad's one failure leaves it closed. */
+static const char SLOW[] =
+    "\n[policy slow]\nplugin = circuit_breaker\nfailures = 3\n";
+
+static int setup_conf(void **state, const char *pipe, const char *extra)
 {
     struct fx *f = calloc(1, sizeof *f);
     char err[512], text[4096];
@@ -131,7 +137,7 @@ static int setup_conf(void **state, const char *extra)
     setenv("TEST_SM_KEY", KEY_APP, 1);
     snprintf(f->gw.cli, sizeof f->gw.cli, "%s/llmroute", tenv_build());
     int p = mock_port(f->mock);
-    snprintf(text, sizeof text, CONF, p, p, extra);
+    snprintf(text, sizeof text, CONF, pipe, p, p, extra);
     assert_non_null(tenv_write(&f->env, "gw.ini", "%s", text));
     if (start_listen(f, "127.0.0.1:0") != 0) {
         char *e = tenv_slurp(f->gw.errpath);
@@ -144,12 +150,17 @@ static int setup_conf(void **state, const char *extra)
 
 static int setup_open(void **state)
 {
-    return setup_conf(state, "");
+    return setup_conf(state, "", "");
 }
 
 static int setup_keys(void **state)
 {
-    return setup_conf(state, WITH_KEY);
+    return setup_conf(state, "", WITH_KEY);
+}
+
+static int setup_two_breakers(void **state)
+{
+    return setup_conf(state, ", slow", SLOW);
 }
 
 static int teardown(void **state)
@@ -429,8 +440,11 @@ static void test_metrics(void **state)
     /* Gauges: bad's breaker opened, a's is closed; each budget's spend
        as the store holds it, and its limit. */
     assert_non_null(strstr(t, "# TYPE llmroute_breaker_state gauge\n"));
-    assert_true(value_of(t, "llmroute_breaker_state{target=\"bad\"}") == 2);
-    assert_true(value_of(t, "llmroute_breaker_state{target=\"a\"}") == 0);
+    assert_true(value_of(t, "llmroute_breaker_state{policy=\"breaker\","
+                         "target=\"bad\"}") == 2);
+    assert_true(value_of(t, "llmroute_breaker_state{policy=\"breaker\","
+                         "target=\"a\"}") == 0);
+    assert_null(strstr(t, "llmroute_breaker_state{target="));
     assert_non_null(strstr(t, "# TYPE llmroute_budget_period_spend_usd "
                            "gauge\n"));
     double day = value_of(t, "llmroute_budget_period_spend_usd"
@@ -495,6 +509,8 @@ static void test_dashboard_data(void **state)
         const char *t = cJSON_GetObjectItem(x, "target")->valuestring;
         assert_string_equal(cJSON_GetObjectItem(x, "state")->valuestring,
                             !strcmp(t, "bad") ? "open" : "closed");
+        assert_string_equal(cJSON_GetObjectItem(x, "policy")->valuestring,
+                            "breaker");
     }
     cJSON_Delete(d);
     free(h.body);
@@ -540,28 +556,56 @@ static void test_streamed_counted(void **state)
     free(h.body);
 }
 
-/* The breaker_state gauge's values as words; anything else "unknown". */
+/* The breaker_state gauge's values as words, anything else "unknown";
+   labels "POLICY/TARGET" split at the first '/' (a target name may hold
+   one), into the dashboard's breakers and /metrics' policy and target;
+   a label without '/' is a target of no known policy. */
 static void test_breaker_states(void **state)
 {
     (void)state;
     cJSON *root = cJSON_CreateObject(), *m = cJSON_Parse(
-        "{\"gauges\":{\"breaker_state\":{\"x\":0,\"y\":1,\"z\":2,"
-        "\"w\":7,\"v\":\"2\"}},\"counters\":{\"breaker_state\":{\"q\":1}}}");
+        "{\"gauges\":{\"breaker_state\":{\"b/x\":0,\"b/y\":1,"
+        "\"s/z\":2,\"b/w\":7,\"b/v\":\"2\",\"s/o/gpt\":1,\"old\":2}},"
+        "\"counters\":{\"breaker_state\":{\"q\":1}}}");
     assert_non_null(m);
     add_breakers(root, m);
     cJSON *arr = cJSON_GetObjectItem(root, "breakers");
-    assert_int_equal(cJSON_GetArraySize(arr), 4);
-    static const char *const want[][2] = {
-        {"x", "closed"}, {"y", "half-open"}, {"z", "open"}, {"w", "unknown"}};
-    for (int i = 0; i < 4; i++) {
+    assert_int_equal(cJSON_GetArraySize(arr), 6);
+    static const char *const want[][3] = {
+        {"b", "x", "closed"}, {"b", "y", "half-open"}, {"s", "z", "open"},
+        {"b", "w", "unknown"}, {"s", "o/gpt", "half-open"},
+        {NULL, "old", "open"}};
+    for (int i = 0; i < 6; i++) {
         cJSON *o = cJSON_GetArrayItem(arr, i);
+        cJSON *pol = cJSON_GetObjectItem(o, "policy");
+        if (want[i][0])
+            assert_string_equal(pol->valuestring, want[i][0]);
+        else
+            assert_true(cJSON_IsNull(pol));
         assert_string_equal(cJSON_GetObjectItem(o, "target")->valuestring,
-                            want[i][0]);
-        assert_string_equal(cJSON_GetObjectItem(o, "state")->valuestring,
                             want[i][1]);
+        assert_string_equal(cJSON_GetObjectItem(o, "state")->valuestring,
+                            want[i][2]);
     }
-    cJSON_Delete(m);
     cJSON_Delete(root);
+
+    struct serve_buf b = {0};
+    int oom = 0;
+    gauge_families(&b, &oom, m);
+    assert_false(oom);
+    assert_int_equal(serve_buf_add(&b, "", 1), 0);
+    const char *t = b.data;
+    assert_true(value_of(t, "llmroute_breaker_state{policy=\"b\","
+                         "target=\"x\"}") == 0);
+    assert_true(value_of(t, "llmroute_breaker_state{policy=\"s\","
+                         "target=\"z\"}") == 2);
+    assert_true(value_of(t, "llmroute_breaker_state{policy=\"s\","
+                         "target=\"o/gpt\"}") == 1);
+    assert_true(value_of(t, "llmroute_breaker_state{target=\"old\"}") == 2);
+    struct prom p;
+    prom_parse(t, &p);
+    serve_buf_free(&b);
+    cJSON_Delete(m);
 }
 
 /* budget_guard's gauges, labelled "SECTION/PERIOD": split into policy
@@ -701,15 +745,15 @@ static int dump_dom(const char *url, const char *path, const char *profile)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static void test_dashboard_browser(void **state)
+/* The page as headless Chromium renders it after traffic(), with no load
+   error shown; skips the test when Chromium is missing. */
+static char *rendered_page(struct fx *f)
 {
-    struct fx *f = *state;
     if (access(CHROMIUM, X_OK) != 0) {
         fprintf(stderr, "SKIPPED: dashboard browser test (" CHROMIUM
                 " missing; scripts/setup-deps.sh installs it as root)\n");
         skip();
     }
-    traffic(f, NULL);
     char url[128], out[600], profile[600];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/dashboard", f->gw.port);
     snprintf(out, sizeof out, "%s/dom.html", f->env.dir);
@@ -717,6 +761,20 @@ static void test_dashboard_browser(void **state)
     assert_int_equal(dump_dom(url, out, profile), 0);
     char *dom = tenv_slurp(out);
     assert_non_null(dom);
+    /* No load error shown (the script's own text is in the DOM too). */
+    if (!strstr(dom, "<p id=\"err\"></p>"))
+        fail_msg("page shows a load error:\n%s", dom);
+    assert_null(strstr(dom, "Updated <span id=\"updated\">never"));
+    if (getenv("TEST_SM_SHOW_DOM"))
+        fprintf(stderr, "%s\n", dom);
+    return dom;
+}
+
+static void test_dashboard_browser(void **state)
+{
+    struct fx *f = *state;
+    traffic(f, NULL);
+    char *dom = rendered_page(f);
     /* What a person sees: the targets, their success rates and breaker
        states (bad's opened in the outage), the fallback and its reason,
        the day's spend (as the store holds it) against the budget. */
@@ -738,12 +796,55 @@ static void test_dashboard_browser(void **state)
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (!strstr(dom, want[i]))
             fail_msg("rendered page lacks '%s':\n%s", want[i], dom);
-    /* No load error shown (the script's own text is in the DOM too). */
-    if (!strstr(dom, "<p id=\"err\"></p>"))
-        fail_msg("page shows a load error:\n%s", dom);
-    assert_null(strstr(dom, "Updated <span id=\"updated\">never"));
-    if (getenv("TEST_SM_SHOW_DOM"))
-        fprintf(stderr, "%s\n", dom);
+    free(dom);
+}
+
+/* Two circuit_breaker instances, [policy breaker] (opens at the first
+   failure) and [policy slow] (at the third): bad's one failure opens the
+   first only, and each keeps its own series on /metrics, entry in the
+   dashboard's data and, on the page, "NAME: state" in bad's row,
+   coloured as open. */
+static void test_two_breakers(void **state)
+{
+    struct fx *f = *state;
+    struct http h;
+    traffic(f, NULL);
+    http(f, "GET", "/metrics", NULL, NULL, &h);
+    assert_int_equal(h.status, 200);
+    static const char *const fams[] = {
+        "llmroute_breaker_state{policy=\"breaker\",target=\"bad\"}",
+        "llmroute_breaker_state{policy=\"slow\",target=\"bad\"}",
+        "llmroute_breaker_state{policy=\"breaker\",target=\"a\"}",
+        "llmroute_breaker_state{policy=\"slow\",target=\"a\"}"};
+    static const double want[] = {2, 0, 0, 0};
+    for (size_t i = 0; i < 4; i++)
+        if (value_of(h.body, fams[i]) != want[i])
+            fail_msg("%s is not %g:\n%s", fams[i], want[i], h.body);
+    free(h.body);
+    http(f, "GET", "/dashboard/data", NULL, NULL, &h);
+    cJSON *d = cJSON_Parse(h.body);
+    assert_non_null(d);
+    cJSON *x, *br = cJSON_GetObjectItem(d, "breakers");
+    assert_int_equal(cJSON_GetArraySize(br), 4);
+    int open = 0;
+    cJSON_ArrayForEach(x, br) {
+        const char *pol = cJSON_GetObjectItem(x, "policy")->valuestring;
+        const char *t = cJSON_GetObjectItem(x, "target")->valuestring;
+        const char *st = cJSON_GetObjectItem(x, "state")->valuestring;
+        int bad_open = !strcmp(pol, "breaker") && !strcmp(t, "bad");
+        assert_string_equal(st, bad_open ? "open" : "closed");
+        open += bad_open;
+    }
+    assert_int_equal(open, 1);
+    cJSON_Delete(d);
+    free(h.body);
+    char *dom = rendered_page(f);
+    static const char *const cells[] = {
+        "<td class=\"open\">breaker: open, slow: closed</td></tr>",
+        "<td>breaker: closed, slow: closed</td></tr>"};
+    for (size_t i = 0; i < 2; i++)
+        if (!strstr(dom, cells[i]))
+            fail_msg("rendered page lacks '%s':\n%s", cells[i], dom);
     free(dom);
 }
 
@@ -760,6 +861,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_streamed_counted, setup_open,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_auth, setup_keys, teardown),
+        cmocka_unit_test_setup_teardown(test_two_breakers,
+                                        setup_two_breakers, teardown),
         cmocka_unit_test_setup_teardown(test_dashboard_browser, setup_open,
                                         teardown),
     };
