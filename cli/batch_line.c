@@ -7,7 +7,9 @@
  * "max_tokens", "temperature", "user", "target", "tier", "conversation",
  * "tools", "tool_choice", and "top_p", "seed", "presence_penalty",
  * "frequency_penalty", "response_format" (sampling.c, as the gateway
- * reads them; null: unset).  Other keys are ignored, so a line may carry
+ * reads them).  null is the same as leaving a key out, for every key but
+ * "id" (OpenAI clients send null for what they leave unset, and the
+ * gateway reads null so too).  Other keys are ignored, so a line may carry
  * the caller's own data.  A line without a usable id cannot be joined to
  * a result: it is LINE_NO_ID (the caller warns and skips it); a line with
  * an id but a bad field is LINE_BAD (the caller writes an error result).
@@ -35,6 +37,13 @@ static int bad(struct batch_line *l, const char *fmt, ...)
     return -1;
 }
 
+/* o's key, NULL when absent or null (unset, as in the gateway). */
+static const cJSON *opt(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNull(v) ? NULL : v;
+}
+
 /* The optional string fields, each with its setter. */
 static int set_strings(struct batch_line *l, const cJSON *o)
 {
@@ -48,13 +57,13 @@ static int set_strings(struct batch_line *l, const cJSON *o)
         {"conversation", lr_request_set_conversation},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, fields[i].key);
+        const cJSON *v = opt(o, fields[i].key);
         if (!v)
             continue;
         if (!cJSON_IsString(v) || fields[i].set(l->req, v->valuestring))
             return bad(l, "\"%s\" must be a string", fields[i].key);
     }
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "tier");
+    const cJSON *t = opt(o, "tier");
     if (t && (!cJSON_IsString(t) || (strcmp(t->valuestring, "simple") &&
                                      strcmp(t->valuestring, "medium") &&
                                      strcmp(t->valuestring, "complex"))))
@@ -67,8 +76,8 @@ static int set_strings(struct batch_line *l, const cJSON *o)
 
 static int set_numbers(struct batch_line *l, const cJSON *o)
 {
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "max_tokens");
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "temperature");
+    const cJSON *m = opt(o, "max_tokens");
+    const cJSON *t = opt(o, "temperature");
     if (m && (!cJSON_IsNumber(m) || m->valuedouble < 1 ||
               m->valuedouble > 1e15 ||
               m->valuedouble != floor(m->valuedouble)))
@@ -87,8 +96,8 @@ static int set_numbers(struct batch_line *l, const cJSON *o)
 
 static int set_content(struct batch_line *l, const cJSON *o)
 {
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "prompt");
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "messages");
+    const cJSON *p = opt(o, "prompt");
+    const cJSON *m = opt(o, "messages");
     char why[256];
     if (p && m)
         return bad(l, "%s", "give \"prompt\" or \"messages\", not both");

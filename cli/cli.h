@@ -30,8 +30,9 @@ struct lr_request;
 int load_messages(struct lr_request *req, const char *path);
 
 /* The same from parsed JSON: add an OpenAI-style messages array, or the
-   "tools"/"tool_choice" members of obj (absent ones are fine).  0, or -1
-   with a reason (no file name) in err. */
+   "tools"/"tool_choice" members of obj (absent or null ones are fine,
+   as the gateway reads them).  0, or -1 with a reason (no file name) in
+   err. */
 struct cJSON;
 int json_add_messages(struct lr_request *req, const struct cJSON *msgs,
                       char *err, size_t errlen);

@@ -104,7 +104,7 @@ int json_add_tools(struct lr_request *req, const cJSON *root, char *err,
                                                            "tool_choice");
     char *j;
     int rc = 0;
-    if (tools) {
+    if (tools && !cJSON_IsNull(tools)) {   /* null: unset */
         j = cJSON_PrintUnformatted(tools);
         rc = j && lr_request_set_tools_json(req, j) == LR_OK ? 0 : -1;
         free(j);
@@ -114,7 +114,7 @@ int json_add_tools(struct lr_request *req, const cJSON *root, char *err,
             return -1;
         }
     }
-    if (choice) {
+    if (choice && !cJSON_IsNull(choice)) {
         j = cJSON_PrintUnformatted(choice);
         rc = j && lr_request_set_tool_choice_json(req, j) == LR_OK ? 0 : -1;
         free(j);

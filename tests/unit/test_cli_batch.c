@@ -416,6 +416,61 @@ static void batch_sampling(void **state)
     assert_int_equal(mock_requests(f->mock, "echo"), 2);
 }
 
+/* null is the same as leaving a key out, for every optional key (OpenAI
+   clients send null for unset fields; the gateway reads it so): lines
+   with each one null are answered as if it were absent, a null prompt
+   beside messages is no second content, and wrong types still fail. */
+static void batch_nulls(void **state)
+{
+    static const char *const keys[] = {
+        "system", "max_tokens", "temperature", "user", "conversation",
+        "tier", "tools", "tool_choice", "top_p", "seed",
+        "presence_penalty", "frequency_penalty", "response_format"};
+    struct fx *f = *state;
+    char in[4096] = "";
+    struct cli_run r;
+    conf(f, ROUTER TARGET("b", "m-echo"));
+    strcat(in, "{\"id\":\"all\",\"prompt\":\"yo\",\"target\":\"b\"");
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        size_t len = strlen(in);
+        snprintf(in + len, sizeof in - len, ",\"%s\":null", keys[i]);
+    }
+    strcat(in, "}\n"
+           "{\"id\":\"tgt\",\"prompt\":\"t\",\"target\":null}\n"
+           "{\"id\":\"msgs\",\"prompt\":null,\"target\":\"b\","
+           "\"messages\":[{\"role\":\"user\",\"content\":\"m\"}]}\n"
+           "{\"id\":\"none\",\"prompt\":null,\"messages\":null}\n"
+           "{\"id\":\"num\",\"prompt\":\"x\",\"max_tokens\":\"9\"}\n"
+           "{\"id\":\"str\",\"prompt\":\"x\",\"user\":7}\n");
+    write_file(f->in, in);
+    RUN(f, &r, "batch", "-c", f->ini, "--in", f->in, "--out", f->out);
+    if (r.code != 0)
+        fail_msg("exit %d, stderr: %s", r.code, r.err);
+    struct outf o;
+    read_out(f, &o);
+    assert_int_equal(o.n, 6);
+    assert_string_equal(str_at(by_id(&o, "all"), "text"), "echo: yo");
+    assert_string_equal(str_at(by_id(&o, "tgt"), "text"), "echo: t");
+    assert_string_equal(str_at(by_id(&o, "msgs"), "text"), "echo: m");
+    static const char *const bad[][2] = {
+        {"none", "needs \"prompt\" or \"messages\""},
+        {"num", "\"max_tokens\" must be a positive whole number"},
+        {"str", "\"user\" must be a string"}};
+    for (size_t i = 0; i < 3; i++) {
+        const cJSON *l = by_id(&o, bad[i][0]);
+        assert_string_equal(err_class(l), "bad_request");
+        const char *msg = str_at(cJSON_GetObjectItemCaseSensitive(l,
+                                                                  "error"),
+                                 "message");
+        if (!msg || !strstr(msg, bad[i][1]))
+            fail_msg("%s: expected '%s' in '%s'", bad[i][0], bad[i][1],
+                     msg ? msg : "(none)");
+    }
+    out_free(&o);
+    cli_run_free(&r);
+    assert_int_equal(mock_requests(f->mock, "echo"), 3);
+}
+
 /* --- resume ------------------------------------------------------------- */
 
 static void batch_resume(void **state)
@@ -709,6 +764,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(batch_mix),
         T(batch_sampling),
+        T(batch_nulls),
         T(batch_resume),
         T(batch_concurrency),
         T(batch_sigint_resume),
