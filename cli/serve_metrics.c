@@ -33,6 +33,10 @@
  *                                             is split at its last '/'
  *                                             into the instance's
  *                                             section and the period
+ *   llmroute_budget_{rejected,skipped,warnings,degraded}_total{policy,
+ *   scope}, llmroute_budget_{spend_usd,store_errors}_total{policy}
+ *                                             budget_guard's counters,
+ *                                             per instance the same way
  *
  * The gateway also keeps the last SERVE_FALLBACKS fallbacks it saw in
  * attempt trails (target left, target taken, reason, time) for the
@@ -299,6 +303,56 @@ static void target_families(struct serve_buf *b, int *oom,
     sample(b, oom, n, NULL, NULL, num(root, "cost_usd"));
 }
 
+/* A counter's or gauge's label "OWNER/VALUE" shown as two labels. */
+struct label_kind {
+    const char *name, *label;
+    const char *owner;   /* OWNER's label name */
+    int first;           /* split at the first '/' (VALUE may hold one),
+                            else at the last (OWNER may) */
+};
+
+/* name{owner="A",lname="B"} v for a label "A/B" (split at the first or
+   last '/' as k says; a label without one gets lname alone), e.g. a
+   budget_guard instance's policy="daily_budget",period="daily". */
+static void owned_sample(struct serve_buf *b, int *oom, const char *name,
+                         const struct label_kind *k, const char *label,
+                         double v)
+{
+    const char *slash = k->first ? strchr(label, '/') : strrchr(label, '/');
+    if (!slash) {
+        sample(b, oom, name, k->label, label, v);
+        return;
+    }
+    char *owner = strndup(label, (size_t)(slash - label));
+    char *eo = owner ? serve_prom_escape(owner) : NULL;
+    char *ev = serve_prom_escape(slash + 1);
+    if (eo && ev)
+        put(b, oom, "%s{%s=\"%s\",%s=\"%s\"} %.15g\n", name, k->owner, eo,
+            k->label, ev, v);
+    else
+        *oom = 1;
+    free(owner);
+    free(eo);
+    free(ev);
+}
+
+/* budget_guard's counters, labelled "SECTION/LIMIT" per instance. */
+static const struct label_kind counter_kinds[] = {
+    {"budget_warnings", "scope", "policy", 0},
+    {"budget_degraded", "scope", "policy", 0},
+    {"budget_rejected", "scope", "policy", 0},
+    {"budget_skipped", "scope", "policy", 0},
+};
+
+static const struct label_kind *counter_kind(const char *counter)
+{
+    size_t n = sizeof counter_kinds / sizeof counter_kinds[0];
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(counter_kinds[i].name, counter))
+            return &counter_kinds[i];
+    return NULL;
+}
+
 /* Label names of the counters we know; anything else gets "label". */
 static const char *label_name(const char *counter)
 {
@@ -313,6 +367,7 @@ static const char *label_name(const char *counter)
         {"prompt_guard_rejections", "reason"},
         {"budget_warnings", "scope"}, {"budget_degraded", "scope"},
         {"budget_rejected", "scope"}, {"budget_skipped", "scope"},
+        {"budget_spend_usd", "policy"}, {"budget_store_errors", "policy"},
         {"breaker_transitions", "transition"},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -373,33 +428,34 @@ static void counter_families(struct serve_buf *b, int *oom,
             sample(b, oom, fam, NULL, NULL, c->valuedouble);
             continue;
         }
+        const struct label_kind *k = counter_kind(c->string);
         const char *ln = label_name(c->string);
         const cJSON *v;
-        cJSON_ArrayForEach(v, c)
-            if (cJSON_IsNumber(v))
+        cJSON_ArrayForEach(v, c) {
+            if (!cJSON_IsNumber(v))
+                continue;
+            if (k)
+                owned_sample(b, oom, fam, k, v->string, v->valuedouble);
+            else
                 sample(b, oom, fam, ln, v->string, v->valuedouble);
+        }
     }
 }
 
 /* --- Gauges ------------------------------------------------------------ */
 
 /* The gauges we know. */
-static const struct gauge_kind {
-    const char *gauge, *label;
-    const char *owner;   /* label "OWNER/VALUE": OWNER's label name */
-    int first;           /* split at the first '/' (VALUE may hold one),
-                            else at the last (OWNER may) */
-} gauge_kinds[] = {
+static const struct label_kind gauge_kinds[] = {
     {"breaker_state", "target", "policy", 1},
     {"budget_period_spend_usd", "period", "policy", 0},
     {"budget_limit_usd", "period", "policy", 0},
 };
 
-static const struct gauge_kind *gauge_kind(const char *gauge)
+static const struct label_kind *gauge_kind(const char *gauge)
 {
     size_t n = sizeof gauge_kinds / sizeof gauge_kinds[0];
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(gauge_kinds[i].gauge, gauge))
+        if (!strcmp(gauge_kinds[i].name, gauge))
             return &gauge_kinds[i];
     return NULL;
 }
@@ -407,33 +463,8 @@ static const struct gauge_kind *gauge_kind(const char *gauge)
 /* Label name of a gauge we know; anything else gets "label". */
 static const char *gauge_label_name(const char *gauge)
 {
-    const struct gauge_kind *k = gauge_kind(gauge);
+    const struct label_kind *k = gauge_kind(gauge);
     return k ? k->label : "label";
-}
-
-/* name{owner="A",lname="B"} v for a label "A/B" (split at the first or
-   last '/' as k says; a label without one gets lname alone), e.g. a
-   budget_guard instance's policy="daily_budget",period="daily". */
-static void owned_sample(struct serve_buf *b, int *oom, const char *name,
-                         const struct gauge_kind *k, const char *label,
-                         double v)
-{
-    const char *slash = k->first ? strchr(label, '/') : strrchr(label, '/');
-    if (!slash) {
-        sample(b, oom, name, k->label, label, v);
-        return;
-    }
-    char *owner = strndup(label, (size_t)(slash - label));
-    char *eo = owner ? serve_prom_escape(owner) : NULL;
-    char *ev = serve_prom_escape(slash + 1);
-    if (eo && ev)
-        put(b, oom, "%s{%s=\"%s\",%s=\"%s\"} %.15g\n", name, k->owner, eo,
-            k->label, ev, v);
-    else
-        *oom = 1;
-    free(owner);
-    free(eo);
-    free(ev);
 }
 
 static const char *gauge_help(const char *gauge)
@@ -484,7 +515,7 @@ static void gauge_families(struct serve_buf *b, int *oom, const cJSON *root)
             sample(b, oom, fam, NULL, NULL, g->valuedouble);
             continue;
         }
-        const struct gauge_kind *k = gauge_kind(g->string);
+        const struct label_kind *k = gauge_kind(g->string);
         const char *ln = gauge_label_name(g->string);
         const cJSON *v;
         cJSON_ArrayForEach(v, g) {

@@ -77,10 +77,15 @@
  * through unchecked instead.  Either way the first failure of an outage
  * is logged at ERROR, the recovery at WARN, and every failure counted.
  *
- * Counters: budget_rejected{limit}, budget_skipped{limit},
- * budget_warnings{limit}, budget_degraded{limit}, budget_spend_usd (USD
- * settled), budget_store_errors.  limit is one of daily, monthly,
- * per_user_daily, per_user_monthly, target_daily, target_monthly.
+ * Counters, per instance like the gauges: budget_rejected{SECTION/limit},
+ * budget_skipped{SECTION/limit}, budget_warnings{SECTION/limit},
+ * budget_degraded{SECTION/limit}, budget_spend_usd{SECTION} (USD this
+ * instance settled), budget_store_errors{SECTION}.  limit is one of
+ * daily, monthly, per_user_daily, per_user_monthly, target_daily,
+ * target_monthly.  Per instance because two instances each settle the
+ * same request (a sum would count its cost twice) and each reject for
+ * their own limits; the gateway's /metrics shows them as
+ * policy="SECTION",scope="daily".
  *
  * Gauges (ABI 1.2), for the global limits only (per user would be one
  * series per user id; per target is left for when someone needs it):
@@ -140,6 +145,7 @@ static const struct lr_cfg_key target_keys[] = {
 
 struct guard {
     const struct lr_host *host;
+    char *name;                 /* SECTION: the counters' label */
     char *gauge_day;            /* "SECTION/daily": the gauges' labels */
     char *gauge_month;          /* "SECTION/monthly" */
     int64_t day, month, user_day, user_month; /* nano-USD, 0: none */
@@ -231,8 +237,8 @@ static int check_rest(struct guard *g, const struct lr_section *s,
     return 0;
 }
 
-/* "SECTION/daily" and "SECTION/monthly", in one block after g; NULL
-   when out of memory. */
+/* SECTION, "SECTION/daily" and "SECTION/monthly", in one block after
+   g; NULL when out of memory. */
 static struct guard *guard_new(const struct lr_host *host,
                                const struct lr_section *sec)
 {
@@ -240,11 +246,12 @@ static struct guard *guard_new(const struct lr_host *host,
     if (!name)
         name = "budget_guard";
     size_t n = strlen(name);
-    struct guard *g = calloc(1, sizeof *g + 2 * n + sizeof "/daily" +
+    struct guard *g = calloc(1, sizeof *g + 3 * n + 1 + sizeof "/daily" +
                                 sizeof "/monthly");
     if (!g)
         return NULL;
-    g->gauge_day = (char *)(g + 1);
+    g->name = memcpy(g + 1, name, n + 1);
+    g->gauge_day = g->name + n + 1;
     g->gauge_month = g->gauge_day + n + sizeof "/daily";
     memcpy(g->gauge_day, name, n);
     memcpy(g->gauge_day + n, "/daily", sizeof "/daily");
@@ -292,12 +299,27 @@ static void destroy(void *inst)
     free(inst);
 }
 
+/* --- Counters ----------------------------------------------------------- */
+
+/* name{"SECTION/limit"} += v, or name{"SECTION"} when limit is NULL: per
+   instance, as the gauges are, so two instances' rejections are told
+   apart and one request's spend, settled by both, is not summed twice
+   into one series. */
+static void count(const struct guard *g, const char *name,
+                  const char *limit, double v)
+{
+    char label[300];
+    if (limit)
+        snprintf(label, sizeof label, "%s/%s", g->name, limit);
+    g->host->counter_add(g->host, name, limit ? label : g->name, v);
+}
+
 /* --- Store access ------------------------------------------------------- */
 
 static void store_failed(struct guard *g, const char *what)
 {
     const struct lr_host *h = g->host;
-    h->counter_add(h, "budget_store_errors", NULL, 1);
+    count(g, "budget_store_errors", NULL, 1);
     if (g->store_down)
         return;
     g->store_down = 1;
@@ -588,7 +610,7 @@ static void warn(struct guard *g, const struct scope *s, int64_t used)
     h->log(h, LR_LOG_WARN, "%s budget%s at %.0f%% (%s of %s)%s; next "
            "warning after %s", s->period_word, s->who,
            100.0 * (double)used / (double)s->limit, u, lim, cap, at);
-    h->counter_add(h, "budget_warnings", s->label, 1);
+    count(g, "budget_warnings", s->label, 1);
 }
 
 /* A limit has just been found spent: log it once per period. */
@@ -616,7 +638,7 @@ static void degrade(struct guard *g, const struct lr_policy_req *req,
     const char *cap = h->req_get(h, req, "tier_cap");
     if (tier_rank(cap) > tier_rank(g->degrade_to))
         h->req_set(h, req, "tier_cap", g->degrade_to);
-    h->counter_add(h, "budget_degraded", s->label, 1);
+    count(g, "budget_degraded", s->label, 1);
 }
 
 static int store_refusal(const struct guard *g, char *msg, size_t msglen)
@@ -653,7 +675,7 @@ static int on_request(void *inst, const struct lr_policy_req *req,
         if (used >= s[i].limit) {
             spent_msg(&s[i], settled, reserved, msg, msglen);
             announce_spent(g, &s[i], msg);
-            h->counter_add(h, "budget_rejected", s[i].label, 1);
+            count(g, "budget_rejected", s[i].label, 1);
             *retry_after_ms = s[i].reset_ms - now;
             return LR_E_BUDGET_EXCEEDED;
         }
@@ -718,8 +740,7 @@ static void settle(struct guard *g, struct req *rq, int64_t cost_nano)
             incr(g, o->resv, -o->amount, g->ttl_ms, NULL);
     }
     if (cost_nano > 0)
-        h->counter_add(h, "budget_spend_usd", NULL,
-                       (double)cost_nano / BP_NANO);
+        count(g, "budget_spend_usd", NULL, (double)cost_nano / BP_NANO);
     rq->n = 0;
 }
 
@@ -784,7 +805,7 @@ static enum lr_verdict refuse(struct guard *g,
     char msg[256];
     if (a->candidates_left > 0) {
         nofit_msg(s, used, worst, 0, reason, reasonlen);
-        h->counter_add(h, "budget_skipped", s->label, 1);
+        count(g, "budget_skipped", s->label, 1);
         return LR_SKIP;
     }
     if (used >= s->limit) {
@@ -796,7 +817,7 @@ static enum lr_verdict refuse(struct guard *g,
     snprintf(reason, reasonlen, "%s", msg);
     int64_t hint = worst > s->limit ? -1 : s->reset_ms - h->wall_ms(h);
     h->req_reject(h, req, LR_E_BUDGET_EXCEEDED, msg, hint);
-    h->counter_add(h, "budget_rejected", s->label, 1);
+    count(g, "budget_rejected", s->label, 1);
     return LR_SKIP;
 }
 

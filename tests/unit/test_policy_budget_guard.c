@@ -133,9 +133,13 @@ static int spend(struct fx *f, const char *user, const char *target,
     return rc;
 }
 
+/* The [policy budget] instance's counter name{"budget/label"}, or
+   name{"budget"} for label NULL: the counters are per instance. */
 static double counter(struct fx *f, const char *name, const char *label)
 {
-    return fake_host_counter(f->p.fh, name, label);
+    char l[64];
+    snprintf(l, sizeof l, "budget%s%s", label ? "/" : "", label ? label : "");
+    return fake_host_counter(f->p.fh, name, l);
 }
 
 /* --- Tests --------------------------------------------------------------- */
@@ -715,6 +719,17 @@ static void test_gauges_two_instances(void **state)
     assert_true(near(spend_gauge(f, "budget/daily"), 1.25));
     assert_true(gauge(f, "budget_period_spend_usd", "team/daily") == -1);
     assert_true(gauge(f, "budget_period_spend_usd", "team/monthly") == -1);
+    /* The counters too: budget's spend and rejection are its own. */
+    assert_true(near(counter(f, "budget_spend_usd", NULL), 1.25));
+    assert_true(fake_host_counter(f->p.fh, "budget_spend_usd", "team") == 0);
+    assert_true(fake_host_counter(f->p.fh, "budget_spend_usd", NULL) == 0);
+    assert_int_equal(spend(f, NULL, "free", 4), 0);
+    assert_int_equal(begin(f, 0, NULL), LR_E_BUDGET_EXCEEDED);
+    end(f, 0);
+    assert_int_equal(counter(f, "budget_rejected", "daily"), 1);
+    assert_true(fake_host_counter(f->p.fh, "budget_rejected",
+                                  "team/daily") == 0);
+    assert_true(fake_host_counter(f->p.fh, "budget_rejected", "daily") == 0);
     f->p.desc->destroy(team);
     fake_section_free(ts);
 }

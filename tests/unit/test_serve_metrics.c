@@ -460,6 +460,14 @@ static void test_metrics(void **state)
     assert_null(strstr(t, "llmroute_budget_limit_usd{policy=\"month\","
                        "period=\"daily\"}"));
     assert_null(strstr(t, "llmroute_budget_limit_usd{period="));
+    /* budget_guard's counters are per instance too: each settled the
+       request a answered. */
+    double spent = value_of(t, "llmroute_budget_spend_usd_total"
+                            "{policy=\"budget\"}");
+    assert_true(spent > 0.0049 && spent < 0.0051);
+    spent = value_of(t, "llmroute_budget_spend_usd_total"
+                     "{policy=\"month\"}");
+    assert_true(spent > 0.0049 && spent < 0.0051);
     /* Two answers: one by a, one by the cache (no target). */
     double n = check_histogram(t, "a");
     if (strstr(t, "target=\"none\""))
@@ -609,7 +617,8 @@ static void test_breaker_states(void **state)
 }
 
 /* budget_guard's gauges, labelled "SECTION/PERIOD": split into policy
-   and period on /metrics (at the last '/', escaped), one entry per
+   and period on /metrics (at the last '/', escaped), and its counters
+   into policy and scope (or policy alone), one entry per
    policy in the dashboard's budget, sorted, with the first one's values
    also where a single budget's were. */
 static void test_budget_gauges(void **state)
@@ -643,6 +652,31 @@ static void test_budget_gauges(void **state)
     struct prom p;
     prom_parse(t, &p);
     serve_buf_free(&b);
+
+    /* Its counters, "SECTION/LIMIT" or "SECTION". */
+    cJSON *c = cJSON_Parse(
+        "{\"counters\":{\"budget_rejected\":{\"day/daily\":2,"
+        "\"a/b/per_user_daily\":1,\"old\":4},"
+        "\"budget_spend_usd\":{\"day\":1.5,\"team\":0.25}}}");
+    assert_non_null(c);
+    memset(&b, 0, sizeof b);
+    counter_families(&b, &oom, c);
+    assert_false(oom);
+    assert_int_equal(serve_buf_add(&b, "", 1), 0);
+    t = b.data;
+    assert_true(value_of(t, "llmroute_budget_rejected_total{policy=\"day\","
+                         "scope=\"daily\"}") == 2);
+    assert_true(value_of(t, "llmroute_budget_rejected_total{policy=\"a/b\","
+                         "scope=\"per_user_daily\"}") == 1);
+    assert_true(value_of(t, "llmroute_budget_rejected_total{scope=\"old\"}")
+                == 4);
+    assert_true(value_of(t, "llmroute_budget_spend_usd_total{policy="
+                         "\"day\"}") == 1.5);
+    assert_true(value_of(t, "llmroute_budget_spend_usd_total{policy="
+                         "\"team\"}") == 0.25);
+    prom_parse(t, &p);
+    serve_buf_free(&b);
+    cJSON_Delete(c);
 
     cJSON *root = cJSON_CreateObject();
     add_budget(root, m);
