@@ -19,7 +19,8 @@
  *              as this process last saw it (a target no breaker has
  *              looked at is not listed).  The page shows the state alone
  *              when one breaker watches a target, else "NAME: state"
- *              for each, sorted by name, coloured by the one letting least through.
+ *              for each, sorted by name, coloured by the one letting
+ *              least through.
  *   budget     spend_usd: this process's spend (cost_usd); policies:
  *              one {"policy", "daily_usd", "monthly_usd",
  *              "daily_spend_usd", "monthly_spend_usd"} per budget_guard
