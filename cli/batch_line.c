@@ -4,7 +4,9 @@
  * A line is a JSON object: "id" (string or number, the join key), then
  * "prompt" (string) or "messages" (OpenAI-style array, parsed by
  * messages.c as for `chat --messages`), and optionally "system",
- * "max_tokens", "temperature", "user", "target", "tier", "conversation",
+ * "max_completion_tokens" or "max_tokens" (the first wins, as in the
+ * gateway), "temperature", "stop" (a string or an array of strings),
+ * "user", "target", "tier", "conversation",
  * "tools", "tool_choice", and "top_p", "seed", "presence_penalty",
  * "frequency_penalty", "response_format" (sampling.c, as the gateway
  * reads them).  null is the same as leaving a key out, for every key but
@@ -76,15 +78,21 @@ static int set_strings(struct batch_line *l, const cJSON *o)
 
 static int set_numbers(struct batch_line *l, const cJSON *o)
 {
-    const cJSON *m = opt(o, "max_tokens");
+    /* As the gateway: max_completion_tokens, OpenAI's newer name, wins. */
+    const char *mname = "max_completion_tokens";
+    const cJSON *m = opt(o, mname);
+    if (!m)
+        m = opt(o, mname = "max_tokens");
     const cJSON *t = opt(o, "temperature");
     if (m && (!cJSON_IsNumber(m) || m->valuedouble < 1 ||
               m->valuedouble > 1e15 ||
               m->valuedouble != floor(m->valuedouble)))
-        return bad(l, "\"%s\" must be a positive whole number",
-                   "max_tokens");
+        return bad(l, "\"%s\" must be a positive whole number", mname);
     if (m && lr_request_set_max_tokens(l->req, (int64_t)m->valuedouble))
-        return bad(l, "\"%s\" is out of range", "max_tokens");
+        return bad(l, "\"%s\" is out of range", mname);
+    if (json_set_stop(l->req, opt(o, "stop")))
+        return bad(l, "\"%s\" must be a string or an array of strings",
+                   "stop");
     if (t && (!cJSON_IsNumber(t) ||
               lr_request_set_temperature(l->req, t->valuedouble)))
         return bad(l, "\"%s\" must be a number in range", "temperature");

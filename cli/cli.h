@@ -44,6 +44,9 @@ int json_add_tools(struct lr_request *req, const struct cJSON *obj,
    the bad member and *want saying what it must be (static strings). */
 int json_set_sampling(struct lr_request *req, const struct cJSON *obj,
                       const char **field, const char **want);
+/* Stop sequences from a "stop" member: a string or an array of strings
+   (absent or null: none).  0, or -1 for any other shape (sampling.c). */
+int json_set_stop(struct lr_request *req, const struct cJSON *stop);
 
 /* Read all of fp into a malloc'd NUL-terminated string, or NULL. */
 char *read_all(FILE *fp);

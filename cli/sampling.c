@@ -1,7 +1,8 @@
 /*
  * sampling.c - the sampling hints and the response format of an
  * OpenAI-shaped object (a chat.completions body, a batch input line):
- * top_p, seed, presence_penalty, frequency_penalty and response_format.
+ * top_p, seed, presence_penalty, frequency_penalty and response_format;
+ * and its stop sequences.
  *
  * Shared by the gateway (serve_request.c, which turns a bad one into a
  * 400 naming the field) and `llmroute batch` (batch_line.c, which turns
@@ -97,4 +98,19 @@ int json_set_sampling(struct lr_request *req, const cJSON *obj,
         }
     }
     return LR_OK;
+}
+
+int json_set_stop(struct lr_request *req, const cJSON *stop)
+{
+    if (!stop || cJSON_IsNull(stop))
+        return 0;
+    if (cJSON_IsString(stop))
+        return lr_request_add_stop(req, stop->valuestring) ? -1 : 0;
+    if (!cJSON_IsArray(stop))
+        return -1;
+    const cJSON *s;
+    cJSON_ArrayForEach(s, stop)
+        if (!cJSON_IsString(s) || lr_request_add_stop(req, s->valuestring))
+            return -1;
+    return 0;
 }

@@ -151,21 +151,6 @@ static int set_model(struct lr_request *req, const cJSON *root,
     return -1;
 }
 
-static int set_stop(struct lr_request *req, const cJSON *stop)
-{
-    if (!stop || cJSON_IsNull(stop))
-        return 0;
-    if (cJSON_IsString(stop))
-        return lr_request_add_stop(req, stop->valuestring);
-    if (!cJSON_IsArray(stop))
-        return -1;
-    const cJSON *s;
-    cJSON_ArrayForEach(s, stop)
-        if (!cJSON_IsString(s) || lr_request_add_stop(req, s->valuestring))
-            return -1;
-    return 0;
-}
-
 static int bad(struct serve_error *e, const char *param, const char *what)
 {
     serve_error_set(e, 400, "bad_request", param, "'%s' %s", param, what);
@@ -200,7 +185,7 @@ static int set_options(struct lr_request *req, const cJSON *root,
                                   lr_request_set_temperature(req,
                                       v->valuedouble)))
         return bad(e, "temperature", "must be a number from 0 to 2");
-    if (set_stop(req, get(root, "stop")))
+    if (json_set_stop(req, get(root, "stop")))
         return bad(e, "stop", "must be a string or an array of strings");
     v = get(root, "n");
     if (v && !cJSON_IsNull(v) && (!cJSON_IsNumber(v) || v->valuedouble != 1))

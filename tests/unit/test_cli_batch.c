@@ -352,6 +352,36 @@ static const char *skip_reason(const cJSON *line)
    gateway's checks; a bad one is a bad_request result naming it.  The
    format reaches the core: "old" (the ABI 1.2 fixture old_provider) is
    skipped for a line with one and called for a line without. */
+/* stop and max_completion_tokens, as the gateway reads them: the first
+   reaches the upstream, the second wins over max_tokens. */
+static void batch_stop_and_limit(void **state)
+{
+    struct fx *f = *state;
+    struct cli_run r;
+    conf(f, ROUTER TARGET("b", "m-echo"));
+    write_file(f->in, "{\"id\":\"s\",\"prompt\":\"hi\",\"stop\":[\"END\","
+               "\"\\n\\n\"],\"max_completion_tokens\":5,\"max_tokens\":99}\n"
+               "{\"id\":\"bad\",\"prompt\":\"hi\",\"stop\":7}\n");
+    RUN(f, &r, "batch", "-c", f->ini, "--in", f->in, "--out", f->out);
+    if (r.code != 0)
+        fail_msg("exit %d, stderr: %s", r.code, r.err);
+    struct outf o;
+    read_out(f, &o);
+    assert_int_equal(o.n, 2);
+    assert_string_equal(str_at(by_id(&o, "s"), "text"), "echo: hi");
+    const cJSON *l = by_id(&o, "bad");
+    assert_string_equal(err_class(l), "bad_request");
+    assert_non_null(strstr(str_at(cJSON_GetObjectItemCaseSensitive(l,
+        "error"), "message"), "\"stop\" must be a string or an array"));
+    char *body = mock_last_body(f->mock, "echo");
+    assert_non_null(body);
+    assert_non_null(strstr(body, "\"stop\":[\"END\",\"\\n\\n\"]"));
+    assert_non_null(strstr(body, "\"max_completion_tokens\":5"));
+    free(body);
+    out_free(&o);
+    cli_run_free(&r);
+}
+
 static void batch_sampling(void **state)
 {
     static const struct {
@@ -764,6 +794,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(batch_mix),
         T(batch_sampling),
+        T(batch_stop_and_limit),
         T(batch_nulls),
         T(batch_resume),
         T(batch_concurrency),
