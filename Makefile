@@ -168,7 +168,7 @@ fuzz_extra = $(if $(filter openai anthropic gemini,$(1)),\
   $(B)/obj/cli/serve_response.o $(B)/obj/cli/serve_json.o \
   $(B)/obj/cli/sampling.o)$(if $(filter build,$(1)),\
   $(foreach p,openai anthropic gemini,$(B)/obj/fuzz-entry/provider_$(p).o) \
-  $(FUZZ_FIXTURE))
+  $(FUZZ_FIXTURE) $(B)/obj/tests/support/comma_locale.o)
 define fuzz_rule
 $(B)/fuzz-replay/fuzz_$(1): $(B)/obj/fuzz/fuzz_$(1).o $(B)/obj/fuzz/replay_main.o $(call fuzz_extra,$(1)) $(LIB_A)
 	@mkdir -p $$(@D)

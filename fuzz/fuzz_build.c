@@ -9,7 +9,9 @@
  *   byte 0             flags: 0x01 stream, 0x02 openai max_tokens_field =
  *                      max_tokens, 0x04 openai stream_usage = false,
  *                      0x08 a NULL entry first in the stop list,
- *                      0x10 no API key
+ *                      0x10 no API key, 0x20 build again under a
+ *                      comma-decimal LC_NUMERIC, 0x40 under one with a
+ *                      multi-byte decimal point (ps_AF)
  *   then fields        TAG VALUE NUL (the last NUL may be left out)
  *
  * Tags of the chat: s system, u user, T tools_json, C tool_choice_json,
@@ -38,7 +40,10 @@
  *    reason and body bytes as the cJSON reference (openai_build_ref.h),
  *    and no body on failure.  A configuration refusal (LR_E_CONFIG: the
  *    section or model, read before the body) is not compared: the
- *    reference builds the body only.
+ *    reference builds the body only;
+ *  - flags 0x20/0x40: the same status, reason, URL, headers and body
+ *    under that locale as under "C" (skipped when no such locale can be
+ *    set up, see tests/support/comma_locale.h).
  * Key checks are skipped when the input itself holds the key (libFuzzer
  * learns compared strings, so it will put the key into a message).
  */
@@ -54,6 +59,7 @@
 
 #include "buf.h"
 #include "llmroute_plugin.h"
+#include "support/comma_locale.h"
 #include "support/fake_host.h"
 #include "support/provider_fixture.h"
 
@@ -72,7 +78,9 @@ enum {
     F_LEGACY = 0x02,
     F_NO_USAGE = 0x04,
     F_NULL_STOP = 0x08,
-    F_NO_KEY = 0x10
+    F_NO_KEY = 0x10,
+    F_COMMA = 0x20,
+    F_MB_POINT = 0x40
 };
 
 /* A section key an input may set, by tag. */
@@ -218,7 +226,7 @@ static int decode(struct spec *s, const uint8_t *data, size_t size)
     char *p = s->text + 1, *end = s->text + size, raw[8];
     while (p < end) {
         char tag = *p++;
-        int number = strchr("MStprf", tag) != NULL && tag != '\0';
+        int number = tag != '\0' && strchr("MStprf", tag) != NULL;
         const char *v = take(&p, end, number, raw);
         if (!number || !set_number(&s->chat, tag, v, raw))
             set_string(s, tag, v ? v : "");
@@ -385,6 +393,41 @@ static void configure(struct provider_fx *t, const struct spec *s)
         t->target.base_url = s->base_url;
 }
 
+/* Builds again under the locale flags ask for: the same everything. */
+static void check_locale(const struct prov *pv, struct provider_fx *t,
+                         const struct spec *s, int rc, const char *err,
+                         const struct lr_http_request *rq)
+{
+    static int usable[2] = {1, 1};
+    int k = s->flags & F_COMMA ? 0 : 1;
+    char why[256], err2[256] = "";
+    if (!(s->flags & (F_COMMA | F_MB_POINT)) || !usable[k])
+        return;
+    if ((k ? mb_point_locale_set : comma_locale_set)(why, sizeof why)) {
+        usable[k] = 0;   /* none here: said once, skipped after */
+        fprintf(stderr, "fuzz_build: no %s locale: %s\n",
+                k ? "multi-byte point" : "comma-decimal", why);
+        return;
+    }
+    struct lr_http_request r2;
+    fake_request_init(&r2);
+    const struct lr_provider_ops *ops = pv->entry()->ops;
+    int rc2 = ops->build_request(t->inst, &t->target, &s->chat, &r2, err2,
+                                 sizeof err2);
+    comma_locale_reset();
+    if (rc2 != rc || strcmp(err, err2) ||
+        strcmp(lr_buf_str(&rq->url), lr_buf_str(&r2.url)) ||
+        strcmp(lr_buf_str(&rq->headers), lr_buf_str(&r2.headers)) ||
+        rq->body.len != r2.body.len ||
+        memcmp(lr_buf_str(&rq->body), lr_buf_str(&r2.body), r2.body.len)) {
+        fprintf(stderr, "in \"C\": %d %s %s\nthere: %d %s\n", rc, err,
+                lr_buf_str(&rq->body), rc2, err2);
+        broken(pv, "another request under a comma/multi-byte locale",
+               lr_buf_str(&r2.body));
+    }
+    fake_request_free(&r2);
+}
+
 /* FUZZ_BUILD_TRACE=1: each provider's answer on stderr, to see what a
    seed reaches. */
 static void trace(const struct prov *pv, int rc, const char *err,
@@ -428,6 +471,7 @@ static void one(const struct prov *pv, const struct spec *s)
         broken(pv, "API key in the reason or a log line", err);
     if (rc == LR_OK)
         check_ok(pv, s, &rq, key_checks);
+    check_locale(pv, t, s, rc, err, &rq);
     if (desc == fuzz_entry_openai())
         check_ref(pv, t, s, rc, err, &rq);
     fake_request_free(&rq);

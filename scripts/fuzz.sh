@@ -161,6 +161,9 @@ seeds_build() {
     printf '\001hapi-key\000Bhttps://r.openai.azure.com/openai/v1?x=1\000'`
           `'k9\000mgpt-4o\0001Hi' | seed "$1" azure
     printf '\020mgpt-4o\0001Hi' | seed "$1" nokey
+    printf '\040t0.7\000p0.25\000r-1.5\000F{"type":"json_object"}\000'`
+          `'T[{"type":"function","function":{"name":"f","parameters":{'`
+          `'"minimum":0.5}}}]\0001Hi' | seed "$1" comma-locale
 }
 
 seeds() { # BUILD NAME
