@@ -153,14 +153,22 @@ $(B)/obj/plugins/%.o: plugins/%.c include/llmroute_plugin.h $(wildcard plugins/*
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Iinclude $(shell pkg-config --cflags libcjson) -c $< -o $@
 
-FUZZ_DRIVE := $(B)/obj/fuzz/provider_drive.o \
-              $(B)/obj/tests/support/fake_host.o \
-              $(B)/obj/tests/support/provider_fixture.o
+# fuzz_build links all three, so each entry point is renamed.
+$(B)/obj/fuzz-entry/provider_%.o: plugins/provider_%.c include/llmroute_plugin.h $(wildcard plugins/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Iinclude $(shell pkg-config --cflags libcjson) \
+	  -Dlr_plugin_entry=fuzz_entry_$* -c $< -o $@
+
+FUZZ_FIXTURE := $(B)/obj/tests/support/fake_host.o \
+                $(B)/obj/tests/support/provider_fixture.o
+FUZZ_DRIVE := $(B)/obj/fuzz/provider_drive.o $(FUZZ_FIXTURE)
 fuzz_extra = $(if $(filter openai anthropic gemini,$(1)),\
   $(B)/obj/plugins/provider_$(1).o $(FUZZ_DRIVE))$(if \
   $(filter serve_request,$(1)),$(B)/obj/cli/serve_request.o \
   $(B)/obj/cli/serve_response.o $(B)/obj/cli/serve_json.o \
-  $(B)/obj/cli/sampling.o)
+  $(B)/obj/cli/sampling.o)$(if $(filter build,$(1)),\
+  $(foreach p,openai anthropic gemini,$(B)/obj/fuzz-entry/provider_$(p).o) \
+  $(FUZZ_FIXTURE) $(B)/obj/tests/support/comma_locale.o)
 define fuzz_rule
 $(B)/fuzz-replay/fuzz_$(1): $(B)/obj/fuzz/fuzz_$(1).o $(B)/obj/fuzz/replay_main.o $(call fuzz_extra,$(1)) $(LIB_A)
 	@mkdir -p $$(@D)

@@ -33,6 +33,7 @@
  *
  * Only lr_plugin_entry is exported; libcjson is the one library linked.
  */
+#include "c_locale.h"
 #include "llmroute_plugin.h"
 #include "provider_util.h"
 
@@ -604,10 +605,11 @@ static int build_url(const struct lr_host *h, const char *base,
     return append_url(h, url, &u, "/v1/messages", NULL);
 }
 
-static int build_request(void *inst, const struct lr_target_info *t,
-                         const struct lr_chat *c,
-                         struct lr_http_request *out, char *err,
-                         size_t errlen)
+static int build_request_c(void *inst,
+                           const struct lr_target_info *t,
+                           const struct lr_chat *c,
+                           struct lr_http_request *out, char *err,
+                           size_t errlen)
 {
     const struct anthropic *self = inst;
     struct target_opts o;
@@ -635,6 +637,23 @@ static int build_request(void *inst, const struct lr_target_info *t,
         build_headers(self->host, key, c, &o, &out->headers) != LR_OK)
         return fail(err, errlen, LR_E_NOMEM, "out of memory");
     return LR_OK;
+}
+
+/* The whole request in the "C" locale (c_locale.h), whatever the
+   application set: cJSON reads and prints numbers through the locale's
+   decimal point and swaps only its first byte back to '.', so under one
+   of several bytes (ps_AF: U+066B) a temperature came out as invalid
+   JSON and "0.5" in caller JSON (tools, response_format) did not parse
+   (found by fuzz/fuzz_build.c). */
+static int build_request(void *inst, const struct lr_target_info *t,
+                         const struct lr_chat *c,
+                         struct lr_http_request *out, char *err,
+                         size_t errlen)
+{
+    locale_t old = c_locale_enter();
+    int rc = build_request_c(inst, t, c, out, err, errlen);
+    c_locale_leave(old);
+    return rc;
 }
 
 /* --- Error classification -------------------------------------------- */

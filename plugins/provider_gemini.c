@@ -29,6 +29,7 @@
  *
  * Only lr_plugin_entry is exported; libcjson is the one library linked.
  */
+#include "c_locale.h"
 #include "llmroute_plugin.h"
 #include "provider_util.h"
 
@@ -591,10 +592,11 @@ static int add_header(const struct lr_host *h, struct lr_buf *hdrs,
                          value);
 }
 
-static int build_request(void *inst, const struct lr_target_info *t,
-                         const struct lr_chat *c,
-                         struct lr_http_request *out, char *err,
-                         size_t errlen)
+static int build_request_c(void *inst,
+                           const struct lr_target_info *t,
+                           const struct lr_chat *c,
+                           struct lr_http_request *out, char *err,
+                           size_t errlen)
 {
     const struct gemini *self = inst;
     int rc;
@@ -622,6 +624,23 @@ static int build_request(void *inst, const struct lr_target_info *t,
                      c->stream ? "text/event-stream" : "application/json");
     return rc == LR_OK ? LR_OK
                        : fail(err, errlen, LR_E_NOMEM, "out of memory");
+}
+
+/* The whole request in the "C" locale (c_locale.h), whatever the
+   application set: cJSON reads and prints numbers through the locale's
+   decimal point and swaps only its first byte back to '.', so under one
+   of several bytes (ps_AF: U+066B) a temperature came out as invalid
+   JSON and "0.5" in caller JSON (tools, response_format) did not parse
+   (found by fuzz/fuzz_build.c). */
+static int build_request(void *inst, const struct lr_target_info *t,
+                         const struct lr_chat *c,
+                         struct lr_http_request *out, char *err,
+                         size_t errlen)
+{
+    locale_t old = c_locale_enter();
+    int rc = build_request_c(inst, t, c, out, err, errlen);
+    c_locale_leave(old);
+    return rc;
 }
 
 /* --- Midnight in America/Los_Angeles ------------------------------------ */

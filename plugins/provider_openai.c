@@ -466,10 +466,11 @@ static int build_headers(const struct lr_host *h,
     return rc == LR_OK ? LR_OK : LR_E_NOMEM;
 }
 
-static int build_request(void *inst, const struct lr_target_info *t,
-                         const struct lr_chat *c,
-                         struct lr_http_request *out, char *err,
-                         size_t errlen)
+static int build_request_c(void *inst,
+                           const struct lr_target_info *t,
+                           const struct lr_chat *c,
+                           struct lr_http_request *out, char *err,
+                           size_t errlen)
 {
     const struct openai *self = inst;
     struct target_opts o;
@@ -499,6 +500,22 @@ static int build_request(void *inst, const struct lr_target_info *t,
         build_headers(self->host, &tt, c, &o, &out->headers) != LR_OK)
         return fail(err, errlen, LR_E_NOMEM, "out of memory");
     return LR_OK;
+}
+
+/* The whole request in the "C" locale (c_locale.h), whatever the
+   application set: cJSON reads numbers through the locale's decimal
+   point and swaps only its first byte for '.', so under one of several
+   bytes (ps_AF: U+066B) "0.5" in caller JSON (tools, tool_calls,
+   response_format) did not parse (found by fuzz/fuzz_build.c). */
+static int build_request(void *inst, const struct lr_target_info *t,
+                         const struct lr_chat *c,
+                         struct lr_http_request *out, char *err,
+                         size_t errlen)
+{
+    locale_t old = c_locale_enter();
+    int rc = build_request_c(inst, t, c, out, err, errlen);
+    c_locale_leave(old);
+    return rc;
 }
 
 /* --- Error classification -------------------------------------------- */

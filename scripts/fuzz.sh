@@ -128,6 +128,44 @@ seeds_serve_request() {
     printf '{"model":"flash","messages":[]}' | seed "$1" empty.json
 }
 
+# fuzz_build.c's format: a flags byte, then TAG VALUE fields, NUL-ended.
+seeds_build() {
+    printf '\0001Hello' | seed "$1" plain
+    printf '\000sAnswer tersely.\0001A prime above 90?\0002"97."\000'`
+          `'1Another? \303\251\n\000M300\000t0.7\000xEND\000x###\000'`
+          `'uuser-1' | seed "$1" turns
+    printf '\001T[{"type":"function","function":{"name":"get_weather",'`
+          `'"parameters":{"type":"object","properties":{"city":{"type":'`
+          `'"string"}}}}}]\000Cauto\0001Weather in Paris?\0002\000N\000'`
+          `'c[{"id":"call_1","type":"function","function":{"name":'`
+          `'"get_weather","arguments":"{\\"city\\":\\"Paris\\"}"}}]\000'`
+          `'3{"temp":21}\000icall_1\000nget_weather' | seed "$1" tools
+    printf '\002p0.9\000S-42\000r0.5\000f-2\000M50\000t0\000'`
+          `'F{"type":"json_schema","json_schema":{"name":"a_1","strict":'`
+          `'true,"schema":{"type":"object"}}}\0001Give JSON' |
+        seed "$1" sampling
+    printf '\005F{"type":"json_object"}\000S9223372036854775807\000'`
+          `'M9223372036854775807\000t1e-320\000p0x1p-1074\0001x' |
+        seed "$1" sampling-edge
+    printf '\000tnan\000pinf\000r1e999\000f-0\0001x' |
+        seed "$1" nonfinite
+    printf '\000t#\377\377\377\377\377\377\367\177S#\000\000\000'`
+          `'\000\000\000\000\2001x' | seed "$1" raw-numbers
+    printf '\010s\355\240\200\0001\377\376 \300\200 \364\220\200\200'`
+          `'\000x\342\202\000u\001\037' | seed "$1" bad-utf8
+    printf '\000T{"not":"an array"}\000C[1]\0007who\0002\000N\000'`
+          `'c[{"id":' | seed "$1" bad-json
+    printf '\000oorg\nX-Evil: 1\000jp\rq\000banthropic-beta: x\n'`
+          `'\000v2023-06-01\000g../v1\000mmodels/gemini-2.5-flash\000'`
+          `'1Hi' | seed "$1" config-inject
+    printf '\001hapi-key\000Bhttps://r.openai.azure.com/openai/v1?x=1\000'`
+          `'k9\000mgpt-4o\0001Hi' | seed "$1" azure
+    printf '\020mgpt-4o\0001Hi' | seed "$1" nokey
+    printf '\040t0.7\000p0.25\000r-1.5\000F{"type":"json_object"}\000'`
+          `'T[{"type":"function","function":{"name":"f","parameters":{'`
+          `'"minimum":0.5}}}]\0001Hi' | seed "$1" comma-locale
+}
+
 seeds() { # BUILD NAME
     d=$1/corpus-$2
     mkdir -p "$d"
