@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "cnum.h"
 #include "key_pool.h"
 #include "log.h"
 #include "router.h"
@@ -185,6 +186,7 @@ static int build(struct lr_job *job, struct lr_target *t, char *err,
                  (unsigned)t->plugin->desc->abi_minor);
         return LR_E_PLUGIN;
     }
+    locale_t loc = lr_cnum_enter();
     int rc = t->ops->build_request(t->inst, &ti, &chat, &job->xfer.hreq,
                                    err, errlen);
     if (rc == LR_OK && chat.stream && t->ops->stream_begin) {
@@ -193,6 +195,7 @@ static int build(struct lr_job *job, struct lr_target *t, char *err,
     }
     else if (rc == LR_OK && chat.stream)
         job->xfer.pstate_live = 1;
+    lr_cnum_leave(loc);
     if (rc == LR_OK && !job->xfer.hreq.url.len)
         rc = LR_E_PLUGIN;
     if (rc != LR_OK && !err[0])

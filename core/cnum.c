@@ -37,3 +37,15 @@ double lr_cnum_strtod(const char *s, char **end)
     locale_t l = c_locale();
     return l ? strtod_l(s, end, l) : strtod(s, end);
 }
+
+locale_t lr_cnum_enter(void)
+{
+    locale_t l = c_locale();
+    return l ? uselocale(l) : (locale_t)0;
+}
+
+void lr_cnum_leave(locale_t old)
+{
+    if (old)
+        uselocale(old);
+}

@@ -16,6 +16,7 @@
 
 #include "attempt.h"
 #include "buf.h"
+#include "cnum.h"
 #include "key_pool.h"
 #include "log.h"
 #include "metrics.h"
@@ -133,7 +134,10 @@ static void parse_whole(struct lr_job *job, struct outcome *o)
     const struct lr_header *h = lr_transfer_headers(t);
     struct lr_http_response in = {o->http, h, h ? t->n_headers : 0,
                                   lr_buf_str(&t->body), t->body.len};
-    if (tg->ops->parse_response(tg->inst, &ti, &in, &t->result) != LR_OK) {
+    locale_t loc = lr_cnum_enter();
+    int prc = tg->ops->parse_response(tg->inst, &ti, &in, &t->result);
+    lr_cnum_leave(loc);
+    if (prc != LR_OK) {
         o->st = class_of_status(o->http);
         excerpt(o, "unreadable response", in.body, in.body_len);
         return;

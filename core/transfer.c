@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "cnum.h"
 #include "loop.h"
 #include "router.h"
 #include "utf8.h"
@@ -133,8 +134,10 @@ static int on_event(const struct lr_sse_event *ev, void *ud)
     struct lr_transfer *t = ud;
     const struct lr_provider_ops *ops = t->target->ops;
     lr_buf_reset(&t->delta);
+    locale_t loc = lr_cnum_enter();
     int rc = ops->stream_event(t->target->inst, t->pstate, ev, &t->result,
                                &t->delta);
+    lr_cnum_leave(loc);
     if (rc == LR_STREAM_DONE)
         t->stream_done = 1;
     else if (rc != LR_OK) {

@@ -19,7 +19,10 @@
 #include <cmocka.h>
 
 #include "buf.h"
+#include "llmroute.h"
 #include "llmroute_plugin.h"
+#include "mock_upstream.h"
+#include "testenv.h"
 #include "support/comma_locale.h"
 #include "support/fake_host.h"
 #include "support/provider_fixture.h"
@@ -110,11 +113,81 @@ static void test_multibyte_point(void **state)
     same_in("gemini", mb_point_locale_set, "multi-byte decimal point");
 }
 
+static int on_delta(const char *text, size_t len, void *user)
+{
+    (void)user, (void)text, (void)len;
+    return 0;
+}
+
+/* One request through the core to a mock answering body (raw, with
+   content_type); the answer's text, or the error message. */
+static void ask_core(const char *body, const char *ctype, int stream,
+                     char *out, size_t outlen)
+{
+    char script[2048], err[512];
+    snprintf(script, sizeof script, "{\"routes\":[{\"name\":\"a\","
+             "\"model\":\"m\",\"responses\":[{\"status\":200,"
+             "\"content_type\":\"%s\",\"raw\":\"%s\"}]}]}", ctype, body);
+    struct mock_upstream *mock = mock_start(script, err, sizeof err);
+    if (!mock)
+        fail_msg("mock: %s", err);
+    struct tenv env;
+    assert_int_equal(tenv_init(&env), 0);
+    const char *ini = tenv_write(&env, "l.ini", "[target a]\nprovider = "
+        "openai\nmodel = m\nbase_url = http://127.0.0.1:%d/v1\n",
+        mock_port(mock));
+    struct lr_router *r = lr_open(ini, err, sizeof err);
+    if (!r)
+        fail_msg("lr_open: %s", err);
+    struct lr_request *q = lr_request_new();
+    assert_int_equal(lr_request_set_prompt(q, "hi"), LR_OK);
+    struct lr_response *resp = NULL;
+    if (stream)
+        lr_stream(r, q, on_delta, NULL, &resp);
+    else
+        lr_complete(r, q, &resp);
+    assert_non_null(resp);
+    snprintf(out, outlen, "%s", lr_response_status(resp) == LR_OK
+             ? lr_response_text(resp) : lr_response_error_message(resp));
+    lr_response_free(resp);
+    lr_request_free(q);
+    lr_close(r);
+    tenv_free(&env);
+    mock_stop(mock);
+}
+
+static void test_answers_through_core(void **state)
+{
+    (void)state;
+    char why[256], got[512];
+    if (mb_point_locale_set(why, sizeof why) != 0) {
+        print_message("skipped: no multi-byte decimal point locale: %s\n",
+                      why);
+        skip();
+    }
+    ask_core("{\\\"id\\\":\\\"x\\\",\\\"choices\\\":[{\\\"index\\\":0,"
+             "\\\"message\\\":{\\\"role\\\":\\\"assistant\\\",\\\"content\\\":"
+             "\\\"whole\\\"},\\\"finish_reason\\\":\\\"stop\\\",\\\"logprobs\\\":"
+             "{\\\"content\\\":[{\\\"token\\\":\\\"w\\\",\\\"logprob\\\":-0.25}]}}],"
+             "\\\"usage\\\":{\\\"prompt_tokens\\\":1,\\\"completion_tokens\\\":1}}",
+             "application/json", 0, got, sizeof got);
+    assert_string_equal(got, "whole");
+    ask_core("data: {\\\"id\\\":\\\"x\\\",\\\"choices\\\":[{\\\"index\\\":0,"
+             "\\\"delta\\\":{\\\"content\\\":\\\"streamed\\\"},\\\"logprobs\\\":"
+             "{\\\"content\\\":[{\\\"token\\\":\\\"s\\\",\\\"logprob\\\":-0.5}]}}]}"
+             "\\n\\ndata: {\\\"id\\\":\\\"x\\\",\\\"choices\\\":[{\\\"index\\\":0,"
+             "\\\"delta\\\":{},\\\"finish_reason\\\":\\\"stop\\\"}]}\\n\\n"
+             "data: [DONE]\\n\\n", "text/event-stream", 1, got, sizeof got);
+    assert_string_equal(got, "streamed");
+    comma_locale_reset();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_comma),
         cmocka_unit_test(test_multibyte_point),
+        cmocka_unit_test(test_answers_through_core),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
