@@ -344,13 +344,20 @@ static const struct label_kind counter_kinds[] = {
     {"budget_skipped", "scope", "policy", 0},
 };
 
+/* The entry of kinds[0..n) named name, or NULL. */
+static const struct label_kind *find_kind(const struct label_kind *kinds,
+                                          size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(kinds[i].name, name))
+            return &kinds[i];
+    return NULL;
+}
+
 static const struct label_kind *counter_kind(const char *counter)
 {
-    size_t n = sizeof counter_kinds / sizeof counter_kinds[0];
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(counter_kinds[i].name, counter))
-            return &counter_kinds[i];
-    return NULL;
+    return find_kind(counter_kinds,
+                     sizeof counter_kinds / sizeof counter_kinds[0], counter);
 }
 
 /* Label names of the counters we know; anything else gets "label". */
@@ -453,11 +460,8 @@ static const struct label_kind gauge_kinds[] = {
 
 static const struct label_kind *gauge_kind(const char *gauge)
 {
-    size_t n = sizeof gauge_kinds / sizeof gauge_kinds[0];
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(gauge_kinds[i].name, gauge))
-            return &gauge_kinds[i];
-    return NULL;
+    return find_kind(gauge_kinds, sizeof gauge_kinds / sizeof gauge_kinds[0],
+                     gauge);
 }
 
 /* Label name of a gauge we know; anything else gets "label". */
