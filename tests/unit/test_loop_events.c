@@ -65,6 +65,7 @@ struct box {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     size_t done, ok;
+    char first_error[256];   /* the first failure's message, for the report */
 };
 
 static void on_done(struct lr_response *resp, void *user)
@@ -74,6 +75,9 @@ static void on_done(struct lr_response *resp, void *user)
     b->done++;
     if (lr_response_status(resp) == LR_OK)
         b->ok++;
+    else if (!b->first_error[0])
+        snprintf(b->first_error, sizeof b->first_error, "%s",
+                 lr_response_error_message(resp));
     pthread_cond_signal(&b->cv);
     pthread_mutex_unlock(&b->mu);
     lr_response_free(resp);
@@ -174,7 +178,9 @@ static void hundreds_in_flight(void **s)
         assert_true(lr_submit(r, q, NULL, on_done, &b) != 0);
     lr_request_free(q);
     assert_int_equal(wait_done(&b, IN_FLIGHT), IN_FLIGHT);
-    assert_int_equal(b.ok, IN_FLIGHT);
+    if (b.ok != IN_FLIGHT)
+        fail_msg("%zu of %d answered; first failure: %s", b.ok, IN_FLIGHT,
+                 b.first_error);
     assert_int_equal(mock_requests(m, "a"), IN_FLIGHT);
     lr_close(r);
     mock_stop(m);
