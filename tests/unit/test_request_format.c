@@ -130,21 +130,21 @@ static void test_copies_and_chat_view(void **state)
     lr_request_free(q);
 }
 
-/* Targets "old" (a 1.2 provider) then "a" (openai, on the mock). */
-static struct lr_response *route(struct tenv *env, int port,
-                                 const char *format)
+/* "hi" through a router opened on path, with format (or none) and, when
+   hints is set, top_p 0.5 and seed 7; the response (never NULL). */
+static struct lr_response *ask(const char *path, const char *format,
+                               int hints)
 {
     char err[512];
-    const char *path = tenv_write(env, "f.ini",
-        "[router]\ntimeout_ms = 10000\n"
-        "[target old]\nprovider = old_provider\nmodel = m\n"
-        "[target a]\nprovider = openai\nmodel = model-a\n"
-        "base_url = http://127.0.0.1:%d/v1\n", port);
     struct lr_router *r = lr_open(path, err, sizeof err);
     if (!r)
         fail_msg("lr_open: %s", err);
     struct lr_request *q = lr_request_new();
     assert_int_equal(lr_request_set_prompt(q, "hi"), LR_OK);
+    if (hints) {
+        assert_int_equal(lr_request_set_top_p(q, 0.5), LR_OK);
+        assert_int_equal(lr_request_set_seed(q, 7), LR_OK);
+    }
     if (format)
         assert_int_equal(lr_request_set_response_format_json(q, format),
                          LR_OK);
@@ -154,6 +154,18 @@ static struct lr_response *route(struct tenv *env, int port,
     lr_close(r);
     assert_non_null(resp);
     return resp;
+}
+
+/* Targets "old" (a 1.2 provider) then "a" (openai, on the mock). */
+static struct lr_response *route(struct tenv *env, int port,
+                                 const char *format)
+{
+    const char *path = tenv_write(env, "f.ini",
+        "[router]\ntimeout_ms = 10000\n"
+        "[target old]\nprovider = old_provider\nmodel = m\n"
+        "[target a]\nprovider = openai\nmodel = model-a\n"
+        "base_url = http://127.0.0.1:%d/v1\n", port);
+    return ask(path, format, 0);
 }
 
 static const char *first_skip(const struct lr_response *resp)
@@ -206,29 +218,13 @@ static void test_old_provider_skipped_for_format(void **state)
 static struct lr_response *route_real(struct tenv *env, int port,
                                       const char *format)
 {
-    char err[512];
     const char *path = tenv_write(env, "r.ini",
         "[router]\ntimeout_ms = 10000\n"
         "[target claude]\nprovider = anthropic\nmodel = model-c\n"
         "base_url = http://127.0.0.1:%d\n"
         "[target a]\nprovider = openai\nmodel = model-a\n"
         "base_url = http://127.0.0.1:%d/v1\n", port, port);
-    struct lr_router *r = lr_open(path, err, sizeof err);
-    if (!r)
-        fail_msg("lr_open: %s", err);
-    struct lr_request *q = lr_request_new();
-    assert_int_equal(lr_request_set_prompt(q, "hi"), LR_OK);
-    assert_int_equal(lr_request_set_top_p(q, 0.5), LR_OK);
-    assert_int_equal(lr_request_set_seed(q, 7), LR_OK);
-    if (format)
-        assert_int_equal(lr_request_set_response_format_json(q, format),
-                         LR_OK);
-    struct lr_response *resp = NULL;
-    lr_complete(r, q, &resp);
-    lr_request_free(q);
-    lr_close(r);
-    assert_non_null(resp);
-    return resp;
+    return ask(path, format, 1);
 }
 
 static void test_anthropic_skipped_for_schema(void **state)
