@@ -354,8 +354,9 @@ static int run_calibrate(struct lr_router *r, const struct classify_opts *o)
         return rc;
     }
     qsort(s.v, s.n, sizeof *s.v, by_value);
-    size_t k = (size_t)llround(o->premium * (double)s.n);
-    size_t m = (size_t)llround(o->medium * (double)s.n);
+    /* Rounded to nearest; shares and n are never negative (no libm). */
+    size_t k = (size_t)(o->premium * (double)s.n + 0.5);
+    size_t m = (size_t)(o->medium * (double)s.n + 0.5);
     m = k + m > s.n ? s.n - k : m;
     double hi = rounded(cut(s.v, s.n, k)), lo = rounded(cut(s.v, s.n, k + m));
     size_t count[3] = {0, 0, 0};

@@ -475,6 +475,8 @@ int lr_parse_retry_ms(const char *text, int64_t *out)
     double d = lr_cnum_strtod(text, &end);   /* "1.5" in any locale */
     if (end == text || *end || !isfinite(d) || d < 0 || d >= 1e10)
         return LR_E_INVALID_ARG;
-    *out = (int64_t)ceil(d);
+    /* ceil() by hand: the core links no libm (see the Makefile) */
+    int64_t whole = (int64_t)d;
+    *out = (double)whole < d ? whole + 1 : whole;
     return LR_OK;
 }
