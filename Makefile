@@ -21,9 +21,12 @@ CC       ?= cc
 SAN      ?=
 B        := $(BUILD)
 
-PKGS      := libcurl libcjson inih sqlite3
+PKGS      := libcurl libcjson inih
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# SQLite is the sqlite store plugin's alone (and tests that read its file).
+SQLITE_CFLAGS := $(shell pkg-config --cflags sqlite3 2>/dev/null)
+SQLITE_LIBS   := $(shell pkg-config --libs sqlite3 2>/dev/null)
 MHD_LIBS   := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
@@ -48,8 +51,10 @@ TEST_NOWARN := $(shell $(CC) -Werror -Wno-format-truncation -E -x c /dev/null >/
 CORE_SRC   := $(sort $(wildcard core/*.c))
 CORE_OBJ   := $(CORE_SRC:%.c=$(B)/obj/%.o)
 PLUGIN_SRC := $(sort $(wildcard plugins/*.c))
-# plugins/provider_openai.c -> build/plugins/openai.so
-plugin_so   = $(B)/plugins/$(patsubst provider_%,%,$(patsubst policy_%,%,$(basename $(notdir $(1))))).so
+# plugins/provider_openai.c -> build/plugins/openai.so (policy_, store_ too)
+plugin_so   = $(B)/plugins/$(patsubst store_%,%,$(patsubst provider_%,%,$(patsubst policy_%,%,$(basename $(notdir $(1)))))).so
+# Libraries a plugin needs beyond cJSON, by source file.
+plugin_libs = $(if $(filter plugins/store_sqlite.c,$(1)),$(SQLITE_CFLAGS) $(SQLITE_LIBS))
 PLUGIN_SO  := $(foreach p,$(PLUGIN_SRC),$(call plugin_so,$(p)))
 CLI_SRC    := $(sort $(wildcard cli/*.c))
 CLI_OBJ    := $(CLI_SRC:%.c=$(B)/obj/%.o)
@@ -112,7 +117,7 @@ $(B)/obj/cli/%.o: cli/%.c $(wildcard cli/*.h) include/llmroute.h
 
 $(B)/obj/tests/%.o: tests/%.c $(wildcard tests/*/*.h) $(wildcard core/*.h) $(wildcard include/*.h) $(wildcard plugins/*.h) $(wildcard cli/*.c)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes $(TEST_NOWARN) -Iinclude -Icore -Itests -Itests/support -Itests/mock $(PKG_CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes $(TEST_NOWARN) -Iinclude -Icore -Itests -Itests/support -Itests/mock $(PKG_CFLAGS) $(SQLITE_CFLAGS) -c $< -o $@
 
 $(LIB_SO): $(CORE_OBJ) core/llmroute.map
 	$(CC) $(CFLAGS_ALL) -shared -o $@ $(CORE_OBJ) \
@@ -127,7 +132,8 @@ define plugin_rule
 $(call plugin_so,$(1)): $(1) include/llmroute_plugin.h $(wildcard plugins/*.h)
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_ALL) -Iinclude $$(shell pkg-config --cflags libcjson) \
-	  -shared $(PLUGIN_LDFLAGS) -o $$@ $$< $$(shell pkg-config --libs libcjson) -lm
+	  -shared $(PLUGIN_LDFLAGS) -o $$@ $$< $$(shell pkg-config --libs libcjson) \
+	  $(call plugin_libs,$(1)) -lm
 	@chmod go-w $$@ $$(@D)
 endef
 $(foreach p,$(PLUGIN_SRC),$(eval $(call plugin_rule,$(p))))
@@ -143,7 +149,7 @@ $(MOCK): $(B)/obj/tests/mock/mock_main.o $(MOCK_LIB_OBJ) $(LIB_A)
 $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(SUPPORT_OBJ) $(MOCK_LIB_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(SUPPORT_OBJ) $(MOCK_LIB_OBJ) $(LIB_A) \
-	  $(PKG_LIBS) $(MHD_LIBS) $(CMOCKA_LIBS) -ldl -lm -pthread
+	  $(PKG_LIBS) $(MHD_LIBS) $(CMOCKA_LIBS) $(SQLITE_LIBS) -ldl -lm -pthread
 
 # Fuzz targets see what tests see, plus cli/ for the gateway's parser.
 $(B)/obj/fuzz/%.o: fuzz/%.c $(wildcard fuzz/*.h) $(wildcard core/*.h) $(wildcard include/*.h) $(wildcard cli/*.h)

@@ -172,7 +172,7 @@ char *lr_router_describe_json(struct lr_router *r)
         return NULL;
     cJSON_AddStringToObject(root, "config", r->cfg->path);
     cJSON_AddStringToObject(root, "plugin_dir", r->plugin_dir);
-    cJSON_AddStringToObject(root, "store", r->store_spec);
+    cJSON_AddStringToObject(root, "store", r->store->spec);
     cJSON_AddNumberToObject(root, "timeout_ms", (double)r->timeout_ms);
     cJSON *pipe = cJSON_AddArrayToObject(root, "pipeline");
     for (size_t i = 0; pipe && i < r->n_policies; i++) {

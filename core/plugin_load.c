@@ -24,7 +24,8 @@
 const char *lr_plugin_kind_name(enum lr_plugin_kind kind)
 {
     return kind == LR_PLUGIN_PROVIDER ? "provider"
-           : kind == LR_PLUGIN_POLICY ? "policy" : "unknown";
+           : kind == LR_PLUGIN_POLICY ? "policy"
+           : kind == LR_PLUGIN_STORE ? "store" : "unknown";
 }
 
 /*
@@ -155,6 +156,34 @@ static int check_policy_ops(const char *path, const struct lr_plugin_desc *d,
     return LR_OK;
 }
 
+/* Stores came with ABI 1.4, whole: every op is mandatory. */
+static int check_store_ops(const char *path, const struct lr_plugin_desc *d,
+                           char *err, size_t errlen)
+{
+    const struct lr_store_ops *ops = d->ops;
+    if (d->abi_minor < 4) {
+        snprintf(err, errlen, "%s: store plugin '%s' says ABI %u.%u; "
+                 "stores need 1.4", path, d->name, d->abi_major,
+                 d->abi_minor);
+        return LR_E_PLUGIN;
+    }
+    if (d->ops_size < sizeof *ops) {
+        snprintf(err, errlen, "%s: store ops are %u bytes, need %zu", path,
+                 d->ops_size, sizeof *ops);
+        return LR_E_PLUGIN;
+    }
+    const char *lacks = !ops->open ? "open" : !ops->close ? "close"
+                        : !ops->get ? "get" : !ops->set ? "set"
+                        : !ops->incr ? "incr" : !ops->cas ? "cas"
+                        : !ops->del ? "del" : NULL;
+    if (lacks) {
+        snprintf(err, errlen, "%s: store '%s' lacks %s", path, d->name,
+                 lacks);
+        return LR_E_PLUGIN;
+    }
+    return LR_OK;
+}
+
 static int check_desc(const char *path, const struct lr_plugin_desc *d,
                       enum lr_plugin_kind want_kind, const char *want_name,
                       char *err, size_t errlen)
@@ -162,7 +191,8 @@ static int check_desc(const char *path, const struct lr_plugin_desc *d,
     int rc = check_version(path, d, err, errlen);
     if (rc != LR_OK)
         return rc;
-    if (d->kind != LR_PLUGIN_PROVIDER && d->kind != LR_PLUGIN_POLICY) {
+    if (d->kind != LR_PLUGIN_PROVIDER && d->kind != LR_PLUGIN_POLICY &&
+        d->kind != LR_PLUGIN_STORE) {
         snprintf(err, errlen, "%s: unknown plugin kind %d", path, d->kind);
         return LR_E_PLUGIN;
     }
@@ -181,11 +211,15 @@ static int check_desc(const char *path, const struct lr_plugin_desc *d,
                  path, d->name, want_name);
         return LR_E_PLUGIN;
     }
-    if (!d->create || !d->destroy || !d->ops) {
+    /* A store is opened from its spec by its ops, not from a section. */
+    int store = d->kind == LR_PLUGIN_STORE;
+    if ((!store && (!d->create || !d->destroy)) || !d->ops) {
         snprintf(err, errlen, "%s: plugin '%s' lacks %s", path, d->name,
-                 !d->create ? "create" : !d->destroy ? "destroy" : "ops");
+                 !d->ops ? "ops" : !d->create ? "create" : "destroy");
         return LR_E_PLUGIN;
     }
+    if (store)
+        return check_store_ops(path, d, err, errlen);
     if (d->kind == LR_PLUGIN_PROVIDER)
         return check_provider_ops(path, d, err, errlen);
     return check_policy_ops(path, d, err, errlen);
@@ -194,6 +228,10 @@ static int check_desc(const char *path, const struct lr_plugin_desc *d,
 static void copy_ops(struct lr_plugin *p)
 {
     const struct lr_plugin_desc *d = p->desc;
+    if (d->kind == LR_PLUGIN_STORE) {
+        memcpy(&p->store_ops, d->ops, sizeof p->store_ops);
+        return;
+    }
     if (d->kind == LR_PLUGIN_PROVIDER) {
         memcpy(&p->provider_ops, d->ops, sizeof p->provider_ops);
         return;

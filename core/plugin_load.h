@@ -21,6 +21,7 @@ struct lr_plugin {
     const struct lr_plugin_desc *desc;
     struct lr_provider_ops provider_ops;
     struct lr_policy_ops policy_ops;
+    struct lr_store_ops store_ops;
 };
 
 /* Smallest ops structs a 1.0 plugin may hand us. */
@@ -31,7 +32,7 @@ struct lr_plugin {
  * dlopen path (RTLD_NOW | RTLD_LOCAL) and check, in this order: the entry
  * symbol, a non-NULL descriptor, ABI major, descriptor size, ABI minor,
  * kind, name, create/destroy, ops and their size and mandatory members.
- * want_kind 0 accepts either kind; want_name NULL accepts any name.  Every
+ * want_kind 0 accepts any kind; want_name NULL accepts any name.  Every
  * error names the file: "PATH: plugin ABI 2.0, core speaks 1.x".
  */
 int lr_plugin_open(const char *path, enum lr_plugin_kind want_kind,

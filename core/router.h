@@ -73,7 +73,6 @@ struct lr_router {
     struct lr_policy_inst *policies;   /* in pipeline order */
     size_t n_policies;
     char *plugin_dir;
-    char *store_spec;
     int64_t timeout_ms;                /* whole request */
     int64_t max_wait_ms;               /* longest core cooldown wait */
     int64_t max_attempts;

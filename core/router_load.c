@@ -27,7 +27,8 @@ static const struct lr_cfg_key router_keys[] = {
     {"pipeline", LR_CFG_LIST, "", "policy instances, in order"},
     {"targets", LR_CFG_LIST, NULL,
      "default target order (default: file order)"},
-    {"store", LR_CFG_STRING, "memory", "memory | sqlite:PATH | redis://"},
+    {"store", LR_CFG_STRING, "memory",
+     "memory, or NAME:ARG for a store plugin (sqlite:PATH)"},
     {"request_log", LR_CFG_STRING, NULL, "JSONL file, one line a request"},
     {"log_content", LR_CFG_BOOL, "false",
      "put prompts and answers in the request log"},
@@ -469,21 +470,6 @@ static char *plugin_dir_of(const struct lr_config *c,
     return strdup(v && *v ? v : LR_DEFAULT_PLUGIN_DIR);
 }
 
-/* The store spec with a relative sqlite:PATH made relative to the INI
-   file's folder, like every other path in it. */
-static char *store_spec_of(const struct lr_config *c, const char *v)
-{
-    char *path, *out = NULL;
-    if (strncmp(v, "sqlite:", 7) != 0 || v[7] == '\0' || v[7] == '/')
-        return strdup(v);
-    if (!(path = resolve_path(c, v + 7)))
-        return NULL;
-    if (asprintf(&out, "sqlite:%s", path) < 0)
-        out = NULL;
-    free(path);
-    return out;
-}
-
 static int router_settings(struct lr_router *r, struct lr_section *rs,
                            char *err, size_t errlen)
 {
@@ -505,10 +491,11 @@ static int router_settings(struct lr_router *r, struct lr_section *rs,
                                "max_wait_ms may not be negative");
     lr_cfg_bool(rs, "log_content", &r->log_content);
     lr_cfg_str(rs, "store", &v);
-    char why[512];
-    if (!(r->store_spec = store_spec_of(r->cfg, v)))
-        return LR_E_NOMEM;
-    r->store = lr_store_open(r->store_spec, r->clock, why, sizeof why);
+    char why[1536];
+    struct lr_store_env env = {.clock = r->clock, .plugin_dir = r->plugin_dir,
+                               .base_dir = r->cfg->dir,
+                               .metrics = r->metrics};
+    r->store = lr_store_open(v, &env, why, sizeof why);
     if (!r->store)
         return lr_section_fail(rs, "store", err, errlen, "store: %s", why);
     if (lr_cfg_str(rs, "request_log", &v) != LR_OK)
@@ -598,7 +585,6 @@ void lr_router_free(struct lr_router *r)
         fclose(r->request_log);
     lr_metrics_free(r->metrics);
     free(r->plugin_dir);
-    free(r->store_spec);
     lr_config_free(r->cfg);
     pthread_cond_destroy(&r->calls_cv);
     pthread_mutex_destroy(&r->calls_mu);

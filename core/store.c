@@ -1,17 +1,20 @@
 /*
  * store.c - picks a store backend from its INI spec ("store = ..." in
- * [router]) and closes any backend through its ops.  The backends
- * themselves live in store_<name>.c.  redis is recognised already so a
- * config written for it gets a precise "not yet" rather than "unknown
- * store".  Also the integer helpers every backend's incr shares.
+ * [router]) and closes any backend through its ops.  "memory" is built
+ * in (store_memory.c); "NAME:ARG" is the store plugin NAME
+ * (store_plugin.c).  Also the integer helpers every backend's incr
+ * shares.
  */
 #include "store.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define EXPECTED "(expected memory, sqlite:PATH or redis://HOST:PORT)"
+#define EXPECTED "(expected memory, or NAME:ARG for the store plugin " \
+                 "NAME, e.g. sqlite:PATH)"
+#define NAME_MAX_LEN 32
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     LR_PRINTF(3, 4);
@@ -26,40 +29,50 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-static int has_prefix(const char *s, const char *prefix)
+/* Length of the plugin name before ':' in spec, 0 when there is none.
+   Only [a-z0-9_]: the name becomes a file name, so no '/' or "..". */
+static size_t plugin_name_len(const char *spec)
 {
-    return strncmp(s, prefix, strlen(prefix)) == 0;
+    size_t n = strspn(spec, "abcdefghijklmnopqrstuvwxyz0123456789_");
+    return n > 0 && n <= NAME_MAX_LEN && spec[n] == ':' ? n : 0;
 }
 
-struct lr_store *lr_store_open(const char *spec, const struct lr_clock *clk,
-                               char *err, size_t errlen)
+struct lr_store *lr_store_open(const char *spec,
+                               const struct lr_store_env *env, char *err,
+                               size_t errlen)
 {
-    const char *backend = NULL;
+    struct lr_store *s = NULL;
+    char name[NAME_MAX_LEN + 1];
+    size_t n;
 
     if (!spec)
         spec = "";
     if (strcmp(spec, "memory") == 0) {
-        struct lr_store *s = lr_store_memory_new(clk);
-        if (!s)
+        if (!(s = lr_store_memory_new(env->clock)))
             set_err(err, errlen, "store '%s': out of memory", spec);
+        else if (!(s->spec = strdup(spec))) {
+            lr_store_close(s);
+            set_err(err, errlen, "store '%s': out of memory", spec);
+            s = NULL;
+        }
         return s;
     }
-    if (has_prefix(spec, "sqlite:"))
-        return lr_store_sqlite_open(spec + 7, clk, err, errlen);
-    if (has_prefix(spec, "redis://"))
-        backend = "redis";
-    if (backend)
-        set_err(err, errlen, "store backend '%s' is not available yet",
-                backend);
-    else
+    if ((n = plugin_name_len(spec)) == 0) {
         set_err(err, errlen, "unknown store '%s' " EXPECTED, spec);
-    return NULL;
+        return NULL;
+    }
+    memcpy(name, spec, n);
+    name[n] = '\0';
+    return lr_store_plugin_open(name, spec + n + 1, env, err, errlen);
 }
 
 void lr_store_close(struct lr_store *s)
 {
-    if (s)
-        s->ops->close(s);
+    if (!s)
+        return;
+    char *spec = s->spec;
+    s->ops->close(s);
+    free(spec);
 }
 
 /* Optional '-' then digits, fitting in int64_t; nothing else. */

@@ -1,11 +1,13 @@
 /*
  * store.h - the key/value store behind every piece of state that may need
  * to outlive a request: cooldowns, spend counters, rate windows, breaker
- * state, cached responses.  A backend implements struct lr_store_ops;
- * `memory` lives in store_memory.c, `sqlite` in store_sqlite.c (redis
- * comes later, behind the same interface).
+ * state, cached responses.  A backend implements struct lr_store_backend:
+ * `memory` lives in store_memory.c; every other store is a plugin of kind
+ * store (llmroute_plugin.h: `sqlite` is plugins/store_sqlite.c, redis
+ * comes later the same way), which store_plugin.c wraps in a backend.
  *
- * Semantics every backend keeps:
+ * Semantics every backend keeps (llmroute_plugin.h repeats them for
+ * store plugins):
  *  - TTLs are read against the store's injected clock (wall time, so a
  *    persistent store means the same thing after a restart); ttl_ms 0
  *    means no expiry; an expired key behaves exactly like a missing one.
@@ -34,7 +36,7 @@
 
 struct lr_store;
 
-struct lr_store_ops {
+struct lr_store_backend {
     const char *name;
     /* LR_OK and the value in out (appended), or LR_E_NOT_FOUND. */
     int (*get)(struct lr_store *s, const char *key, struct lr_buf *out);
@@ -53,36 +55,46 @@ struct lr_store_ops {
 
 /* Every backend's handle starts with this header. */
 struct lr_store {
-    const struct lr_store_ops *ops;
+    const struct lr_store_backend *ops;
     const struct lr_clock *clock;
+    char *spec;         /* as opened, a plugin's relative path resolved;
+                           set by lr_store_open, freed by lr_store_close */
+};
+
+struct lr_metrics;
+
+/* Where lr_store_open finds what a spec needs. */
+struct lr_store_env {
+    const struct lr_clock *clock;   /* borrowed; NULL: lr_clock_real() */
+    const char *plugin_dir;         /* store plugins: PLUGIN_DIR/NAME.so */
+    const char *base_dir;           /* a relative path argument is
+                                       relative to it; NULL: as given */
+    struct lr_metrics *metrics;     /* a plugin's counters; may be NULL */
 };
 
 /*
- * Open a store from its INI spec: "memory", "sqlite:PATH" or
- * "redis://HOST:PORT" (the last not implemented yet: it fails with
- * "store backend 'redis' is not available yet").  PATH is used as given
- * (the caller resolves a relative one).  clk is borrowed and
- * must outlive the store; NULL means lr_clock_real().  Returns NULL on
- * failure with the reason in err (err may be NULL).  Close with
- * lr_store_close().
+ * Open a store from its INI spec: "memory", or "NAME:ARG" for the store
+ * plugin NAME (lowercase letters, digits, '_'), e.g. "sqlite:PATH" or
+ * "redis://HOST:PORT".  Everything env points to must outlive the store
+ * (plugin_dir and base_dir only the call).  Returns NULL on failure with
+ * the reason in err (err may be NULL), e.g. "sqlite:/x/s.db: cannot
+ * open: unable to open database file".  Close with lr_store_close().
  */
-struct lr_store *lr_store_open(const char *spec, const struct lr_clock *clk,
-                               char *err, size_t errlen);
+struct lr_store *lr_store_open(const char *spec,
+                               const struct lr_store_env *env, char *err,
+                               size_t errlen);
+/* The store plugin NAME with argument arg, made relative to
+   env->base_dir when the plugin says it is a path; for lr_store_open,
+   which has checked name.  Fails with the reason in err. */
+struct lr_store *lr_store_plugin_open(const char *name, const char *arg,
+                                      const struct lr_store_env *env,
+                                      char *err, size_t errlen);
 /* The memory backend directly (same clk rules); NULL when out of
    memory. */
 struct lr_store *lr_store_memory_new(const struct lr_clock *clk);
 /* Entries a memory store holds, expired ones not yet reclaimed included:
    for tests and metrics.  s must come from lr_store_memory_new(). */
 size_t lr_store_memory_count(struct lr_store *s);
-/*
- * The SQLite backend directly: opens or creates the database file at path
- * (same clk rules).  Returns NULL with "sqlite:PATH: cannot open: WHY" in
- * err when the file cannot be opened or created, is not an SQLite
- * database, or holds a schema newer than this build knows.
- */
-struct lr_store *lr_store_sqlite_open(const char *path,
-                                      const struct lr_clock *clk, char *err,
-                                      size_t errlen);
 /* For backends: parse a decimal integer as store.h defines it (the len
    bytes at s, no NUL needed); LR_E_INVALID_ARG if it is not one. */
 int lr_store_parse_int(const char *s, size_t len, int64_t *out);

@@ -68,7 +68,7 @@ struct mem_store {
     uint64_t k0, k1;            /* SipHash key */
 };
 
-static const struct lr_store_ops mem_ops;
+static const struct lr_store_backend mem_ops;
 
 /* --- SipHash-1-3 (Aumasson & Bernstein) ------------------------------ */
 
@@ -481,7 +481,7 @@ static void mem_close(struct lr_store *s)
     free(ms);
 }
 
-static const struct lr_store_ops mem_ops = {
+static const struct lr_store_backend mem_ops = {
     .name = "memory",
     .get = mem_get,
     .set = mem_set,

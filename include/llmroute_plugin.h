@@ -10,7 +10,7 @@
  * through the const struct lr_host table handed to create(), so a plugin
  * links nothing from the core and builds with -Wl,--no-undefined.
  *
- * Two kinds of plugin exist:
+ * Three kinds of plugin exist:
  *   provider - a pure translator between llmroute's request/response model
  *              and one HTTP wire format.  It never does I/O, never sleeps
  *              and never reads the clock for waiting: the core owns the
@@ -19,6 +19,11 @@
  *              limits, cache, ...) called by the core at fixed points of a
  *              request's life.  Hooks run on the engine thread, one at a
  *              time, so a policy needs no locks for its own state.
+ *   store    - (1.4) a key/value backend for the state policies keep
+ *              (spend, rate windows, breaker state, cached answers),
+ *              chosen by "store = NAME:ARG" in [router].  The built-in
+ *              store is "memory"; "sqlite" is a plugin, so a process
+ *              that does not use it never loads SQLite.
  *
  * Versioning: LR_PLUGIN_ABI_MAJOR changes only when an existing field or
  * its meaning changes; the core refuses any other major.  Minor versions
@@ -32,8 +37,9 @@
  * Minor 3 appends sampling parameters and the response format to struct
  * lr_chat ("(1.3)"); a provider built for an older minor never sees
  * them, so the core does not send a request with a response format to
- * it (the target is skipped, see struct lr_chat).  A plugin built for an
- * older minor loads unchanged: the core's table only grows at the end.
+ * it (the target is skipped, see struct lr_chat).  Minor 4 adds the store
+ * kind (struct lr_store_ops, "(1.4)").  A plugin built for an older minor
+ * loads unchanged: the core's table only grows at the end.
  *
  * Ownership, unless a declaration says otherwise: pointers passed into a
  * plugin are borrowed for the duration of the call; output goes into
@@ -55,7 +61,7 @@ extern "C" {
 #endif
 
 #define LR_PLUGIN_ABI_MAJOR 1
-#define LR_PLUGIN_ABI_MINOR 3
+#define LR_PLUGIN_ABI_MINOR 4
 
 #if defined(__GNUC__)
 #define LR_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -102,7 +108,8 @@ enum lr_status {
 
 enum lr_plugin_kind {
     LR_PLUGIN_PROVIDER = 1,
-    LR_PLUGIN_POLICY = 2
+    LR_PLUGIN_POLICY = 2,
+    LR_PLUGIN_STORE = 3         /* (1.4) */
 };
 
 enum lr_log_level {
@@ -465,6 +472,68 @@ struct lr_policy_ops {
                         char *err, size_t errlen);
 };
 
+/* --- Store plugins (1.4) ------------------------------------------------ */
+
+/*
+ * A store is named in [router] as "store = NAME:ARG": the core loads
+ * PLUGIN_DIR/NAME.so, checks that it is a store called NAME, and calls
+ * open() with ARG, everything after the first ':' ("sqlite:state.db"
+ * gives "state.db", "redis://h:6379" gives "//h:6379").  One store
+ * serves the whole router; the core namespaces the keys policies use.
+ * A store's descriptor leaves create and destroy NULL: open and close
+ * below take their place.
+ *
+ * Semantics every store keeps (policies rely on each of them):
+ *  - TTLs are read against host->wall_ms (wall time, so a persistent
+ *    store means the same after a restart); ttl_ms 0 means no expiry;
+ *    an expired key behaves exactly like a missing one.
+ *  - get appends the value to out (host->buf_append) and returns LR_OK,
+ *    or returns LR_E_NOT_FOUND.
+ *  - incr on a missing key starts from 0; on a value that is not a
+ *    decimal integer (an optional '-' then digits, fitting in int64_t,
+ *    nothing else) it is LR_E_INVALID_ARG.  Its ttl_ms applies only when
+ *    the key is created, so a window's counter expires at the end of the
+ *    window however often it is incremented.  An int64_t overflow is
+ *    LR_E_INVALID_ARG and leaves the value alone.  *out (out may be
+ *    NULL) gets the value after the increment.
+ *  - set and cas write the value and its expiry together: ttl_ms 0
+ *    there clears an earlier TTL, as Redis SET does.
+ *  - cas sets only if the current value equals expect byte for byte;
+ *    expect NULL means "only if missing".  LR_OK when it set the value,
+ *    LR_STORE_CAS_MISMATCH (below) when it did not.
+ *  - del returns LR_OK whether or not the key existed.
+ *  - A negative ttl_ms is LR_E_INVALID_ARG; LR_E_NOMEM and any failure
+ *    leave the store as it was; a backend fault (a lock held too long,
+ *    a full disk, a lost connection) is LR_E_INTERNAL.
+ *  - Every function except open and close may be called from any
+ *    thread at the same time: the store does its own locking.
+ * The core has already refused a NULL key, a NULL value with a nonzero
+ * length and keys longer than it allows, so a store need not check.
+ *
+ * The host handed to open() serves the store for its life.  A store may
+ * use log, now_ms, wall_ms, the buf_* functions, counter_add and
+ * gauge_set; every other member of a store's host is NULL.
+ */
+struct lr_store_ops {
+    /* 1 when ARG is a file path: the core makes a relative one relative
+       to the INI file's folder, like every path in it, before open(). */
+    int arg_is_path;
+    /* Open or connect; on failure return non-LR_OK and a reason in err
+       (the core prefixes the spec).  */
+    int (*open)(const char *arg, const struct lr_host *host, void **inst,
+                char *err, size_t errlen);
+    void (*close)(void *inst);
+    int (*get)(void *inst, const char *key, struct lr_buf *out);
+    int (*set)(void *inst, const char *key, const void *val, size_t len,
+               int64_t ttl_ms);
+    int (*incr)(void *inst, const char *key, int64_t delta, int64_t ttl_ms,
+                int64_t *out);
+    int (*cas)(void *inst, const char *key, const void *expect,
+               size_t expect_len, const void *val, size_t len,
+               int64_t ttl_ms);
+    int (*del)(void *inst, const char *key);
+};
+
 /* --- The host table ---------------------------------------------------- */
 
 /* store_cas result when the current value is not the expected one. */
@@ -593,8 +662,9 @@ struct lr_host {
 
 /*
  * Returned by lr_plugin_entry().  Fill the first three fields with
- * LR_PLUGIN_HEADER.  ops points to a struct lr_provider_ops or
- * lr_policy_ops according to kind, ops_size to its sizeof.
+ * LR_PLUGIN_HEADER.  ops points to a struct lr_provider_ops,
+ * lr_policy_ops or lr_store_ops according to kind, ops_size to its
+ * sizeof.  A store leaves create and destroy NULL (see lr_store_ops).
  *
  * create(section, host, &inst, err, errlen): build one instance from a
  * validated section.  host and section outlive the instance.  On failure

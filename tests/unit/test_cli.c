@@ -587,10 +587,11 @@ static void plugins_good_dir(void **state)
     assert_int_equal(r.code, 0);
     assert_string_equal(r.err, "");
     /* Sorted by name. */
-    assert_true(starts_with(r.out, "anthropic    provider  ABI 1.3  v"));
-    assert_non_null(strstr(r.out, "\ngemini       provider  ABI 1.3  v"));
-    assert_non_null(strstr(r.out, "\nopenai       provider  ABI 1.3  v"));
-    assert_non_null(strstr(r.out, "\nprompt_guard policy    ABI 1.3  v1.0"));
+    assert_true(starts_with(r.out, "anthropic    provider  ABI 1.4  v"));
+    assert_non_null(strstr(r.out, "\ngemini       provider  ABI 1.4  v"));
+    assert_non_null(strstr(r.out, "\nopenai       provider  ABI 1.4  v"));
+    assert_non_null(strstr(r.out, "\nprompt_guard policy    ABI 1.4  v1.0"));
+    assert_non_null(strstr(r.out, "\nsqlite       store     ABI 1.4  v1.0"));
     assert_null(strstr(r.out, "BROKEN"));
     cli_run_free(&r);
 }
@@ -610,7 +611,7 @@ static void plugins_broken_dir(void **state)
     assert_non_null(strstr(r.out, want));
     snprintf(want, sizeof want, "BROKEN    %s/no_entry.so: ", dir);
     assert_non_null(strstr(r.out, want));
-    assert_non_null(strstr(r.out, "\ntestpol      policy    ABI 1.3"));
+    assert_non_null(strstr(r.out, "\ntestpol      policy    ABI 1.4"));
     cli_run_free(&r);
 
     run(f, &r, NULL, "plugins", "--json", "--dir", dir, NULL);
@@ -633,11 +634,11 @@ static void plugins_broken_dir(void **state)
         assert_string_equal(str_key(p, "kind"),
                             !strcmp(name, "old_provider") ? "provider"
                                                           : "policy");
-        /* the 1.0, 1.1 and 1.2 fixtures still load under a 1.3 core */
+        /* the 1.0, 1.1 and 1.2 fixtures still load under a 1.4 core */
         assert_string_equal(str_key(p, "abi"),
                             !strcmp(name, "old_minor") ? "1.0"
                             : !strcmp(name, "minor1") ? "1.1"
-                            : !strcmp(name, "old_provider") ? "1.2" : "1.3");
+                            : !strcmp(name, "old_provider") ? "1.2" : "1.4");
     }
     /* testpol, old_minor, minor1, hookcheck, old_provider */
     assert_int_equal(good, 5);

@@ -40,7 +40,7 @@ static void refuses_broken(void **s)
     (void)s;
     expect_refusal("bad_major.so", 0, "plugin ABI 2.1, core speaks 1.x");
     expect_refusal("bad_minor.so", 0, "plugin needs ABI 1.99, core speaks "
-                   "1.3 (upgrade llmroute)");
+                   "1.4 (upgrade llmroute)");
     expect_refusal("bad_size.so", 0, "plugin descriptor is 8 bytes");
     expect_refusal("no_entry.so", 0, "no lr_plugin_entry symbol");
     expect_refusal("null_desc.so", 0, "lr_plugin_entry returned NULL");
@@ -51,6 +51,11 @@ static void refuses_broken(void **s)
     expect_refusal("testpol.so", LR_PLUGIN_PROVIDER, "plugin 'testpol' is "
                    "a policy, expected a provider");
     expect_refusal("nothing-here.so", 0, "cannot load");
+    expect_refusal("store_old_minor.so", 0, "store plugin "
+                   "'store_old_minor' says ABI 1.3; stores need 1.4");
+    expect_refusal("store_no_cas.so", 0, "store 'store_no_cas' lacks cas");
+    expect_refusal("sqlite.so", LR_PLUGIN_POLICY, "plugin 'sqlite' is a "
+                   "store, expected a policy");
 }
 
 static void refuses_non_elf(void **s)
@@ -85,7 +90,7 @@ static void accepts_good(void **s)
     tenv_free(&e);
 }
 
-/* A 1.0 policy still loads under a 1.3 core, and the core sees none of
+/* A 1.0 policy still loads under a 1.4 core, and the core sees none of
    the 1.1 fields (whatever bytes follow its ops struct). */
 static void accepts_older_minor(void **s)
 {
@@ -105,7 +110,7 @@ static void accepts_older_minor(void **s)
     tenv_free(&e);
 }
 
-/* A 1.1 policy (built before gauge_set) loads under a 1.3 core with its
+/* A 1.1 policy (built before gauge_set) loads under a 1.4 core with its
    1.1 fields. */
 static void accepts_minor_1(void **s)
 {

@@ -590,8 +590,8 @@ static void test_store_failure(void **state)
 {
     struct fx *f = *state;
     struct lr_store *st = fake_host_store(f->p.fh);
-    const struct lr_store_ops *good = st->ops;
-    struct lr_store_ops broken = *good;
+    const struct lr_store_backend *good = st->ops;
+    struct lr_store_backend broken = *good;
     broken.get = bad_get;
     broken.incr = bad_incr;
     fake_section_set(f->p.sec, "daily_usd", "1");

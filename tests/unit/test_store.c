@@ -1,6 +1,8 @@
 /*
- * test_store.c - the store front (core/store.c) and its backends
- * (core/store_memory.c, core/store_sqlite.c), on a fake clock so every
+ * test_store.c - the store front (core/store.c), its backends
+ * (core/store_memory.c, and the sqlite store plugin,
+ * plugins/store_sqlite.c, through core/store_plugin.c), on a fake clock
+ * so every
  * TTL boundary is hit exactly.  The semantic tests take a factory and run
  * once per backend (memory, then sqlite on a file in a fresh mkdtemp
  * folder): the semantics store.h promises, growth to many keys,
@@ -8,6 +10,8 @@
  * threads.  Then the sqlite backend's own duties: persistence and expiry
  * across a reopen, refusing a file that is not its database, and incr /
  * cas counters shared by two processes that never lose an update.
+ * Last, what the plugin wrapper adds: specs naming a missing, foreign or
+ * unsafe plugin, and relative paths made relative to the INI's folder.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +29,7 @@
 
 #include "buf.h"
 #include "store.h"
+#include "testenv.h"
 
 #define T0 INT64_C(1770000000000)
 
@@ -37,14 +42,41 @@ struct fx {
     char path[96];              /* sqlite: the database file in it */
 };
 
+/* The built plugins' folder (static storage). */
+static const char *plugin_dir(void)
+{
+    static char dir[600];
+    snprintf(dir, sizeof dir, "%s/plugins", tenv_build());
+    return dir;
+}
+
+/* spec opened on clk (NULL: the real one) with the built plugins. */
+static struct lr_store *open_spec(const char *spec,
+                                  const struct lr_clock *clk, char *err,
+                                  size_t errlen)
+{
+    struct lr_store_env env = {.clock = clk, .plugin_dir = plugin_dir()};
+    return lr_store_open(spec, &env, err, errlen);
+}
+
+/* The sqlite store plugin on the file at path. */
+static struct lr_store *open_sqlite(const char *path,
+                                    const struct lr_clock *clk, char *err,
+                                    size_t errlen)
+{
+    char spec[256];
+    snprintf(spec, sizeof spec, "sqlite:%s", path);
+    return open_spec(spec, clk, err, errlen);
+}
+
 /* The factory: a fresh store of the fixture's backend on its clock. */
 static struct lr_store *open_store(struct fx *f)
 {
-    char err[256];
+    char err[1024];
     const struct lr_clock *clk = lr_fake_clock_get(f->fc);
     if (!f->sqlite)
         return lr_store_memory_new(clk);
-    struct lr_store *s = lr_store_sqlite_open(f->path, clk, err, sizeof err);
+    struct lr_store *s = open_sqlite(f->path, clk, err, sizeof err);
     if (!s)
         fprintf(stderr, "%s\n", err);
     return s;
@@ -169,7 +201,7 @@ static int del(struct fx *f, const char *key)
 static void test_get_set_del(void **state)
 {
     struct fx *f = *state;
-    assert_string_equal(f->s->ops->name, f->sqlite ? "sqlite" : "memory");
+    assert_string_equal(f->s->ops->name, f->sqlite ? "plugin" : "memory");
     assert_null(get(f, "a"));
     assert_int_equal(set(f, "a", "one", 0), LR_OK);
     assert_string_equal(get(f, "a"), "one");
@@ -226,7 +258,7 @@ static void test_binary_values(void **state)
 static void test_invalid_args(void **state)
 {
     struct fx *f = *state;
-    const struct lr_store_ops *o = f->s->ops;
+    const struct lr_store_backend *o = f->s->ops;
     assert_int_equal(o->set(f->s, NULL, "x", 1, 0), LR_E_INVALID_ARG);
     assert_int_equal(o->set(f->s, "k", NULL, 1, 0), LR_E_INVALID_ARG);
     assert_int_equal(o->set(f->s, "k", NULL, 0, 0), LR_OK);
@@ -524,7 +556,7 @@ struct worker {
 static void *hammer(void *arg)
 {
     struct worker *w = arg;
-    const struct lr_store_ops *o = w->s->ops;
+    const struct lr_store_backend *o = w->s->ops;
     char key[32];
     for (int i = 0; i < INCRS; i++) {
         snprintf(key, sizeof key, "t%d:%d", w->id, i);
@@ -562,34 +594,97 @@ static void test_concurrent_incr(void **state)
 
 static void expect_open_error(const char *spec, const char *want)
 {
-    char err[256] = "untouched";
-    assert_null(lr_store_open(spec, lr_clock_real(), err, sizeof err));
-    assert_string_equal(err, want);
+    char err[1024] = "untouched";
+    assert_null(open_spec(spec, NULL, err, sizeof err));
+    if (strcmp(err, want) != 0)
+        fail_msg("spec '%s': expected \"%s\", got \"%s\"",
+                 spec ? spec : "(null)", want, err);
 }
+
+#define EXPECTED "(expected memory, or NAME:ARG for the store plugin " \
+                 "NAME, e.g. sqlite:PATH)"
 
 static void test_open_specs(void **state)
 {
+    char want[1024];
     expect_open_error("sqlite:/nonexistent-lr-dir/state.db",
                       "sqlite:/nonexistent-lr-dir/state.db: cannot open: "
                       "unable to open database file");
     expect_open_error("sqlite:", "sqlite:: cannot open: empty path");
-    expect_open_error("redis://127.0.0.1:6379",
-                      "store backend 'redis' is not available yet");
-    expect_open_error("bogus", "unknown store 'bogus' (expected memory, "
-                               "sqlite:PATH or redis://HOST:PORT)");
-    expect_open_error("Memory", "unknown store 'Memory' (expected memory, "
-                                "sqlite:PATH or redis://HOST:PORT)");
-    expect_open_error("memory ", "unknown store 'memory ' (expected "
-                                 "memory, sqlite:PATH or redis://HOST:PORT)");
-    expect_open_error("", "unknown store '' (expected memory, "
-                          "sqlite:PATH or redis://HOST:PORT)");
-    expect_open_error(NULL, "unknown store '' (expected memory, "
-                            "sqlite:PATH or redis://HOST:PORT)");
+    /* No such plugin: says which file it looked for. */
+    snprintf(want, sizeof want, "no store plugin 'redis': %s/redis.so does "
+             "not exist", plugin_dir());
+    expect_open_error("redis://127.0.0.1:6379", want);
+    /* A plugin of another kind. */
+    snprintf(want, sizeof want, "store plugin 'openai': %s/openai.so: "
+             "plugin 'openai' is a provider, expected a store",
+             plugin_dir());
+    expect_open_error("openai:x", want);
+    expect_open_error("bogus", "unknown store 'bogus' " EXPECTED);
+    expect_open_error("Memory", "unknown store 'Memory' " EXPECTED);
+    expect_open_error("memory ", "unknown store 'memory ' " EXPECTED);
+    expect_open_error("", "unknown store '' " EXPECTED);
+    expect_open_error(NULL, "unknown store '' " EXPECTED);
+    /* The name becomes a file name: nothing that could leave the folder,
+       and no upper case or spaces. */
+    expect_open_error("../sqlite:x", "unknown store '../sqlite:x' "
+                      EXPECTED);
+    expect_open_error("a/b:x", "unknown store 'a/b:x' " EXPECTED);
+    expect_open_error("SQLite:x", "unknown store 'SQLite:x' " EXPECTED);
+    expect_open_error(":x", "unknown store ':x' " EXPECTED);
+    expect_open_error("a_very_long_store_name_over_32_chars:x",
+                      "unknown store 'a_very_long_store_name_over_32_chars"
+                      ":x' " EXPECTED);
     /* A short or absent error buffer is respected. */
     char small[8];
-    assert_null(lr_store_open("bogus", NULL, small, sizeof small));
+    assert_null(open_spec("bogus", NULL, small, sizeof small));
     assert_string_equal(small, "unknown");
-    assert_null(lr_store_open("bogus", NULL, NULL, 0));
+    assert_null(open_spec("bogus", NULL, NULL, 0));
+    assert_null(open_spec("redis://x", NULL, NULL, 0));
+}
+
+/* A plugin store's spec: a relative path is made relative to base_dir
+   (the INI's folder), an absolute one is kept, and the store's spec says
+   which file it opened. */
+static void test_open_relative_path(void **state)
+{
+    char dir[] = "/tmp/lr-store-rel-XXXXXX", err[1024] = "", want[256];
+    assert_non_null(mkdtemp(dir));
+    struct lr_store_env env = {.plugin_dir = plugin_dir(), .base_dir = dir};
+    struct lr_store *s = lr_store_open("sqlite:rel.db", &env, err,
+                                       sizeof err);
+    assert_non_null(s);
+    snprintf(want, sizeof want, "sqlite:%s/rel.db", dir);
+    assert_string_equal(s->spec, want);
+    assert_int_equal(s->ops->set(s, "k", "v", 1, 0), LR_OK);
+    lr_store_close(s);
+    snprintf(want, sizeof want, "%s/rel.db", dir);
+    assert_int_equal(access(want, F_OK), 0);
+    s = lr_store_open(strcat(strcpy(err, "sqlite:"), want), &env, err,
+                      sizeof err);
+    assert_non_null(s);
+    assert_string_equal(s->spec + 7, want);
+    struct lr_buf b = {0};
+    assert_int_equal(s->ops->get(s, "k", &b), LR_OK);
+    assert_string_equal(lr_buf_str(&b), "v");
+    /* The wrapper refuses what store.h calls invalid before the plugin
+       sees it. */
+    assert_int_equal(s->ops->get(s, NULL, &b), LR_E_INVALID_ARG);
+    assert_int_equal(s->ops->set(s, "k", NULL, 1, 0), LR_E_INVALID_ARG);
+    assert_int_equal(s->ops->set(s, "k", "v", 1, -1), LR_E_INVALID_ARG);
+    assert_int_equal(s->ops->incr(s, NULL, 1, 0, NULL), LR_E_INVALID_ARG);
+    assert_int_equal(s->ops->cas(s, "k", NULL, 0, NULL, 2, 0),
+                     LR_E_INVALID_ARG);
+    assert_int_equal(s->ops->del(s, NULL), LR_E_INVALID_ARG);
+    lr_buf_free(&b);
+    lr_store_close(s);
+    unlink(want);
+    strcat(want, "-wal");
+    unlink(want);
+    want[strlen(want) - 4] = '\0';
+    strcat(want, "-shm");
+    unlink(want);
+    assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_open_memory(void **state)
@@ -597,10 +692,11 @@ static void test_open_memory(void **state)
     struct lr_fake_clock *fc = lr_fake_clock_new(0, T0);
     assert_non_null(fc);
     char err[128] = "";
-    struct lr_store *s = lr_store_open("memory", lr_fake_clock_get(fc),
-                                       err, sizeof err);
+    struct lr_store *s = open_spec("memory", lr_fake_clock_get(fc), err,
+                                   sizeof err);
     assert_non_null(s);
     assert_string_equal(err, "");
+    assert_string_equal(s->spec, "memory");
     assert_ptr_equal(s->clock, lr_fake_clock_get(fc));
     assert_int_equal(s->ops->set(s, "k", "v", 1, 10), LR_OK);
     lr_fake_clock_advance(fc, 10);
@@ -609,7 +705,7 @@ static void test_open_memory(void **state)
     lr_store_close(s);
     lr_fake_clock_free(fc);
     /* No clock given: the real one. */
-    s = lr_store_open("memory", NULL, err, sizeof err);
+    s = open_spec("memory", NULL, err, sizeof err);
     assert_non_null(s);
     assert_ptr_equal(s->clock, lr_clock_real());
     lr_store_close(s);
@@ -719,7 +815,7 @@ static void test_sqlite_bad_files(void **state)
     f->s = NULL;
     write_file(f->path, "this is a text file, not a database\n");
     snprintf(spec, sizeof spec, "sqlite:%s", f->path);
-    assert_null(lr_store_open(spec, NULL, err, sizeof err));
+    assert_null(open_spec(spec, NULL, err, sizeof err));
     snprintf(want, sizeof want, "sqlite:%s: cannot open: file is not a "
              "database", f->path);
     assert_string_equal(err, want);
@@ -731,7 +827,7 @@ static void test_sqlite_bad_files(void **state)
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL,
                                   NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    assert_null(lr_store_sqlite_open(f->path, NULL, err, sizeof err));
+    assert_null(open_sqlite(f->path, NULL, err, sizeof err));
     snprintf(want, sizeof want, "sqlite:%s: cannot open: schema version "
              "is newer than this build knows", f->path);
     assert_string_equal(err, want);
@@ -760,7 +856,7 @@ static int cas_step(struct lr_store *s, struct lr_buf *b)
 static void child(const char *path)
 {
     struct lr_buf b = { 0 };
-    struct lr_store *s = lr_store_sqlite_open(path, NULL, NULL, 0);
+    struct lr_store *s = open_sqlite(path, NULL, NULL, 0);
     int bad = !s;
     for (int i = 0; s && i < PROC_OPS; i++)
         bad |= s->ops->incr(s, "n", 1, 0, NULL) != LR_OK;
@@ -836,6 +932,7 @@ int main(void)
         TESTS(setup_memory),
         cmocka_unit_test(test_open_specs),
         cmocka_unit_test(test_open_memory),
+        cmocka_unit_test(test_open_relative_path),
     };
     const struct CMUnitTest sqlite[] = {
         TESTS(setup_sqlite),

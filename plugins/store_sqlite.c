@@ -1,7 +1,11 @@
 /*
- * store_sqlite.c - the persistent store backend: one SQLite file that
+ * store_sqlite.c - the "sqlite" store plugin: one SQLite file that
  * survives restarts and that several processes may share.  Semantics are
- * those of store.h.  Open it with "store = sqlite:PATH" in [router].
+ * those of struct lr_store_ops (llmroute_plugin.h).  Open it with
+ * "store = sqlite:PATH" in [router]; a relative PATH is relative to the
+ * INI file.  A plugin rather than part of the core, so that a process
+ * using the memory store never maps libsqlite3 and libm (0.6 MiB of
+ * idle RSS).
  *
  * Schema (PRAGMA user_version 1): one table
  *     kv(key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at INTEGER)
@@ -19,7 +23,7 @@
  * leaves the value alone" and "overflow changes nothing" would all have
  * to be squeezed into SQL CASE expressions, with int64 overflow checked
  * by SQLite's floating-point promotion; in C they are the same few lines
- * the memory backend uses (lr_store_parse_int, lr_store_add).  The
+ * the memory backend uses (parse_int, add_int below).  The
  * price, one lock round trip more, is small next to an LLM request.
  *
  * Concurrency.  One connection per store, behind one mutex, so every
@@ -43,13 +47,14 @@
  * SWEEP_EVERY writes one DELETE removes all rows expired by now, so keys
  * nobody asks for again do not pile up.
  *
- * Errors.  Opening reports "sqlite:PATH: cannot open: WHY"; a file that
+ * Errors.  Opening reports "cannot open: WHY" (the core puts
+ * "sqlite:PATH: " before it); a file that
  * is not an SQLite database fails there.  Later SQLite failures (a lock
  * still held after the busy timeout, a full disk) are LR_E_INTERNAL,
  * LR_E_NOMEM when SQLite ran out of memory; a failed operation changes
  * nothing, since its transaction is rolled back.
  */
-#include "store.h"
+#include "llmroute_plugin.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -57,8 +62,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "buf.h"
 
 #define SCHEMA_VERSION 1
 #define BUSY_TIMEOUT_MS 5000
@@ -100,14 +103,45 @@ static const char schema_v1[] =
     "PRAGMA user_version = 1;";
 
 struct sql_store {
-    struct lr_store base;       /* first: this is the generic handle */
+    const struct lr_host *h;    /* the wall clock and buffers */
     pthread_mutex_t mu;         /* guards everything below */
     sqlite3 *db;
     sqlite3_stmt *st[N_STMT];
     unsigned writes;            /* since open, for the sweep */
 };
 
-static const struct lr_store_ops sql_ops;
+/* --- Integers (the core's store.c has the same rules) ------------------- */
+
+/* Optional '-' then digits, fitting in int64_t; nothing else. */
+static int parse_int(const char *s, size_t len, int64_t *out)
+{
+    size_t i = len && s[0] == '-' ? 1 : 0;
+    int neg = i == 1;
+    int64_t v = 0;
+    if (i == len)
+        return LR_E_INVALID_ARG;
+    for (; i < len; i++) {
+        int d = s[i] - '0';
+        if (d < 0 || d > 9)
+            return LR_E_INVALID_ARG;
+        /* Accumulate negatively: INT64_MIN has no positive twin. */
+        if (v < (INT64_MIN + d) / 10)
+            return LR_E_INVALID_ARG;
+        v = v * 10 - d;
+    }
+    if (!neg && v == INT64_MIN)
+        return LR_E_INVALID_ARG;
+    *out = neg ? v : -v;
+    return LR_OK;
+}
+
+static int add_int(int64_t a, int64_t b, int64_t *out)
+{
+    if ((b > 0 && a > INT64_MAX - b) || (b < 0 && a < INT64_MIN - b))
+        return LR_E_INVALID_ARG;
+    *out = a + b;
+    return LR_OK;
+}
 
 /* --- Statement helpers ------------------------------------------------- */
 
@@ -225,10 +259,10 @@ static int del_key(struct sql_store *ss, enum stmt_id id, const char *key,
 
 /* --- Locking and transactions ------------------------------------------ */
 
-static struct sql_store *lock(struct lr_store *s, int64_t *now)
+static struct sql_store *lock(void *inst, int64_t *now)
 {
-    struct sql_store *ss = (struct sql_store *)s;
-    *now = lr_clock_wall(s->clock);
+    struct sql_store *ss = inst;
+    *now = ss->h->wall_ms(ss->h);
     pthread_mutex_lock(&ss->mu);
     return ss;
 }
@@ -270,7 +304,7 @@ static int finish(struct sql_store *ss, int rc)
 
 /* --- Operations --------------------------------------------------------- */
 
-static int sq_get(struct lr_store *s, const char *key, struct lr_buf *out)
+static int sq_get(void *s, const char *key, struct lr_buf *out)
 {
     if (!key || !out)
         return LR_E_INVALID_ARG;
@@ -281,7 +315,7 @@ static int sq_get(struct lr_store *s, const char *key, struct lr_buf *out)
     int rc = read_row(ss, key, now, &expired);
     if (rc == LR_OK) {
         const void *p = row_value(ss->st[ST_GET], &len);
-        rc = lr_buf_append(out, p, len);
+        rc = ss->h->buf_append(out, p, len);
     }
     done(ss->st[ST_GET]);
     if (expired)
@@ -289,7 +323,7 @@ static int sq_get(struct lr_store *s, const char *key, struct lr_buf *out)
     return unlock(ss, rc);
 }
 
-static int sq_set(struct lr_store *s, const char *key, const void *val,
+static int sq_set(void *s, const char *key, const void *val,
                   size_t len, int64_t ttl_ms)
 {
     if (!key || (!val && len) || ttl_ms < 0)
@@ -309,7 +343,7 @@ static int read_int(struct sql_store *ss, const char *key, int64_t now,
     int rc = read_row(ss, key, now, &expired);
     if (rc == LR_OK) {
         const char *p = row_value(ss->st[ST_GET], &len);
-        rc = lr_store_parse_int(p, len, v);
+        rc = parse_int(p, len, v);
     }
     done(ss->st[ST_GET]);
     return rc;
@@ -340,7 +374,7 @@ static int do_incr(struct sql_store *ss, const char *key, int64_t delta,
     int found = rc == LR_OK;
     if (rc != LR_OK && rc != LR_E_NOT_FOUND)
         return rc;
-    if (lr_store_add(v, delta, &v) != LR_OK)
+    if (add_int(v, delta, &v) != LR_OK)
         return LR_E_INVALID_ARG;
     size_t n = (size_t)snprintf(num, sizeof num, "%" PRId64, v);
     rc = found ? update(ss, key, num, n)
@@ -350,7 +384,7 @@ static int do_incr(struct sql_store *ss, const char *key, int64_t delta,
     return rc;
 }
 
-static int sq_incr(struct lr_store *s, const char *key, int64_t delta,
+static int sq_incr(void *s, const char *key, int64_t delta,
                    int64_t ttl_ms, int64_t *out)
 {
     if (!key || ttl_ms < 0)
@@ -396,7 +430,7 @@ static int do_cas(struct sql_store *ss, const char *key, int64_t now,
     return LR_STORE_CAS_MISMATCH;
 }
 
-static int sq_cas(struct lr_store *s, const char *key, const void *expect,
+static int sq_cas(void *s, const char *key, const void *expect,
                   size_t expect_len, const void *val, size_t len,
                   int64_t ttl_ms)
 {
@@ -411,7 +445,7 @@ static int sq_cas(struct lr_store *s, const char *key, const void *expect,
     return unlock_write(ss, now, rc);
 }
 
-static int sq_del(struct lr_store *s, const char *key)
+static int sq_del(void *s, const char *key)
 {
     if (!key)
         return LR_E_INVALID_ARG;
@@ -420,25 +454,15 @@ static int sq_del(struct lr_store *s, const char *key)
     return unlock_write(ss, now, del_key(ss, ST_DEL, key, now));
 }
 
-static void sq_close(struct lr_store *s)
+static void sq_close(void *inst)
 {
-    struct sql_store *ss = (struct sql_store *)s;
+    struct sql_store *ss = inst;
     for (int i = 0; i < N_STMT; i++)
         sqlite3_finalize(ss->st[i]);
     sqlite3_close_v2(ss->db);
     pthread_mutex_destroy(&ss->mu);
     free(ss);
 }
-
-static const struct lr_store_ops sql_ops = {
-    .name = "sqlite",
-    .get = sq_get,
-    .set = sq_set,
-    .incr = sq_incr,
-    .cas = sq_cas,
-    .del = sq_del,
-    .close = sq_close,
-};
 
 /* --- Opening ------------------------------------------------------------ */
 
@@ -498,39 +522,65 @@ static int setup(struct sql_store *ss, const char **why)
 }
 
 /* why may point into ss's connection: format it before closing. */
-static struct lr_store *open_fail(struct sql_store *ss, const char *path,
-                                  const char *why, char *err, size_t errlen)
+static int open_fail(struct sql_store *ss, const char *why, char *err,
+                     size_t errlen)
 {
     if (err && errlen)
-        snprintf(err, errlen, "sqlite:%s: cannot open: %s", path, why);
+        snprintf(err, errlen, "cannot open: %s", why);
     if (ss)
-        sq_close(&ss->base);
-    return NULL;
+        sq_close(ss);
+    return LR_E_CONFIG;
 }
 
-struct lr_store *lr_store_sqlite_open(const char *path,
-                                      const struct lr_clock *clk, char *err,
-                                      size_t errlen)
+static int sq_open(const char *path, const struct lr_host *h, void **inst,
+                   char *err, size_t errlen)
 {
     const char *why = NULL;
     if (!path || !*path)
-        return open_fail(NULL, "", "empty path", err, errlen);
+        return open_fail(NULL, "empty path", err, errlen);
     struct sql_store *ss = calloc(1, sizeof *ss);
     if (ss && pthread_mutex_init(&ss->mu, NULL) != 0) {
         free(ss);
         ss = NULL;
     }
     if (!ss)
-        return open_fail(NULL, path, "out of memory", err, errlen);
+        return open_fail(NULL, "out of memory", err, errlen);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                 SQLITE_OPEN_NOMUTEX;
     int rc = sqlite3_open_v2(path, &ss->db, flags, NULL);
     if (rc == SQLITE_OK)
         rc = setup(ss, &why);
     if (rc != SQLITE_OK)
-        return open_fail(ss, path, why ? why : ss->db ? sqlite3_errmsg(ss->db)
+        return open_fail(ss, why ? why : ss->db ? sqlite3_errmsg(ss->db)
                          : sqlite3_errstr(rc), err, errlen);
-    ss->base.ops = &sql_ops;
-    ss->base.clock = clk ? clk : lr_clock_real();
-    return &ss->base;
+    ss->h = h;
+    *inst = ss;
+    return LR_OK;
+}
+
+static const struct lr_store_ops ops = {
+    .arg_is_path = 1,
+    .open = sq_open,
+    .close = sq_close,
+    .get = sq_get,
+    .set = sq_set,
+    .incr = sq_incr,
+    .cas = sq_cas,
+    .del = sq_del,
+};
+
+static const struct lr_plugin_desc desc = {
+    LR_PLUGIN_HEADER,
+    .name = "sqlite",
+    .kind = LR_PLUGIN_STORE,
+    .version = "1.0",
+    .ops = &ops,
+    .ops_size = sizeof ops,
+};
+
+/* The plugin's only exported symbol: it must do nothing but return the
+   constant descriptor. */
+LR_PLUGIN_EXPORT const struct lr_plugin_desc *lr_plugin_entry(void)
+{
+    return &desc;
 }
