@@ -426,7 +426,8 @@ LR_API char *lr_classify_json(struct lr_router *r,
 struct lr_plugin_info {
     const char *path;
     const char *name;      /* NULL when broken */
-    const char *kind;      /* "provider" | "policy", NULL when broken */
+    const char *kind;      /* "provider" | "policy" | "store", NULL when
+                              broken */
     const char *version;
     int abi_major, abi_minor;
     const char *error;     /* NULL when it loads, else the reason */
