@@ -63,7 +63,7 @@ static int set_strings(struct batch_line *l, const cJSON *o)
         if (!v)
             continue;
         if (!cJSON_IsString(v) || fields[i].set(l->req, v->valuestring))
-            return bad(l, "\"%s\" must be a string", fields[i].key);
+            return bad(l, "\"%s\" " JSON_WANT_STRING, fields[i].key);
     }
     const cJSON *t = opt(o, "tier");
     if (t && (!cJSON_IsString(t) || (strcmp(t->valuestring, "simple") &&

@@ -51,6 +51,11 @@ int json_set_sampling(struct lr_request *req, const struct cJSON *obj,
    (absent or null: none).  0, or -1 for any other shape (sampling.c). */
 int json_set_stop(struct lr_request *req, const struct cJSON *stop);
 
+/* What a string member given as another type must be, in the words of
+   both the gateway ("'user' must be a string") and `llmroute batch`
+   ("\"user\" must be a string"). */
+#define JSON_WANT_STRING "must be a string"
+
 /* Read all of fp into a malloc'd NUL-terminated string, or NULL. */
 char *read_all(FILE *fp);
 

@@ -784,6 +784,28 @@ static void test_request_errors(void **state)
     chat(f, KEY_APP, "a", ",\"max_completion_tokens\":2.5", &h);
     expect_error(&h, 400, "bad_request");
     free(h.body);
+    /* user must be a string, as OpenAI has it (and `llmroute batch`, in
+       the same words), even from a client whose own user wins; null is
+       unset. */
+    static const char *const users[] = {
+        ",\"user\":7", ",\"user\":true", ",\"user\":{\"id\":\"u\"}",
+        ",\"user\":[\"u\"]"};
+    for (size_t i = 0; i < 2 * sizeof users / sizeof *users; i++) {
+        chat(f, i % 2 ? KEY_TEAM : KEY_APP, "a", users[i / 2], &h);
+        expect_error(&h, 400, "bad_request");
+        cJSON *j = parse(&h);
+        const char *pa = jstr(j, "error.param"), *ty = jstr(j, "error.type");
+        const char *msg = jstr(j, "error.message");
+        if (!pa || !ty || !msg || strcmp(pa, "user") ||
+            strcmp(ty, "invalid_request_error") ||
+            strcmp(msg, "'user' must be a string"))
+            fail_msg("%s: %s", users[i / 2], h.body);
+        cJSON_Delete(j);
+        free(h.body);
+    }
+    chat(f, KEY_APP, "a", ",\"user\":null", &h);
+    assert_int_equal(h.status, 200);
+    free(h.body);
     /* Over max_body_bytes (4000): with Content-Length, then chunked. */
     char big[6000];
     int n = snprintf(big, sizeof big, "{\"model\":\"a\",\"messages\":[{"
