@@ -37,6 +37,11 @@
  *   scope}, llmroute_budget_{spend_usd,store_errors}_total{policy}
  *                                             budget_guard's counters,
  *                                             per instance the same way
+ *   llmroute_breaker_transitions_total{policy,target,transition}
+ *                                             circuit_breaker's counter,
+ *                                             label "SECTION/TARGET:STATE"
+ *                                             split at the first '/' and
+ *                                             the last ':'
  *
  * The gateway also keeps the last SERVE_FALLBACKS fallbacks it saw in
  * attempt trails (target left, target taken, reason, time) for the
@@ -303,45 +308,65 @@ static void target_families(struct serve_buf *b, int *oom,
     sample(b, oom, n, NULL, NULL, num(root, "cost_usd"));
 }
 
-/* A counter's or gauge's label "OWNER/VALUE" shown as two labels. */
+/* A counter's or gauge's label "OWNER/VALUE" shown as two labels, or
+   "OWNER/VALUE:WORD" as three. */
 struct label_kind {
     const char *name, *label;
     const char *owner;   /* OWNER's label name */
     int first;           /* split at the first '/' (VALUE may hold one),
                             else at the last (OWNER may) */
+    const char *tail;    /* WORD's label name, split at the last ':'
+                            (VALUE may hold one); NULL: no WORD */
 };
+
+/* s[0..n) escaped as a label value; malloc'd, NULL when out of memory. */
+static char *escaped_part(const char *s, size_t n)
+{
+    char *part = strndup(s, n);
+    char *e = part ? serve_prom_escape(part) : NULL;
+    free(part);
+    return e;
+}
 
 /* name{owner="A",lname="B"} v for a label "A/B" (split at the first or
    last '/' as k says; a label without one gets lname alone), e.g. a
-   budget_guard instance's policy="daily_budget",period="daily". */
+   budget_guard instance's policy="daily_budget",period="daily"; with
+   k->tail, "A/B:C" also gets tail="C" (a label without ':' none). */
 static void owned_sample(struct serve_buf *b, int *oom, const char *name,
                          const struct label_kind *k, const char *label,
                          double v)
 {
     const char *slash = k->first ? strchr(label, '/') : strrchr(label, '/');
-    if (!slash) {
-        sample(b, oom, name, k->label, label, v);
-        return;
-    }
-    char *owner = strndup(label, (size_t)(slash - label));
-    char *eo = owner ? serve_prom_escape(owner) : NULL;
-    char *ev = serve_prom_escape(slash + 1);
-    if (eo && ev)
-        put(b, oom, "%s{%s=\"%s\",%s=\"%s\"} %.15g\n", name, k->owner, eo,
-            k->label, ev, v);
-    else
+    const char *value = slash ? slash + 1 : label;
+    const char *colon = k->tail ? strrchr(value, ':') : NULL;
+    size_t vlen = colon ? (size_t)(colon - value) : strlen(value);
+    char *eo = slash ? escaped_part(label, (size_t)(slash - label)) : NULL;
+    char *ev = escaped_part(value, vlen);
+    char *et = colon ? escaped_part(colon + 1, strlen(colon + 1)) : NULL;
+    if ((slash && !eo) || !ev || (colon && !et))
         *oom = 1;
-    free(owner);
+    else {
+        put(b, oom, "%s{", name);
+        if (eo)
+            put(b, oom, "%s=\"%s\",", k->owner, eo);
+        put(b, oom, "%s=\"%s\"", k->label, ev);
+        if (et)
+            put(b, oom, ",%s=\"%s\"", k->tail, et);
+        put(b, oom, "} %.15g\n", v);
+    }
     free(eo);
     free(ev);
+    free(et);
 }
 
-/* budget_guard's counters, labelled "SECTION/LIMIT" per instance. */
+/* budget_guard's counters, labelled "SECTION/LIMIT" per instance, and
+   circuit_breaker's transitions, "SECTION/TARGET:STATE". */
 static const struct label_kind counter_kinds[] = {
-    {"budget_warnings", "scope", "policy", 0},
-    {"budget_degraded", "scope", "policy", 0},
-    {"budget_rejected", "scope", "policy", 0},
-    {"budget_skipped", "scope", "policy", 0},
+    {"budget_warnings", "scope", "policy", 0, NULL},
+    {"budget_degraded", "scope", "policy", 0, NULL},
+    {"budget_rejected", "scope", "policy", 0, NULL},
+    {"budget_skipped", "scope", "policy", 0, NULL},
+    {"breaker_transitions", "target", "policy", 1, "transition"},
 };
 
 /* The entry of kinds[0..n) named name, or NULL. */
@@ -375,7 +400,7 @@ static const char *label_name(const char *counter)
         {"budget_warnings", "scope"}, {"budget_degraded", "scope"},
         {"budget_rejected", "scope"}, {"budget_skipped", "scope"},
         {"budget_spend_usd", "policy"}, {"budget_store_errors", "policy"},
-        {"breaker_transitions", "transition"},
+        {"breaker_transitions", "target"},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (!strcmp(known[i].counter, counter))
@@ -453,9 +478,9 @@ static void counter_families(struct serve_buf *b, int *oom,
 
 /* The gauges we know. */
 static const struct label_kind gauge_kinds[] = {
-    {"breaker_state", "target", "policy", 1},
-    {"budget_period_spend_usd", "period", "policy", 0},
-    {"budget_limit_usd", "period", "policy", 0},
+    {"breaker_state", "target", "policy", 1, NULL},
+    {"budget_period_spend_usd", "period", "policy", 0, NULL},
+    {"budget_limit_usd", "period", "policy", 0, NULL},
 };
 
 static const struct label_kind *gauge_kind(const char *gauge)

@@ -8,7 +8,8 @@
  * max_completion_tokens / max_tokens, temperature, stop (string or
  * array), user, tools, tool_choice, top_p, seed, presence_penalty,
  * frequency_penalty and response_format (the last five through
- * sampling.c, shared with `llmroute batch`).  Other fields (logprobs,
+ * sampling.c, shared with `llmroute batch`).  user must be a string
+ * (as in OpenAI's API and `llmroute batch`).  Other fields (logprobs,
  * logit_bias, ...) are ignored; n > 1 and non-text content parts are
  * refused with 400, since we cannot honour them.  null is the same as
  * leaving an optional field out.  Every 400 names the offending field
@@ -201,10 +202,10 @@ static int set_options(struct lr_request *req, const cJSON *root,
 
 /* top_p, seed, the penalties and response_format (sampling.c). */
 static int set_sampling(struct lr_request *req, const cJSON *root,
-                        struct serve_error *e)
+                        const char *body, size_t len, struct serve_error *e)
 {
     const char *field, *want;
-    int rc = json_set_sampling(req, root, &field, &want);
+    int rc = json_set_sampling(req, root, body, len, &field, &want);
     if (rc == LR_E_NOMEM) {
         serve_error_set(e, 500, lr_status_name(LR_E_NOMEM), NULL,
                         "out of memory");
@@ -228,6 +229,25 @@ static int set_tools(struct lr_request *req, const cJSON *root,
     return 0;
 }
 
+/* The end user: the client's own unless it lets the body's win.  A body
+   "user" must be a string (as OpenAI has it) whether or not it is used;
+   null is unset, and "" leaves the client's (or none). */
+static int set_user(struct lr_request *req, const cJSON *root,
+                    const char *user, int override, struct serve_error *e)
+{
+    const cJSON *v = get(root, "user");
+    if (v && !cJSON_IsNull(v) && !cJSON_IsString(v))
+        return bad(e, "user", JSON_WANT_STRING);
+    if (cJSON_IsString(v) && *v->valuestring && (!user || override))
+        user = v->valuestring;
+    if (user && lr_request_set_user(req, user) != LR_OK) {
+        serve_error_set(e, 500, lr_status_name(LR_E_NOMEM), NULL,
+                        "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 int serve_request_build(const char *body, size_t len,
                         const struct serve_models *models, const char *user,
                         int override, struct lr_request *req,
@@ -247,14 +267,11 @@ int serve_request_build(const char *body, size_t len,
     if (!rc)
         rc = set_options(req, root, out, e);
     if (!rc)
-        rc = set_sampling(req, root, e);
+        rc = set_sampling(req, root, body, len, e);
     if (!rc)
         rc = set_tools(req, root, e);
-    const char *body_user = str_of(root, "user");
-    if (!rc && body_user && *body_user && (!user || override))
-        user = body_user;
-    if (!rc && user && lr_request_set_user(req, user))
-        rc = bad(e, "user", "must be a non-empty string");
+    if (!rc)
+        rc = set_user(req, root, user, override, e);
     if (rc && !e->status)
         serve_error_set(e, 400, "bad_request", NULL, "invalid request");
     cJSON_Delete(root);

@@ -54,13 +54,15 @@
  *
  * Every transition is logged at WARN, e.g. "target a: closed -> open for
  * 30000 ms after 5 consecutive failures", and counted as
- * breaker_transitions{"<target>:<open|half_open|closed>"}.  The gauge
- * breaker_state{"<section>/<target>"} (ABI 1.2) holds the state:
- * 0 closed, 1 half-open, 2 open (ordered by how little gets through).
- * The section is this instance's [policy NAME], so two breakers with
- * different thresholds keep their own series (the gateway's /metrics
- * splits the label at its first '/', as target names may hold one, into
- * policy="NAME",target="TARGET").  It is set
+ * breaker_transitions{"<section>/<target>:<open|half_open|closed>"}.
+ * The gauge breaker_state{"<section>/<target>"} (ABI 1.2) holds the
+ * state: 0 closed, 1 half-open, 2 open (ordered by how little gets
+ * through).  The section is this instance's [policy NAME], so two
+ * breakers with different thresholds keep their own series, neither
+ * overwritten nor summed (the gateway's /metrics splits the label at its
+ * first '/', as target names may hold one, into
+ * policy="NAME",target="TARGET", and the counter's state at its last ':'
+ * into transition="open").  The gauge is set
  * on every transition this process makes and every time it reads the
  * state from the store, so with a store shared by processes it is the
  * state this process last saw (another process may have moved it since);
@@ -130,7 +132,7 @@ static const struct {
 
 struct breaker {
     const struct lr_host *host;
-    char *name;                 /* section name: the gauge's "NAME/" */
+    char *name;                 /* section name: the metrics' "NAME/" */
     int64_t failures, open_ms, max_open_ms, probes, window, min_requests;
     double ratio;
     uint32_t counted;           /* bit k set: classes[k] counts */
@@ -367,14 +369,15 @@ static void announce(const struct breaker *b, const char *target,
                      const char *why)
 {
     const struct lr_host *h = b->host;
-    char label[300], period[48] = "";
+    char label[600], period[48] = "";
     if (to->kind == OPEN)
         snprintf(period, sizeof period, " for %" PRId64 " ms",
                  to->open_ms);
     h->log(h, LR_LOG_WARN, "target %s: %s -> %s%s%s%s", target,
            log_word(from), log_word(to->kind), period, why[0] ? " " : "",
            why);
-    snprintf(label, sizeof label, "%s:%s", target, state_word(to->kind));
+    snprintf(label, sizeof label, "%s/%s:%s", b->name, target,
+             state_word(to->kind));
     h->counter_add(h, "breaker_transitions", label, 1);
     show(b, target, to->kind);
 }

@@ -382,6 +382,9 @@ static void batch_stop_and_limit(void **state)
     cli_run_free(&r);
 }
 
+#define SEED_RANGE "\"seed\" must be a whole number between " \
+    "-9007199254740992 and 9007199254740992"
+
 static void batch_sampling(void **state)
 {
     static const struct {
@@ -395,6 +398,9 @@ static void batch_sampling(void **state)
          "\"frequency_penalty\" must be a number from -2 to 2"},
         {"b5", "\"response_format\":{\"type\":\"xml\"}",
          "\"response_format\" must be {\"type\":\"text\"}"},
+        /* Just beyond 2^53, where cJSON's double loses digits. */
+        {"b6", "\"seed\":9007199254740993", SEED_RANGE},
+        {"b7", "\"seed\":-9007199254740993", SEED_RANGE},
     };
     struct fx *f = *state;
     char in[4096] = "";
@@ -410,7 +416,11 @@ static void batch_sampling(void **state)
            "\"frequency_penalty\":null,\"response_format\":null}\n"
            "{\"id\":\"fmt\",\"prompt\":\"x\",\"target\":\"old\","
            "\"response_format\":{\"type\":\"json_object\"}}\n"
-           "{\"id\":\"nofmt\",\"prompt\":\"x\",\"target\":\"old\"}\n");
+           "{\"id\":\"nofmt\",\"prompt\":\"x\",\"target\":\"old\"}\n"
+           "{\"id\":\"hi\",\"prompt\":\"h\",\"target\":\"b\","
+           "\"seed\":9007199254740992}\n"
+           "{\"id\":\"lo\",\"prompt\":\"l\",\"target\":\"b\","
+           "\"seed\":-9007199254740992}\n");
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         size_t len = strlen(in);
         snprintf(in + len, sizeof in - len, "{\"id\":\"%s\",\"prompt\":"
@@ -422,8 +432,10 @@ static void batch_sampling(void **state)
         fail_msg("exit %d, stderr: %s", r.code, r.err);
     struct outf o;
     read_out(f, &o);
-    assert_int_equal(o.n, 9);
+    assert_int_equal(o.n, 13);
     assert_string_equal(str_at(by_id(&o, "good"), "text"), "echo: hi");
+    assert_string_equal(str_at(by_id(&o, "hi"), "text"), "echo: h");
+    assert_string_equal(str_at(by_id(&o, "lo"), "text"), "echo: l");
     assert_string_equal(str_at(by_id(&o, "nulls"), "text"), "echo: yo");
     assert_string_equal(err_class(by_id(&o, "fmt")), "no_target");
     assert_non_null(strstr(skip_reason(by_id(&o, "fmt")),
@@ -433,6 +445,8 @@ static void batch_sampling(void **state)
                            "old_provider: build_request called"));
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         const cJSON *l = by_id(&o, bad[i].id);
+        if (!err_class(l))
+            fail_msg("%s: answered, expected a bad_request", bad[i].id);
         assert_string_equal(err_class(l), "bad_request");
         const char *msg = str_at(cJSON_GetObjectItemCaseSensitive(l,
                                                                   "error"),
@@ -443,7 +457,7 @@ static void batch_sampling(void **state)
     }
     out_free(&o);
     cli_run_free(&r);
-    assert_int_equal(mock_requests(f->mock, "echo"), 2);
+    assert_int_equal(mock_requests(f->mock, "echo"), 4);
 }
 
 /* null is the same as leaving a key out, for every optional key (OpenAI

@@ -174,6 +174,14 @@ static double counter(struct lr_router *r, const char *name,
     return v;
 }
 
+/* [policy breaker]'s transitions of target a into state. */
+static double a_transitions(struct lr_router *r, const char *state)
+{
+    char label[64];
+    snprintf(label, sizeof label, "breaker/a:%s", state);
+    return counter(r, "breaker_transitions", label);
+}
+
 /* targets[].FIELD for target t (-1 when absent). */
 static double target_stat(struct lr_router *r, const char *t,
                           const char *field)
@@ -214,7 +222,7 @@ static int64_t go_down(struct fx *f)
         lr_response_free(r);
     }
     assert_int_equal(mock_requests(f->mock, "a"), 3);
-    assert_int_equal(counter(f->r, "breaker_transitions", "a:open"), 1);
+    assert_int_equal(a_transitions(f->r, "open"), 1);
     return before_trip;
 }
 
@@ -291,9 +299,9 @@ static void outage_then_recovery(void **s)
         lr_response_free(r);
     }
     assert_int_equal(mock_requests(f.mock, "a"), 4);
-    assert_int_equal(counter(f.r, "breaker_transitions", "a:open"), 1);
-    assert_int_equal(counter(f.r, "breaker_transitions", "a:half_open"), 1);
-    assert_int_equal(counter(f.r, "breaker_transitions", "a:closed"), 1);
+    assert_int_equal(a_transitions(f.r, "open"), 1);
+    assert_int_equal(a_transitions(f.r, "half_open"), 1);
+    assert_int_equal(a_transitions(f.r, "closed"), 1);
     /* Attempts that reached a: 2 before, 3 failed, 1 probe, 3 after. */
     assert_int_equal(target_stat(f.r, "a", "attempts"), 9);
     assert_int_equal(counter(f.r, "attempts_by_class", "overloaded"), 3);
@@ -316,8 +324,8 @@ static void failed_probe_reopens_longer(void **s)
     assert_int_equal(a0.error, LR_E_OVERLOADED);
     check_trail(r);
     lr_response_free(r);
-    assert_int_equal(counter(f.r, "breaker_transitions", "a:half_open"), 1);
-    assert_int_equal(counter(f.r, "breaker_transitions", "a:open"), 2);
+    assert_int_equal(a_transitions(f.r, "half_open"), 1);
+    assert_int_equal(a_transitions(f.r, "open"), 2);
 
     set_a(&f, A_UP);
     int64_t sent;
@@ -325,7 +333,7 @@ static void failed_probe_reopens_longer(void **s)
     assert_true(mono_ms() - reopened >= 2 * OPEN_MS);
     assert_string_equal(lr_response_target(r), "a");
     lr_response_free(r);
-    assert_int_equal(counter(f.r, "breaker_transitions", "a:closed"), 1);
+    assert_int_equal(a_transitions(f.r, "closed"), 1);
     teardown(&f);
 }
 
@@ -392,7 +400,7 @@ static void concurrent_callers_trip_once(void **s)
        attempts with the retry) in flight on a at that moment. */
     assert_true(to_a >= 3 && to_a <= 3 + 2 * THREADS);
     assert_true(skipped >= THREADS * PER_THREAD - to_a);
-    assert_int_equal(counter(f.r, "breaker_transitions", "a:open"), 1);
+    assert_int_equal(a_transitions(f.r, "open"), 1);
     assert_int_equal(target_stat(f.r, "a", "attempts"), to_a);
     teardown(&f);
 }

@@ -8,7 +8,8 @@
  * a probe closing or re-opening with a doubled period up to the cap,
  * transition logs and counters, the breaker_state gauge, a success
  * recorded once, a late answer from before the trip, two instances
- * on one store, and two instances' gauges kept apart.
+ * on one store, and two instances' gauges and transition counters kept
+ * apart.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -94,9 +95,18 @@ static void fail_n(struct fx *f, const char *target, enum lr_status err,
         assert_int_equal(one(f, target, err), LR_GO);
 }
 
-static double transitions(struct fx *f, const char *label)
+/* breaker_transitions{"<instance>/<target>:<state>"}. */
+static double transitions_of(struct fx *f, const char *label)
 {
     return fake_host_counter(f->p.fh, COUNTER, label);
+}
+
+/* The same for this fixture's instance, [policy breaker]. */
+static double transitions(struct fx *f, const char *label)
+{
+    char full[64];
+    snprintf(full, sizeof full, "breaker/%s", label);
+    return transitions_of(f, full);
 }
 
 /* --- Tests --------------------------------------------------------------- */
@@ -486,7 +496,8 @@ static void test_state_gauge(void **state)
 /* Two instances on one host (as in one router: one metrics table), a
    strict [policy breaker] and a lenient [policy slow]: each shows its
    own state of target a, labelled by its section, so one's transition
-   does not overwrite the other's state. */
+   does not overwrite the other's state, and counts its own
+   transitions. */
 static void test_state_gauge_two_instances(void **state)
 {
     struct fx *f = *state;
@@ -517,6 +528,23 @@ static void test_state_gauge_two_instances(void **state)
     assert_true(gauge_of(f, "breaker/a") == 2);
     assert_true(gauge_of(f, "slow/a") == 0);
     assert_true(gauge_of(f, "a") == -1);
+    /* The transitions counter is per instance too: the strict one's
+       trip, then the lenient one (reading the shared fake store) probing
+       a once the period is over and closing it, each in its own series,
+       never summed under the bare target. */
+    assert_true(transitions_of(f, "breaker/a:open") == 1);
+    assert_true(transitions_of(f, "slow/a:open") == 0);
+    fake_host_advance(f->p.fh, 30000);
+    f->p.inst = slow;
+    assert_int_equal(one(f, "a", LR_OK), LR_GO);
+    assert_true(transitions_of(f, "slow/a:half_open") == 1);
+    assert_true(transitions_of(f, "slow/a:closed") == 1);
+    assert_true(transitions_of(f, "breaker/a:half_open") == 0);
+    assert_true(transitions_of(f, "breaker/a:closed") == 0);
+    assert_true(transitions_of(f, "breaker/a:open") == 1);
+    assert_true(transitions_of(f, "a:open") == 0);
+    assert_true(transitions_of(f, "a:half_open") == 0);
+    assert_true(gauge_of(f, "slow/a") == 0);
     f->p.inst = strict;
     f->p.desc->destroy(slow);
     fake_section_free(ss);

@@ -784,6 +784,28 @@ static void test_request_errors(void **state)
     chat(f, KEY_APP, "a", ",\"max_completion_tokens\":2.5", &h);
     expect_error(&h, 400, "bad_request");
     free(h.body);
+    /* user must be a string, as OpenAI has it (and `llmroute batch`, in
+       the same words), even from a client whose own user wins; null is
+       unset. */
+    static const char *const users[] = {
+        ",\"user\":7", ",\"user\":true", ",\"user\":{\"id\":\"u\"}",
+        ",\"user\":[\"u\"]"};
+    for (size_t i = 0; i < 2 * sizeof users / sizeof *users; i++) {
+        chat(f, i % 2 ? KEY_TEAM : KEY_APP, "a", users[i / 2], &h);
+        expect_error(&h, 400, "bad_request");
+        cJSON *j = parse(&h);
+        const char *pa = jstr(j, "error.param"), *ty = jstr(j, "error.type");
+        const char *msg = jstr(j, "error.message");
+        if (!pa || !ty || !msg || strcmp(pa, "user") ||
+            strcmp(ty, "invalid_request_error") ||
+            strcmp(msg, "'user' must be a string"))
+            fail_msg("%s: %s", users[i / 2], h.body);
+        cJSON_Delete(j);
+        free(h.body);
+    }
+    chat(f, KEY_APP, "a", ",\"user\":null", &h);
+    assert_int_equal(h.status, 200);
+    free(h.body);
     /* Over max_body_bytes (4000): with Content-Length, then chunked. */
     char big[6000];
     int n = snprintf(big, sizeof big, "{\"model\":\"a\",\"messages\":[{"
@@ -876,6 +898,67 @@ static void test_sampling_fields(void **state)
         "json_schema"), "name")->valuestring, "answer_1");
     cJSON_Delete(up);
     free(body);
+}
+
+/* seed: cJSON keeps numbers as doubles, so past 2^53 a JSON seed would
+   silently change value (9007199254740993 reads as ...992).  The edges
+   reach the upstream digit for digit; just beyond them, a fraction that
+   rounds to a whole double, and a huge exponent are a 400 naming seed.
+   The seed's text is found behind members whose strings hold brackets,
+   quotes and commas, under an escaped key, and, for a repeated key, as
+   the first one (the one cJSON reads). */
+#define SEED(x) ",\"seed\":" x
+static void test_seed_range(void **state)
+{
+    static const struct {
+        const char *extra, *sent;
+    } good[] = {
+        {SEED("9007199254740992"), "9007199254740992"},
+        {SEED("-9007199254740992"), "-9007199254740992"},
+        {SEED("0"), "0"}, {SEED("-0"), "0"}, {SEED("1e3"), "1000"},
+        {SEED("7.0"), "7"}, {SEED("90071992547409.92e2"), "9007199254740992"},
+        {SEED("1E+15"), "1000000000000000"},
+        {SEED(" \n-9007199254740992 \t"), "-9007199254740992"},
+        {SEED("5") SEED("9007199254740993"), "5"},
+        {",\"x\":{\"a\":\"}]\\\",\",\"b\":[1,{\"c\":\"[\"}]}"
+         SEED("9007199254740991"), "9007199254740991"},
+    };
+    static const char *const bad[] = {
+        SEED("9007199254740993"), SEED("-9007199254740993"),
+        SEED("9007199254740994"), SEED("9007199254740991.5"),
+        SEED("1.00000000000000001"), SEED("1e16"), SEED("1e999999999"),
+        SEED("-9.007199254740993e15"),
+        ",\"se\\u0065d\":9007199254740993",
+        ",\"x\":{\"a\":\"}]\\\",\",\"b\":[1,{\"c\":\"[\"}]}"
+        SEED("9007199254740993"),
+    };
+    struct fx *f = *state;
+    struct http h;
+    char want[64];
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        chat(f, KEY_APP, "a", good[i].extra, &h);
+        if (h.status != 200)
+            fail_msg("%s: HTTP %ld: %s", good[i].extra, h.status, h.body);
+        free(h.body);
+        char *body = mock_last_body(f->mock, "ok");
+        assert_non_null(body);
+        snprintf(want, sizeof want, "\"seed\":%s", good[i].sent);
+        if (!strstr(body, want))
+            fail_msg("%s: expected %s upstream in %s", good[i].extra, want,
+                     body);
+        free(body);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        chat(f, KEY_APP, "a", bad[i], &h);
+        expect_error(&h, 400, "bad_request");
+        if (!strstr(h.body, "\"param\":\"seed\"") ||
+            !strstr(h.body, "'seed' must be a whole number between "
+                    "-9007199254740992 and 9007199254740992"))
+            fail_msg("%s: %s", bad[i], h.body);
+        free(h.body);
+    }
+    assert_int_equal(mock_requests(f->mock, "ok"),
+                     (long)(sizeof good / sizeof *good));
 }
 
 /* Only the 1.2 fixture old_provider, which the core skips for a request
@@ -1305,6 +1388,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_request_errors, setup_main,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sampling_fields, setup_main,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_seed_range, setup_main,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_format_no_target, setup,
                                         teardown),

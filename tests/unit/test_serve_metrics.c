@@ -567,7 +567,8 @@ static void test_streamed_counted(void **state)
 /* The breaker_state gauge's values as words, anything else "unknown";
    labels "POLICY/TARGET" split at the first '/' (a target name may hold
    one), into the dashboard's breakers and /metrics' policy and target;
-   a label without '/' is a target of no known policy. */
+   a label without '/' is a target of no known policy.  The same for the
+   breaker_transitions counter, whose label ends in ":STATE". */
 static void test_breaker_states(void **state)
 {
     (void)state;
@@ -614,6 +615,39 @@ static void test_breaker_states(void **state)
     prom_parse(t, &p);
     serve_buf_free(&b);
     cJSON_Delete(m);
+
+    /* Its counter, "POLICY/TARGET:STATE": the policy split at the first
+       '/', the transition at the last ':' (a target may hold either). */
+    cJSON *c = cJSON_Parse(
+        "{\"counters\":{\"breaker_transitions\":{\"b/x:open\":2,"
+        "\"s/x:open\":1,\"s/o/g:p:half_open\":3,\"x:closed\":4,"
+        "\"b/y\":5}}}");
+    assert_non_null(c);
+    memset(&b, 0, sizeof b);
+    counter_families(&b, &oom, c);
+    assert_false(oom);
+    assert_int_equal(serve_buf_add(&b, "", 1), 0);
+    t = b.data;
+    static const struct {
+        const char *sample;
+        double v;
+    } tr[] = {
+        {"{policy=\"b\",target=\"x\",transition=\"open\"}", 2},
+        {"{policy=\"s\",target=\"x\",transition=\"open\"}", 1},
+        {"{policy=\"s\",target=\"o/g:p\",transition=\"half_open\"}", 3},
+        {"{target=\"x\",transition=\"closed\"}", 4},
+        {"{policy=\"b\",target=\"y\"}", 5},
+    };
+    char series[160];
+    for (size_t i = 0; i < sizeof tr / sizeof *tr; i++) {
+        snprintf(series, sizeof series,
+                 "llmroute_breaker_transitions_total%s", tr[i].sample);
+        if (value_of(t, series) != tr[i].v)
+            fail_msg("%s is not %g:\n%s", series, tr[i].v, t);
+    }
+    prom_parse(t, &p);
+    serve_buf_free(&b);
+    cJSON_Delete(c);
 }
 
 /* budget_guard's gauges, labelled "SECTION/PERIOD": split into policy
@@ -835,7 +869,8 @@ static void test_dashboard_browser(void **state)
 
 /* Two circuit_breaker instances, [policy breaker] (opens at the first
    failure) and [policy slow] (at the third): bad's one failure opens the
-   first only, and each keeps its own series on /metrics, entry in the
+   first only (one transition, counted for it alone), and each keeps its
+   own series on /metrics, entry in the
    dashboard's data and, on the page, "NAME: state" in bad's row,
    coloured as open. */
 static void test_two_breakers(void **state)
@@ -854,6 +889,14 @@ static void test_two_breakers(void **state)
     for (size_t i = 0; i < 4; i++)
         if (value_of(h.body, fams[i]) != want[i])
             fail_msg("%s is not %g:\n%s", fams[i], want[i], h.body);
+    /* The trip is counted for [policy breaker] alone. */
+    const char *tr = "llmroute_breaker_transitions_total{";
+    char trip[128], slow[64];
+    snprintf(trip, sizeof trip, "%spolicy=\"breaker\",target=\"bad\","
+             "transition=\"open\"}", tr);
+    snprintf(slow, sizeof slow, "%spolicy=\"slow\"", tr);
+    if (value_of(h.body, trip) != 1 || strstr(h.body, slow))
+        fail_msg("expected %s 1 and nothing for slow:\n%s", trip, h.body);
     free(h.body);
     http(f, "GET", "/dashboard/data", NULL, NULL, &h);
     cJSON *d = cJSON_Parse(h.body);
