@@ -76,8 +76,7 @@ static int set_strings(struct batch_line *l, const cJSON *o)
     return 0;
 }
 
-static int set_numbers(struct batch_line *l, const cJSON *o,
-                       const char *text)
+static int set_numbers(struct batch_line *l, const cJSON *o)
 {
     /* As the gateway: max_completion_tokens, OpenAI's newer name, wins. */
     const char *mname = "max_completion_tokens";
@@ -98,8 +97,7 @@ static int set_numbers(struct batch_line *l, const cJSON *o,
               lr_request_set_temperature(l->req, t->valuedouble)))
         return bad(l, "\"%s\" must be a number in range", "temperature");
     const char *field, *want;
-    if (json_set_sampling(l->req, o, text, strlen(text), &field, &want) !=
-        LR_OK)
+    if (json_set_sampling(l->req, o, &field, &want) != LR_OK)
         return bad(l, "\"%s\" %s", field, want);
     return 0;
 }
@@ -162,8 +160,7 @@ enum line_kind batch_line_parse(const char *text, int64_t timeout_ms,
         bad(l, "out of memory");
         k = LINE_BAD;
     }
-    else if (set_content(l, o) || set_strings(l, o) ||
-             set_numbers(l, o, text) ||
+    else if (set_content(l, o) || set_strings(l, o) || set_numbers(l, o) ||
              (timeout_ms > 0 &&
               lr_request_set_timeout_ms(l->req, timeout_ms) &&
               bad(l, "out of memory")))

@@ -40,13 +40,10 @@ int json_add_tools(struct lr_request *req, const struct cJSON *obj,
                    char *err, size_t errlen);
 /* The members top_p, seed, presence_penalty, frequency_penalty and
    response_format of obj (absent or null: unset), checked as OpenAI
-   does (sampling.c).  obj is the root cJSON parsed from json[0..len):
-   the seed is read from its text, since cJSON's double loses digits past
-   2^53.  LR_OK, or the setter's status with *field naming the bad member
-   and *want saying what it must be (static strings). */
+   does (sampling.c).  LR_OK, or the setter's status with *field naming
+   the bad member and *want saying what it must be (static strings). */
 int json_set_sampling(struct lr_request *req, const struct cJSON *obj,
-                      const char *json, size_t len, const char **field,
-                      const char **want);
+                      const char **field, const char **want);
 /* Stop sequences from a "stop" member: a string or an array of strings
    (absent or null: none).  0, or -1 for any other shape (sampling.c). */
 int json_set_stop(struct lr_request *req, const struct cJSON *stop);

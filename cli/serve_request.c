@@ -202,10 +202,10 @@ static int set_options(struct lr_request *req, const cJSON *root,
 
 /* top_p, seed, the penalties and response_format (sampling.c). */
 static int set_sampling(struct lr_request *req, const cJSON *root,
-                        const char *body, size_t len, struct serve_error *e)
+                        struct serve_error *e)
 {
     const char *field, *want;
-    int rc = json_set_sampling(req, root, body, len, &field, &want);
+    int rc = json_set_sampling(req, root, &field, &want);
     if (rc == LR_E_NOMEM) {
         serve_error_set(e, 500, lr_status_name(LR_E_NOMEM), NULL,
                         "out of memory");
@@ -267,7 +267,7 @@ int serve_request_build(const char *body, size_t len,
     if (!rc)
         rc = set_options(req, root, out, e);
     if (!rc)
-        rc = set_sampling(req, root, body, len, e);
+        rc = set_sampling(req, root, e);
     if (!rc)
         rc = set_tools(req, root, e);
     if (!rc)

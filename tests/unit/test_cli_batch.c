@@ -383,7 +383,7 @@ static void batch_stop_and_limit(void **state)
 }
 
 #define SEED_RANGE "\"seed\" must be a whole number between " \
-    "-9007199254740992 and 9007199254740992"
+    "-9007199254740991 and 9007199254740991"
 
 static void batch_sampling(void **state)
 {
@@ -398,9 +398,9 @@ static void batch_sampling(void **state)
          "\"frequency_penalty\" must be a number from -2 to 2"},
         {"b5", "\"response_format\":{\"type\":\"xml\"}",
          "\"response_format\" must be {\"type\":\"text\"}"},
-        /* Just beyond 2^53, where cJSON's double loses digits. */
-        {"b6", "\"seed\":9007199254740993", SEED_RANGE},
-        {"b7", "\"seed\":-9007199254740993", SEED_RANGE},
+        /* 2^53, which a JSON seed of 2^53 + 1 would also read as. */
+        {"b6", "\"seed\":9007199254740992", SEED_RANGE},
+        {"b7", "\"seed\":-9007199254740992", SEED_RANGE},
     };
     struct fx *f = *state;
     char in[4096] = "";
@@ -418,9 +418,9 @@ static void batch_sampling(void **state)
            "\"response_format\":{\"type\":\"json_object\"}}\n"
            "{\"id\":\"nofmt\",\"prompt\":\"x\",\"target\":\"old\"}\n"
            "{\"id\":\"hi\",\"prompt\":\"h\",\"target\":\"b\","
-           "\"seed\":9007199254740992}\n"
+           "\"seed\":9007199254740991}\n"
            "{\"id\":\"lo\",\"prompt\":\"l\",\"target\":\"b\","
-           "\"seed\":-9007199254740992}\n");
+           "\"seed\":-9007199254740991}\n");
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         size_t len = strlen(in);
         snprintf(in + len, sizeof in - len, "{\"id\":\"%s\",\"prompt\":"
