@@ -633,15 +633,16 @@ static void plugins_broken_dir(void **state)
         const char *name = str_key(p, "name");
         assert_string_equal(str_key(p, "kind"),
                             !strcmp(name, "old_provider") ? "provider"
-                                                          : "policy");
+                            : !strcmp(name, "store_probe") ? "store"
+                                                           : "policy");
         /* the 1.0, 1.1 and 1.2 fixtures still load under a 1.4 core */
         assert_string_equal(str_key(p, "abi"),
                             !strcmp(name, "old_minor") ? "1.0"
                             : !strcmp(name, "minor1") ? "1.1"
                             : !strcmp(name, "old_provider") ? "1.2" : "1.4");
     }
-    /* testpol, old_minor, minor1, hookcheck, old_provider */
-    assert_int_equal(good, 5);
+    /* testpol, old_minor, minor1, hookcheck, old_provider, store_probe */
+    assert_int_equal(good, 6);
     assert_true(broken >= 6);
     cJSON_Delete(j);
     cli_run_free(&r);

@@ -27,7 +27,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "buf.h"
+#include "metrics.h"
 #include "store.h"
 #include "testenv.h"
 
@@ -687,6 +690,59 @@ static void test_open_relative_path(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* A number in lr_metrics_to_json()'s {"counters"|"gauges": {name:
+   value | {label: value}}}, or -1. */
+static double metric(struct lr_metrics *m, const char *kind,
+                     const char *name, const char *label)
+{
+    char *text = lr_metrics_to_json(m);
+    cJSON *j = cJSON_Parse(text);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(j, kind), name);
+    if (label)
+        v = cJSON_GetObjectItemCaseSensitive(v, label);
+    double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    cJSON_Delete(j);
+    free(text);
+    return d;
+}
+
+/* The host a store plugin gets (tests/plugins/store_probe.c checks in
+   open() that only a store's members are set): its counters and gauges
+   reach env->metrics, its wall clock is the store's, buffers work
+   through it, and a refusal in open() comes back after the spec. */
+static void test_plugin_host(void **state)
+{
+    char dir[600], err[1024] = "";
+    snprintf(dir, sizeof dir, "%s/tests/plugins", tenv_build());
+    struct lr_fake_clock *fc = lr_fake_clock_new(0, T0);
+    struct lr_metrics *m = lr_metrics_new();
+    assert_non_null(fc);
+    assert_non_null(m);
+    struct lr_store_env env = {.clock = lr_fake_clock_get(fc),
+                               .plugin_dir = dir, .metrics = m};
+    struct lr_store *s = lr_store_open("store_probe:host", &env, err,
+                                       sizeof err);
+    if (!s)
+        fail_msg("%s", err);
+    assert_string_equal(s->spec, "store_probe:host");
+    struct lr_buf b = {0};
+    assert_int_equal(s->ops->get(s, "k", &b), LR_OK);
+    assert_string_equal(lr_buf_str(&b), "v");
+    assert_true(metric(m, "counters", "store_probe_opened", "host") == 1);
+    assert_true(metric(m, "gauges", "store_probe_wall", NULL) == (double)T0);
+    lr_store_close(s);
+    assert_null(lr_store_open("store_probe:fail", &env, err, sizeof err));
+    assert_string_equal(err, "store_probe:fail: refused by probe");
+    /* Broken store plugins are refused by the loader, named. */
+    assert_null(lr_store_open("store_no_cas:x", &env, err, sizeof err));
+    assert_non_null(strstr(err, "store plugin 'store_no_cas': "));
+    assert_non_null(strstr(err, "store 'store_no_cas' lacks cas"));
+    lr_buf_free(&b);
+    lr_metrics_free(m);
+    lr_fake_clock_free(fc);
+}
+
 static void test_open_memory(void **state)
 {
     struct lr_fake_clock *fc = lr_fake_clock_new(0, T0);
@@ -933,6 +989,7 @@ int main(void)
         cmocka_unit_test(test_open_specs),
         cmocka_unit_test(test_open_memory),
         cmocka_unit_test(test_open_relative_path),
+        cmocka_unit_test(test_plugin_host),
     };
     const struct CMUnitTest sqlite[] = {
         TESTS(setup_sqlite),
