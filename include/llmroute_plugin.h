@@ -481,7 +481,10 @@ struct lr_policy_ops {
  * gives "state.db", "redis://h:6379" gives "//h:6379").  One store
  * serves the whole router; the core namespaces the keys policies use.
  * A store's descriptor leaves create and destroy NULL: open and close
- * below take their place.
+ * below take their place.  The spec is shown as written in errors, in
+ * lr_router_describe_json() and by `llmroute check`, so a store that
+ * needs a secret (a password) reads it from the environment, never from
+ * ARG.
  *
  * Semantics every store keeps (policies rely on each of them):
  *  - TTLs are read against host->wall_ms (wall time, so a persistent
