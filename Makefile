@@ -190,7 +190,7 @@ $(foreach n,$(FUZZ_NAMES),$(eval $(call fuzz_rule,$(n))))
 # Test fixture plugins: deliberately good and bad shared objects.
 # The core refuses plugins other users could replace (plugin_load.c):
 # whatever the umask, built plugins and their folders are go-w.
-$(B)/tests/plugins/%.so: tests/plugins/%.c include/llmroute_plugin.h
+$(B)/tests/plugins/%.so: tests/plugins/%.c include/llmroute_plugin.h $(wildcard tests/plugins/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Iinclude -shared -o $@ $<
 	@chmod go-w $@ $(@D)

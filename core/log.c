@@ -116,3 +116,13 @@ void lr_log(enum lr_log_level level, const char *fmt, ...)
     lr_logv(level, fmt, ap);
     va_end(ap);
 }
+
+void lr_log_prefixed(enum lr_log_level level, const char *prefix,
+                     const char *fmt, va_list ap)
+{
+    if (!lr_log_enabled(level))
+        return;
+    char msg[896];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    lr_log(level, "%s %s", prefix, msg);
+}

@@ -51,14 +51,10 @@ static void sh_log(const struct lr_host *h, enum lr_log_level level,
 static void sh_log(const struct lr_host *h, enum lr_log_level level,
                    const char *fmt, ...)
 {
-    if (!lr_log_enabled(level))
-        return;
-    char msg[896];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    lr_log_prefixed(level, sh(h)->prefix, fmt, ap);
     va_end(ap);
-    lr_log(level, "%s %s", sh(h)->prefix, msg);
 }
 
 static int64_t sh_now(const struct lr_host *h)

@@ -564,6 +564,21 @@ static void test_streamed_counted(void **state)
     free(h.body);
 }
 
+/* families(root) as Prometheus text (gauge_families or
+   counter_families), NUL-terminated in b, which the caller frees. */
+static const char *render(struct serve_buf *b,
+                          void (*families)(struct serve_buf *, int *,
+                                           const cJSON *),
+                          const cJSON *root)
+{
+    int oom = 0;
+    memset(b, 0, sizeof *b);
+    families(b, &oom, root);
+    assert_false(oom);
+    assert_int_equal(serve_buf_add(b, "", 1), 0);
+    return b->data;
+}
+
 /* The breaker_state gauge's values as words, anything else "unknown";
    labels "POLICY/TARGET" split at the first '/' (a target name may hold
    one), into the dashboard's breakers and /metrics' policy and target;
@@ -598,12 +613,8 @@ static void test_breaker_states(void **state)
     }
     cJSON_Delete(root);
 
-    struct serve_buf b = {0};
-    int oom = 0;
-    gauge_families(&b, &oom, m);
-    assert_false(oom);
-    assert_int_equal(serve_buf_add(&b, "", 1), 0);
-    const char *t = b.data;
+    struct serve_buf b;
+    const char *t = render(&b, gauge_families, m);
     assert_true(value_of(t, "llmroute_breaker_state{policy=\"b\","
                          "target=\"x\"}") == 0);
     assert_true(value_of(t, "llmroute_breaker_state{policy=\"s\","
@@ -623,11 +634,7 @@ static void test_breaker_states(void **state)
         "\"s/x:open\":1,\"s/o/g:p:half_open\":3,\"x:closed\":4,"
         "\"b/y\":5}}}");
     assert_non_null(c);
-    memset(&b, 0, sizeof b);
-    counter_families(&b, &oom, c);
-    assert_false(oom);
-    assert_int_equal(serve_buf_add(&b, "", 1), 0);
-    t = b.data;
+    t = render(&b, counter_families, c);
     static const struct {
         const char *sample;
         double v;
@@ -665,12 +672,8 @@ static void test_budget_gauges(void **state)
         "\"budget_period_spend_usd\":{\"day/daily\":1.25,"
         "\"team/monthly\":4,\"team/daily\":\"x\"}}}");
     assert_non_null(m);
-    struct serve_buf b = {0};
-    int oom = 0;
-    gauge_families(&b, &oom, m);
-    assert_false(oom);
-    assert_int_equal(serve_buf_add(&b, "", 1), 0);
-    const char *t = b.data;
+    struct serve_buf b;
+    const char *t = render(&b, gauge_families, m);
     assert_true(value_of(t, "llmroute_budget_limit_usd{policy=\"team\","
                          "period=\"daily\"}") == 20);
     assert_true(value_of(t, "llmroute_budget_limit_usd{policy=\"day\","
@@ -693,11 +696,7 @@ static void test_budget_gauges(void **state)
         "\"a/b/per_user_daily\":1,\"old\":4},"
         "\"budget_spend_usd\":{\"day\":1.5,\"team\":0.25}}}");
     assert_non_null(c);
-    memset(&b, 0, sizeof b);
-    counter_families(&b, &oom, c);
-    assert_false(oom);
-    assert_int_equal(serve_buf_add(&b, "", 1), 0);
-    t = b.data;
+    t = render(&b, counter_families, c);
     assert_true(value_of(t, "llmroute_budget_rejected_total{policy=\"day\","
                          "scope=\"daily\"}") == 2);
     assert_true(value_of(t, "llmroute_budget_rejected_total{policy=\"a/b\","
