@@ -16,6 +16,7 @@
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "serve.h"
@@ -36,6 +37,8 @@ struct serve_server {
     struct exchange *list;       /* those exchanges, for shutdown */
     struct serve_stats *stats;   /* for /metrics and /dashboard */
     struct serve_watch *watch;   /* hang-ups of clients in flight */
+    atomic_int raw_431s;         /* closes libmicrohttpd will call an
+                                    internal error (serve_http.c) */
 };
 
 struct exchange {

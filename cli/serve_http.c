@@ -32,6 +32,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,12 +234,15 @@ static size_t header_bytes(struct MHD_Connection *conn)
 
 /* The 431 straight onto the socket, for headers that left libmicrohttpd
    no room to build it; MHD_NO then closes the connection (libmicrohttpd
-   logs "Application reported internal error").  What the client already
-   sent is read away first (bounded), so that the close is a FIN after
-   the answer, not a reset that could make the client drop it. */
-static enum MHD_Result reply_431_raw(struct MHD_Connection *conn,
+   logs that as "Application reported internal error"; mhd_log below
+   drops that one line).  What the client already sent is read away
+   first (bounded), so that the close is a FIN after the answer, not a
+   reset that could make the client drop it. */
+static enum MHD_Result reply_431_raw(struct serve_server *s,
+                                     struct MHD_Connection *conn,
                                      const char *body)
 {
+    atomic_fetch_add(&s->raw_431s, 1);
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
         conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci)
@@ -263,7 +267,8 @@ static enum MHD_Result reply_431_raw(struct MHD_Connection *conn,
     return MHD_NO;
 }
 
-static enum MHD_Result reply_431(struct MHD_Connection *conn, size_t used)
+static enum MHD_Result reply_431(struct serve_server *s,
+                                 struct MHD_Connection *conn, size_t used)
 {
     struct serve_error e;
     serve_error_set(&e, 431, "request_header_fields_too_large", NULL,
@@ -272,7 +277,7 @@ static enum MHD_Result reply_431(struct MHD_Connection *conn, size_t used)
     if (used <= SERVE_RAW_431_ABOVE)
         return reply_error(conn, &e, NULL);
     char *body = serve_error_json(&e);
-    enum MHD_Result ret = body ? reply_431_raw(conn, body) : MHD_NO;
+    enum MHD_Result ret = body ? reply_431_raw(s, conn, body) : MHD_NO;
     free(body);
     return ret;
 }
@@ -459,7 +464,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn,
         return chat(s, *con_cls, upload, upload_size);
     size_t used = header_bytes(conn);
     if (used > SERVE_MAX_HEADER_BYTES)
-        return reply_431(conn, used);
+        return reply_431(s, conn, used);
     if (!strcmp(url, "/v1/chat/completions") && !strcmp(method, "POST"))
         return open_chat(s, conn, con_cls);
     *con_cls = &other_request;
@@ -559,6 +564,22 @@ static int parse_listen(const char *listen, struct sockaddr_storage *addr,
     return 0;
 }
 
+/* libmicrohttpd's own messages, on stderr as its default logger writes
+   them, except the "internal error" that follows each close this server
+   asked for after writing a 431 itself: that close is on purpose, and
+   an operator should not see it as a fault. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct serve_server *s = cls;
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    int pending = atomic_load(&s->raw_431s);
+    if (pending > 0 && strstr(line, "Application reported internal error") &&
+        atomic_compare_exchange_strong(&s->raw_431s, &pending, pending - 1))
+        return;
+    fputs(line, stderr);
+}
+
 struct serve_server *serve_start(struct lr_router *r,
                                  const struct serve_config *c,
                                  const char *listen, char *err,
@@ -593,6 +614,7 @@ struct serve_server *serve_start(struct lr_router *r,
         flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handler, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
         MHD_OPTION_NOTIFY_COMPLETED, completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, notify_conn, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
