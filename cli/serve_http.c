@@ -569,6 +569,9 @@ static int parse_listen(const char *listen, struct sockaddr_storage *addr,
    asked for after writing a 431 itself: that close is on purpose, and
    an operator should not see it as a fault. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     struct serve_server *s = cls;
     char line[1024];
