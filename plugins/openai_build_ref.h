@@ -109,20 +109,6 @@ static inline int ref_add_messages(cJSON *body, const struct lr_chat *c,
     return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
 }
 
-/* A sampling hint (top_p, a penalty) when set; it must be finite. */
-static inline int ref_add_hint(cJSON *body, const char *name, int has,
-                               double v, char *err, size_t errlen)
-{
-    int ok = 1;
-    if (!has)
-        return LR_OK;
-    if (!isfinite(v))
-        return fail(err, errlen, LR_E_INVALID_ARG,
-                    "%s: not a finite number", name);
-    put(body, name, cJSON_CreateNumber(v), &ok);
-    return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
-}
-
 /* response_format: the caller's JSON object, re-printed compactly. */
 static inline int ref_add_format(cJSON *body, const char *text,
                                  char *err, size_t errlen)
@@ -151,14 +137,14 @@ static inline int ref_add_sampling(cJSON *body, const struct lr_chat *c,
                                    char *err, size_t errlen)
 {
     int ok = 1, rc;
-    if ((rc = ref_add_hint(body, "top_p", c->has_top_p, c->top_p, err,
-                           errlen)) != LR_OK ||
-        (rc = ref_add_hint(body, "presence_penalty",
-                           c->has_presence_penalty, c->presence_penalty,
-                           err, errlen)) != LR_OK ||
-        (rc = ref_add_hint(body, "frequency_penalty",
-                           c->has_frequency_penalty, c->frequency_penalty,
-                           err, errlen)) != LR_OK)
+    if ((rc = put_hint(body, "top_p", "top_p", c->has_top_p, c->top_p, err,
+                       errlen)) != LR_OK ||
+        (rc = put_hint(body, "presence_penalty", "presence_penalty",
+                       c->has_presence_penalty, c->presence_penalty,
+                       err, errlen)) != LR_OK ||
+        (rc = put_hint(body, "frequency_penalty", "frequency_penalty",
+                       c->has_frequency_penalty, c->frequency_penalty,
+                       err, errlen)) != LR_OK)
         return rc;
     if (c->has_seed) {
         char num[24];

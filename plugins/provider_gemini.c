@@ -274,20 +274,6 @@ static int add_contents(cJSON *body, const struct lr_chat *c, char *err,
 
 /* --- Building the request: options and tools --------------------------- */
 
-/* A sampling hint (topP, a penalty) when set; it must be finite. */
-static int add_hint(cJSON *gc, const char *key, const char *name, int has,
-                    double v, char *err, size_t errlen)
-{
-    int ok = 1;
-    if (!has)
-        return LR_OK;
-    if (!isfinite(v))
-        return fail(err, errlen, LR_E_INVALID_ARG,
-                    "%s: not a finite number", name);
-    put(gc, key, cJSON_CreateNumber(v), &ok);
-    return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
-}
-
 /* topP, presencePenalty, frequencyPenalty, seed.  Gemini's seed is an
    int32: one outside that range is left out like a hint the API lacks,
    rather than sent to be refused. */
@@ -295,12 +281,12 @@ static int add_hints(cJSON *gc, const struct lr_chat *c, char *err,
                      size_t errlen)
 {
     int ok = 1, rc;
-    if ((rc = add_hint(gc, "topP", "top_p", c->has_top_p, c->top_p, err,
+    if ((rc = put_hint(gc, "topP", "top_p", c->has_top_p, c->top_p, err,
                        errlen)) != LR_OK ||
-        (rc = add_hint(gc, "presencePenalty", "presence_penalty",
+        (rc = put_hint(gc, "presencePenalty", "presence_penalty",
                        c->has_presence_penalty, c->presence_penalty, err,
                        errlen)) != LR_OK ||
-        (rc = add_hint(gc, "frequencyPenalty", "frequency_penalty",
+        (rc = put_hint(gc, "frequencyPenalty", "frequency_penalty",
                        c->has_frequency_penalty, c->frequency_penalty, err,
                        errlen)) != LR_OK)
         return rc;

@@ -15,6 +15,7 @@
 #include "llmroute_plugin.h"
 
 #include <cJSON.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,21 @@ static inline void put(cJSON *obj, const char *key, cJSON *item, int *ok)
         cJSON_Delete(item);
         *ok = 0;
     }
+}
+
+/* A sampling hint (top_p, a penalty) under key when set (has); it must
+   be finite, and errors name it as the caller does (name). */
+static inline int put_hint(cJSON *obj, const char *key, const char *name,
+                           int has, double v, char *err, size_t errlen)
+{
+    int ok = 1;
+    if (!has)
+        return LR_OK;
+    if (!isfinite(v))
+        return fail(err, errlen, LR_E_INVALID_ARG,
+                    "%s: not a finite number", name);
+    put(obj, key, cJSON_CreateNumber(v), &ok);
+    return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
 }
 
 /* Appends the compact text of root to out. */
