@@ -150,6 +150,16 @@ static void read_out(struct fx *f, struct outf *o)
     free(text);
 }
 
+/* batch on f->in into f->out, which must exit 0 (else its stderr is the
+   failure), then its results in o. */
+static void run_ok(struct fx *f, struct cli_run *r, struct outf *o)
+{
+    RUN(f, r, "batch", "-c", f->ini, "--in", f->in, "--out", f->out);
+    if (r->code != 0)
+        fail_msg("exit %d, stderr: %s", r->code, r->err);
+    read_out(f, o);
+}
+
 static void out_free(struct outf *o)
 {
     for (int i = 0; i < o->n; i++)
@@ -362,11 +372,8 @@ static void batch_stop_and_limit(void **state)
     write_file(f->in, "{\"id\":\"s\",\"prompt\":\"hi\",\"stop\":[\"END\","
                "\"\\n\\n\"],\"max_completion_tokens\":5,\"max_tokens\":99}\n"
                "{\"id\":\"bad\",\"prompt\":\"hi\",\"stop\":7}\n");
-    RUN(f, &r, "batch", "-c", f->ini, "--in", f->in, "--out", f->out);
-    if (r.code != 0)
-        fail_msg("exit %d, stderr: %s", r.code, r.err);
     struct outf o;
-    read_out(f, &o);
+    run_ok(f, &r, &o);
     assert_int_equal(o.n, 2);
     assert_string_equal(str_at(by_id(&o, "s"), "text"), "echo: hi");
     const cJSON *l = by_id(&o, "bad");
@@ -427,11 +434,8 @@ static void batch_sampling(void **state)
                  "\"x\",%s}\n", bad[i].id, bad[i].field);
     }
     write_file(f->in, in);
-    RUN(f, &r, "batch", "-c", f->ini, "--in", f->in, "--out", f->out);
-    if (r.code != 0)
-        fail_msg("exit %d, stderr: %s", r.code, r.err);
     struct outf o;
-    read_out(f, &o);
+    run_ok(f, &r, &o);
     assert_int_equal(o.n, 13);
     assert_string_equal(str_at(by_id(&o, "good"), "text"), "echo: hi");
     assert_string_equal(str_at(by_id(&o, "hi"), "text"), "echo: h");
@@ -487,11 +491,8 @@ static void batch_nulls(void **state)
            "{\"id\":\"num\",\"prompt\":\"x\",\"max_tokens\":\"9\"}\n"
            "{\"id\":\"str\",\"prompt\":\"x\",\"user\":7}\n");
     write_file(f->in, in);
-    RUN(f, &r, "batch", "-c", f->ini, "--in", f->in, "--out", f->out);
-    if (r.code != 0)
-        fail_msg("exit %d, stderr: %s", r.code, r.err);
     struct outf o;
-    read_out(f, &o);
+    run_ok(f, &r, &o);
     assert_int_equal(o.n, 6);
     assert_string_equal(str_at(by_id(&o, "all"), "text"), "echo: yo");
     assert_string_equal(str_at(by_id(&o, "tgt"), "text"), "echo: t");
