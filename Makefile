@@ -201,6 +201,11 @@ $(B)/bench/rss_floor: bench/rss_floor.c
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(shell pkg-config --cflags --libs libcurl) \
 	  $(MHD_LIBS)
 
+# The relay floor links nothing but libc: it is the hop without a gateway.
+$(B)/bench/relay_floor: bench/relay_floor.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -o $@ $<
+
 $(B)/bench/%: bench/%.c $(MOCK_LIB_OBJ) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Iinclude -Itests -o $@ $< $(MOCK_LIB_OBJ) $(LIB_A) \

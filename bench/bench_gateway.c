@@ -800,6 +800,26 @@ static void goal(const char *what, int known, int met, const char *detail)
            what, known ? detail : "(not measured)");
 }
 
+/* The relay (bench/relay_floor.c) in the gateway's place: what the hop
+   alone costs, the floor under the throughput and latency goals. */
+static void print_relay_floor(const struct row *rows, int n)
+{
+    const struct row *r1 = find_row(rows, n, "relay", 1);
+    const struct row *r64 = find_row(rows, n, "relay", 64);
+    const struct row *d1 = find_row(rows, n, "direct", 1);
+    const struct row *p64 = find_row(rows, n, "portkey", 64);
+    if (!(r1 && d1) && !(r64 && p64))
+        return;
+    printf("  (for reference: a TCP relay that parses nothing, in the "
+           "gateway's place:");
+    if (r64 && p64)
+        printf(" %.0f req/s at 64 conns, %.1fx portkey%s", r64->rps,
+               r64->rps / p64->rps, r1 && d1 ? ";" : "");
+    if (r1 && d1)
+        printf(" adds +%.1f us at 1 conn", r1->p50 - d1->p50);
+    printf(")\n");
+}
+
 static void print_goals(const struct row *rows, int n)
 {
     const struct row *l1 = find_row(rows, n, "llmroute", 1);
@@ -851,12 +871,7 @@ static void print_goals(const struct row *rows, int n)
                "libcurl and libmicrohttpd idles at %ld kB, %ld kB under "
                "the goal)\n", floor->idle_rss_kb,
                IDLE_RSS_GOAL_KB - floor->idle_rss_kb);
-    const struct row *x1 = find_row(rows, n, "direct-xcpu", 1);
-    if (l1 && x1 && d1)
-        printf("  (for reference: one round trip across the two CPUs has "
-               "p50 %.1f us; the gateway's path makes two, so a gateway "
-               "doing no work at all would add about %.1f us over direct "
-               "under this pinning)\n", x1->p50, 2 * x1->p50 - d1->p50);
+    print_relay_floor(rows, n);
 }
 
 static int report(const char *path)

@@ -5,9 +5,9 @@
 #   llmroute  bench_gateway -> `llmroute serve` -> the mock
 #   portkey   bench_gateway -> the Portkey AI gateway (npm) -> the mock
 # at 1, 16 and 64 keep-alive connections, then the goals, met or missed.
-# A reference row, direct-xcpu, measures the direct round trip at one
-# connection with the mock moved to the gateway's CPU: the cost of one
-# hop across CPUs, of which the gateway's path makes two.
+# Reference rows, relay, measure bench/relay_floor.c in the gateway's
+# place: a TCP relay that parses nothing, so what the hop alone costs
+# on this machine (the floor of any gateway's latency and CPU).
 #
 # Pinning (2 CPUs or more): the gateway under test alone on CPU 0; the
 # mock (build/mock-upstream, zero delay) and the load generator on CPU 1.
@@ -43,7 +43,8 @@ expect=gateway-bench-ok
 status=0
 pids=
 
-for f in "$gen" "$B/mock-upstream" "$B/llmroute" "$B/plugins/openai.so"; do
+for f in "$gen" "$B/mock-upstream" "$B/llmroute" "$B/plugins/openai.so" \
+         "$B/bench/relay_floor"; do
     if [ ! -x "$f" ] && [ ! -f "$f" ]; then
         echo "bench-gateway: $f missing; run make bench" >&2
         exit 1
@@ -160,19 +161,23 @@ echo "== gateway benchmark: mock on 127.0.0.1:$mport (pid $mock_pid)," \
 echo "-- direct: generator -> mock"
 measure direct "http://127.0.0.1:$mport/v1/chat/completions" "$mock_pid" \
     "$(vm_kb "$mock_pid" VmRSS)"
-if [ -n "$gw_cpu" ]; then
-    # The reference for the gateway's latency: the same round trip with
-    # the mock moved to CPU 0, so that it crosses CPUs as each of the
-    # gateway's two hops does.  One connection only.
-    echo "-- direct-xcpu: generator (CPU 1) -> mock moved to CPU 0"
-    all_levels=$levels
-    levels=1
-    taskset -a -p -c 0 "$mock_pid" >/dev/null &&
-        measure direct-xcpu "http://127.0.0.1:$mport/v1/chat/completions" \
-            "$mock_pid" -1
-    taskset -a -p -c 1 "$mock_pid" >/dev/null
-    levels=$all_levels
+
+# --- The relay floor ------------------------------------------------
+# bench/relay_floor.c in the gateway's place: the same pinning and
+# generator, bytes copied between the sockets and nothing parsed.  What
+# it adds is the hop itself; what llmroute adds above it is its work.
+start relay "$gw_cpu" "$B/bench/relay_floor" --upstream "$mport"
+relay_pid=$srv_pid
+if rport=$(wait_for "$tmp/relay.out" 's/^port=//p' 10); then
+    echo "-- relay floor: generator -> TCP relay (CPU 0) -> mock"
+    measure relay "http://127.0.0.1:$rport/v1/chat/completions" \
+        "$relay_pid" -1
+else
+    echo "bench-gateway: the relay did not start:" >&2
+    cat "$tmp/relay.err" >&2
+    status=1
 fi
+stop "$relay_pid"
 
 # --- llmroute serve -------------------------------------------------
 cat >"$tmp/gw.ini" <<EOF
