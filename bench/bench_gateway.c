@@ -805,6 +805,7 @@ static void goal(const char *what, int known, int met, const char *detail)
 static void print_relay_floor(const struct row *rows, int n)
 {
     const struct row *r1 = find_row(rows, n, "relay", 1);
+    const struct row *s1 = find_row(rows, n, "relay-spin", 1);
     const struct row *r64 = find_row(rows, n, "relay", 64);
     const struct row *d1 = find_row(rows, n, "direct", 1);
     const struct row *p64 = find_row(rows, n, "portkey", 64);
@@ -817,6 +818,8 @@ static void print_relay_floor(const struct row *rows, int n)
                r64->rps / p64->rps, r1 && d1 ? ";" : "");
     if (r1 && d1)
         printf(" adds +%.1f us at 1 conn", r1->p50 - d1->p50);
+    if (s1 && d1)
+        printf(", +%.1f us busy-polling", s1->p50 - d1->p50);
     printf(")\n");
 }
 

@@ -15,7 +15,12 @@
  * What llmroute adds above it is HTTP, JSON, routing and the two
  * libraries (libcurl, libmicrohttpd).
  *
- *   relay_floor --upstream PORT
+ * With --busy-poll it never sleeps: epoll_wait returns at once and is
+ * called again, so its CPU never idles and no wake-up is paid on its
+ * side of either crossing.  That is the lowest latency a proxy on CPU 0
+ * can reach here, at the price of the whole core.
+ *
+ *   relay_floor --upstream PORT [--busy-poll]
  * prints "port=N" (a loopback port of its own) and relays until SIGTERM
  * or SIGINT.
  */
@@ -102,10 +107,11 @@ static void accept_one(int ep, int lfd, uint16_t up_port)
 
 int main(int argc, char **argv)
 {
-    long up = argc == 3 && strcmp(argv[1], "--upstream") == 0
+    long up = (argc == 3 || argc == 4) && !strcmp(argv[1], "--upstream")
                   ? strtol(argv[2], NULL, 10) : 0;
-    if (up <= 0 || up > 65535) {
-        fprintf(stderr, "usage: relay_floor --upstream PORT\n");
+    int busy = argc == 4 && !strcmp(argv[3], "--busy-poll");
+    if (up <= 0 || up > 65535 || (argc == 4 && !busy)) {
+        fprintf(stderr, "usage: relay_floor --upstream PORT [--busy-poll]\n");
         return 2;
     }
     struct sigaction sa = {.sa_handler = on_signal};
@@ -129,7 +135,7 @@ int main(int argc, char **argv)
     static char buf[65536];
     struct epoll_event evs[64];
     while (!stopping) {
-        int n = epoll_wait(ep, evs, 64, 200);
+        int n = epoll_wait(ep, evs, 64, busy ? 0 : 200);
         for (int i = 0; i < n; i++) {
             int fd = (int)(evs[i].data.u64 >> 32);
             int peer = (int)(int32_t)(evs[i].data.u64 & 0xffffffffu);

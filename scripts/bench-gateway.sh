@@ -178,6 +178,20 @@ else
     status=1
 fi
 stop "$relay_pid"
+# The same relay busy-polling (it never sleeps, so no wake-up is paid on
+# CPU 0): the lowest added latency any gateway could reach here.
+all_levels=$levels
+levels=1
+start relay-spin "$gw_cpu" "$B/bench/relay_floor" --upstream "$mport" \
+    --busy-poll
+relay_pid=$srv_pid
+if rport=$(wait_for "$tmp/relay-spin.out" 's/^port=//p' 10); then
+    echo "-- relay floor, busy-polling: generator -> TCP relay (CPU 0) -> mock"
+    measure relay-spin "http://127.0.0.1:$rport/v1/chat/completions" \
+        "$relay_pid" -1
+fi
+stop "$relay_pid"
+levels=$all_levels
 
 # --- llmroute serve -------------------------------------------------
 cat >"$tmp/gw.ini" <<EOF
