@@ -18,7 +18,6 @@
  */
 #include <cjson/cJSON.h>
 #include <ctype.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,18 +77,10 @@ static int set_strings(struct batch_line *l, const cJSON *o)
 
 static int set_numbers(struct batch_line *l, const cJSON *o)
 {
-    /* As the gateway: max_completion_tokens, OpenAI's newer name, wins. */
-    const char *mname = "max_completion_tokens";
-    const cJSON *m = opt(o, mname);
-    if (!m)
-        m = opt(o, mname = "max_tokens");
+    const char *mname;
+    if (json_set_max_tokens(l->req, o, &mname) != LR_OK)
+        return bad(l, "\"%s\" " JSON_WANT_MAX_TOKENS, mname);
     const cJSON *t = opt(o, "temperature");
-    if (m && (!cJSON_IsNumber(m) || m->valuedouble < 1 ||
-              m->valuedouble > 1e15 ||
-              m->valuedouble != floor(m->valuedouble)))
-        return bad(l, "\"%s\" must be a positive whole number", mname);
-    if (m && lr_request_set_max_tokens(l->req, (int64_t)m->valuedouble))
-        return bad(l, "\"%s\" is out of range", mname);
     if (json_set_stop(l->req, opt(o, "stop")))
         return bad(l, "\"%s\" must be a string or an array of strings",
                    "stop");

@@ -44,6 +44,14 @@ int json_add_tools(struct lr_request *req, const struct cJSON *obj,
    the bad member and *want saying what it must be (static strings). */
 int json_set_sampling(struct lr_request *req, const struct cJSON *obj,
                       const char **field, const char **want);
+/* The token limit: max_completion_tokens, OpenAI's newer name, else
+   max_tokens (absent or null: unset), a whole number from 1 to 2^53 - 1
+   (beyond, a double may have changed its digits).  LR_OK, or
+   LR_E_INVALID_ARG with *field naming the member read (sampling.c). */
+int json_set_max_tokens(struct lr_request *req, const struct cJSON *obj,
+                        const char **field);
+#define JSON_WANT_MAX_TOKENS "must be a whole number from 1 to " \
+    "9007199254740991"
 /* Stop sequences from a "stop" member: a string or an array of strings
    (absent or null: none).  0, or -1 for any other shape (sampling.c). */
 int json_set_stop(struct lr_request *req, const struct cJSON *stop);

@@ -2,7 +2,8 @@
  * sampling.c - the sampling hints and the response format of an
  * OpenAI-shaped object (a chat.completions body, a batch input line):
  * top_p, seed, presence_penalty, frequency_penalty and response_format;
- * and its stop sequences.
+ * its stop sequences; and its token limit (max_completion_tokens or
+ * max_tokens).
  *
  * Shared by the gateway (serve_request.c, which turns a bad one into a
  * 400 naming the field) and `llmroute batch` (batch_line.c, which turns
@@ -22,14 +23,15 @@
    every number as a double, so a JSON seed of 2^53 + 1 arrives as 2^53;
    refusing 2^53 itself refuses everything that could have been rounded
    to it.  (A fraction written with more than 17 significant digits may
-   still round to a whole number first, as in any double-based parser.) */
-#define SEED_LIMIT 9007199254740992.0   /* 2^53 */
+   still round to a whole number first, as in any double-based parser.)
+   Seeds and token limits both pass through here. */
+#define EXACT_LIMIT 9007199254740992.0   /* 2^53 */
 #define SEED_RANGE "-9007199254740991 and 9007199254740991"
 
-static int exact_seed(const cJSON *v)
+static int exact_whole(const cJSON *v)
 {
-    return cJSON_IsNumber(v) && v->valuedouble > -SEED_LIMIT &&
-           v->valuedouble < SEED_LIMIT &&
+    return cJSON_IsNumber(v) && v->valuedouble > -EXACT_LIMIT &&
+           v->valuedouble < EXACT_LIMIT &&
            v->valuedouble == (double)(int64_t)v->valuedouble;
 }
 
@@ -46,7 +48,7 @@ static int top_p(struct lr_request *req, const cJSON *v)
 
 static int seed(struct lr_request *req, const cJSON *v)
 {
-    return exact_seed(v) ? lr_request_set_seed(req, (int64_t)v->valuedouble)
+    return exact_whole(v) ? lr_request_set_seed(req, (int64_t)v->valuedouble)
                          : LR_E_INVALID_ARG;
 }
 
@@ -103,6 +105,21 @@ int json_set_sampling(struct lr_request *req, const cJSON *obj,
         }
     }
     return LR_OK;
+}
+
+int json_set_max_tokens(struct lr_request *req, const cJSON *obj,
+                        const char **field)
+{
+    const char *name = "max_completion_tokens";
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!v || cJSON_IsNull(v))
+        v = cJSON_GetObjectItemCaseSensitive(obj, name = "max_tokens");
+    if (!v || cJSON_IsNull(v))
+        return LR_OK;
+    *field = name;
+    return exact_whole(v) && v->valuedouble >= 1
+               ? lr_request_set_max_tokens(req, (int64_t)v->valuedouble)
+               : LR_E_INVALID_ARG;
 }
 
 int json_set_stop(struct lr_request *req, const cJSON *stop)

@@ -158,30 +158,14 @@ static int bad(struct serve_error *e, const char *param, const char *what)
     return -1;
 }
 
-/* A whole number from 1 that fits int64_t: converting anything else
-   (1e300, found by fuzzing) to an integer is undefined behaviour. */
-static int whole_positive(const cJSON *v)
-{
-    return cJSON_IsNumber(v) && v->valuedouble >= 1 &&
-           v->valuedouble < 9.2e18 &&
-           v->valuedouble == (double)(int64_t)v->valuedouble;
-}
-
 /* Numbers and switches; -1 with e filled on a bad one. */
 static int set_options(struct lr_request *req, const cJSON *root,
                        struct serve_parsed *out, struct serve_error *e)
 {
-    const cJSON *v = get(root, "max_completion_tokens");
-    const char *name = "max_completion_tokens";
-    if (!v || cJSON_IsNull(v)) {
-        v = get(root, "max_tokens");
-        name = "max_tokens";
-    }
-    if (v && !cJSON_IsNull(v) && (!whole_positive(v) ||
-                                  lr_request_set_max_tokens(req,
-                                      (int64_t)v->valuedouble)))
-        return bad(e, name, "must be a positive whole number");
-    v = get(root, "temperature");
+    const char *name;
+    if (json_set_max_tokens(req, root, &name) != LR_OK)
+        return bad(e, name, JSON_WANT_MAX_TOKENS);
+    const cJSON *v = get(root, "temperature");
     if (v && !cJSON_IsNull(v) && (!cJSON_IsNumber(v) ||
                                   lr_request_set_temperature(req,
                                       v->valuedouble)))

@@ -17,7 +17,6 @@
 #include "provider_util.h"
 
 #include <cJSON.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -146,11 +145,8 @@ static inline int ref_add_sampling(cJSON *body, const struct lr_chat *c,
                        c->has_frequency_penalty, c->frequency_penalty,
                        err, errlen)) != LR_OK)
         return rc;
-    if (c->has_seed) {
-        char num[24];
-        snprintf(num, sizeof num, "%" PRId64, c->seed);
-        put(body, "seed", cJSON_CreateRaw(num), &ok);
-    }
+    if (c->has_seed)
+        put_int(body, "seed", c->seed, &ok);
     if (!ok)
         return fail(err, errlen, LR_E_NOMEM, "out of memory");
     return ref_add_format(body, c->response_format_json, err, errlen);
@@ -164,9 +160,9 @@ static inline int ref_add_options(cJSON *body, const struct lr_chat *c,
 {
     int ok = 1;
     if (c->max_tokens > 0)
-        put(body, o->legacy_max_tokens ? "max_tokens"
-                                       : "max_completion_tokens",
-            cJSON_CreateNumber((double)c->max_tokens), &ok);
+        put_int(body, o->legacy_max_tokens ? "max_tokens"
+                                           : "max_completion_tokens",
+                c->max_tokens, &ok);
     if (c->has_temperature && !isfinite(c->temperature))
         return fail(err, errlen, LR_E_INVALID_ARG,
                     "temperature: not a finite number");

@@ -144,7 +144,7 @@ static inline void jw_num(struct jw *w, double d)
     int len;
     double test = 0.0;
 
-    /* Whole numbers below 1e15 (max_tokens on every request) print as
+    /* Whole numbers below 1e15 (a temperature of 0 or 1) print as
        their digits under %1.15g, and read back exactly: the same bytes
        without the printf/sscanf round (~2.8k instructions).  -0.0 keeps
        the slow path, which prints "-0". */
@@ -183,8 +183,8 @@ static inline void jw_num(struct jw *w, double d)
     jw_raw(w, nb, (size_t)len);
 }
 
-/* v as decimal digits: what cJSON_CreateRaw of its %PRId64 prints (the
-   seed, an integer a double would round past 2^53). */
+/* v as decimal digits: what put_int() prints (seeds and max tokens,
+   integers a double would print in exponent form from 1e15). */
 static inline void jw_i64(struct jw *w, int64_t v)
 {
     char nb[24];

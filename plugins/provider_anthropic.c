@@ -349,7 +349,7 @@ static int add_options(cJSON *body, const struct lr_chat *c,
     int ok = 1;
     int64_t max = c->max_tokens > 0 ? c->max_tokens : o->default_max_tokens;
 
-    put(body, "max_tokens", cJSON_CreateNumber((double)max), &ok);
+    put_int(body, "max_tokens", max, &ok);
     if (c->system && *c->system)
         put(body, "system", cJSON_CreateString(c->system), &ok);
     if (c->has_temperature &&

@@ -291,7 +291,7 @@ static int add_hints(cJSON *gc, const struct lr_chat *c, char *err,
                        errlen)) != LR_OK)
         return rc;
     if (c->has_seed && c->seed >= INT32_MIN && c->seed <= INT32_MAX)
-        put(gc, "seed", cJSON_CreateNumber((double)c->seed), &ok);
+        put_int(gc, "seed", c->seed, &ok);
     return ok ? LR_OK : fail(err, errlen, LR_E_NOMEM, "out of memory");
 }
 
@@ -339,8 +339,7 @@ static int add_config(cJSON *body, const struct lr_chat *c, char *err,
 
     put(body, "generationConfig", gc, &ok);
     if (c->max_tokens > 0)
-        put(gc, "maxOutputTokens", cJSON_CreateNumber((double)c->max_tokens),
-            &ok);
+        put_int(gc, "maxOutputTokens", c->max_tokens, &ok);
     if (c->has_temperature && !isfinite(c->temperature))
         return fail(err, errlen, LR_E_INVALID_ARG,
                     "temperature: not a finite number");

@@ -342,7 +342,7 @@ static int write_options(struct jw *w, const struct lr_chat *c,
             jw_lit(w, ",\"max_tokens\":");
         else
             jw_lit(w, ",\"max_completion_tokens\":");
-        jw_num(w, (double)c->max_tokens);
+        jw_i64(w, c->max_tokens);
     }
     if (c->has_temperature && !isfinite(c->temperature))
         return fail(err, errlen, LR_E_INVALID_ARG,

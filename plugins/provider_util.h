@@ -15,6 +15,7 @@
 #include "llmroute_plugin.h"
 
 #include <cJSON.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -124,6 +125,17 @@ static inline void put(cJSON *obj, const char *key, cJSON *item, int *ok)
         cJSON_Delete(item);
         *ok = 0;
     }
+}
+
+/* An integer under key as its digits.  A cJSON number is a double, and
+   cJSON prints one of 1e15 or more in exponent form with 15 significant
+   digits (9007199254740991 as 9.00719925474099e+15), which no API reads
+   as the integer sent: max_tokens and seeds go through here. */
+static inline void put_int(cJSON *obj, const char *key, int64_t v, int *ok)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%" PRId64, v);
+    put(obj, key, cJSON_CreateRaw(num), ok);
 }
 
 /* A sampling hint (top_p, a penalty) under key when set (has); it must

@@ -408,6 +408,10 @@ static void batch_sampling(void **state)
         /* 2^53, which a JSON seed of 2^53 + 1 would also read as. */
         {"b6", "\"seed\":9007199254740992", SEED_RANGE},
         {"b7", "\"seed\":-9007199254740992", SEED_RANGE},
+        /* Token limits by the same rule (sampling.c). */
+        {"b8", "\"max_completion_tokens\":9007199254740992",
+         "\"max_completion_tokens\" must be a whole number from 1 to "
+         "9007199254740991"},
     };
     struct fx *f = *state;
     char in[4096] = "";
@@ -436,7 +440,7 @@ static void batch_sampling(void **state)
     write_file(f->in, in);
     struct outf o;
     run_ok(f, &r, &o);
-    assert_int_equal(o.n, 13);
+    assert_int_equal(o.n, 14);
     assert_string_equal(str_at(by_id(&o, "good"), "text"), "echo: hi");
     assert_string_equal(str_at(by_id(&o, "hi"), "text"), "echo: h");
     assert_string_equal(str_at(by_id(&o, "lo"), "text"), "echo: l");
@@ -499,7 +503,8 @@ static void batch_nulls(void **state)
     assert_string_equal(str_at(by_id(&o, "msgs"), "text"), "echo: m");
     static const char *const bad[][2] = {
         {"none", "needs \"prompt\" or \"messages\""},
-        {"num", "\"max_tokens\" must be a positive whole number"},
+        {"num", "\"max_tokens\" must be a whole number from 1 to "
+                "9007199254740991"},
         {"str", "\"user\" must be a string"}};
     for (size_t i = 0; i < 3; i++) {
         const cJSON *l = by_id(&o, bad[i][0]);

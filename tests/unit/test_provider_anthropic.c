@@ -202,6 +202,14 @@ static void test_build_headers_url_keys(void **state)
     assert_true(cJSON_IsTrue(field(b.body, "stream")));
     built_free(&b);
 
+    /* Integers go out as their digits: through a double, cJSON would
+       print 9.22337203685478e+18. */
+    c.max_tokens = INT64_MAX;
+    build(t, &c, &b);
+    assert_non_null(strstr(lr_buf_str(&b.rq.body),
+                           "\"max_tokens\":9223372036854775807,"));
+    built_free(&b);
+
     c.max_tokens = 0; /* default_max_tokens then */
     t->target.base_url = "http://h";
     build(t, &c, &b);

@@ -270,6 +270,19 @@ static void test_build_generation_config(void **state)
     assert_null(field(b.body, "user")); /* Gemini has no such field */
     built_free(&b);
 
+    /* maxOutputTokens and seed go out as their digits, not through a
+       double (which cJSON prints as 9.22337203685478e+18). */
+    c.max_tokens = INT64_MAX;
+    c.seed = INT32_MIN;
+    c.has_seed = 1;
+    build(t, &c, &b);
+    assert_non_null(strstr(lr_buf_str(&b.rq.body),
+                           "\"maxOutputTokens\":9223372036854775807"));
+    assert_non_null(strstr(lr_buf_str(&b.rq.body), "\"seed\":-2147483648"));
+    built_free(&b);
+    c.max_tokens = 256;
+    c.has_seed = 0;
+
     const char *const six[] = {"1", "2", "3", "4", "5", "6"};
     c.stop = six;
     build(t, &c, &b);

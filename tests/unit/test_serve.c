@@ -959,6 +959,48 @@ static void test_seed_range(void **state)
                      (long)(sizeof good / sizeof *good));
 }
 
+/* max_tokens and max_completion_tokens, by the same rule as seeds: up to
+   2^53 - 1 reaches the upstream digit for digit; 2^53 and beyond (which
+   cJSON may have rounded), fractions, zero and strings are a 400 naming
+   the member read. */
+static void test_max_tokens_range(void **state)
+{
+    static const struct {
+        const char *extra, *param;
+    } bad[] = {
+        {",\"max_tokens\":9007199254740992", "max_tokens"},
+        {",\"max_tokens\":9007199254740993", "max_tokens"},
+        {",\"max_tokens\":9.2e18", "max_tokens"},
+        {",\"max_tokens\":0", "max_tokens"},
+        {",\"max_tokens\":\"9\"", "max_tokens"},
+        {",\"max_completion_tokens\":1e16", "max_completion_tokens"},
+        {",\"max_completion_tokens\":null,\"max_tokens\":0.5",
+         "max_tokens"},
+    };
+    struct fx *f = *state;
+    struct http h;
+    char want[96];
+    chat(f, KEY_APP, "a", ",\"max_tokens\":9007199254740991", &h);
+    if (h.status != 200)
+        fail_msg("HTTP %ld: %s", h.status, h.body);
+    free(h.body);
+    char *body = mock_last_body(f->mock, "ok");
+    assert_non_null(body);
+    if (!strstr(body, "9007199254740991"))
+        fail_msg("expected 9007199254740991 upstream in %s", body);
+    free(body);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        chat(f, KEY_APP, "a", bad[i].extra, &h);
+        expect_error(&h, 400, "bad_request");
+        snprintf(want, sizeof want, "'%s' must be a whole number from 1 "
+                 "to 9007199254740991", bad[i].param);
+        if (!strstr(h.body, want))
+            fail_msg("%s: %s", bad[i].extra, h.body);
+        free(h.body);
+    }
+    assert_int_equal(mock_requests(f->mock, "ok"), 1);
+}
+
 /* Only the 1.2 fixture old_provider, which the core skips for a request
    with a response format and otherwise calls (its build_request then
    fails with "old_provider: build_request called"). */
@@ -1388,6 +1430,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sampling_fields, setup_main,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_seed_range, setup_main,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_max_tokens_range, setup_main,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_format_no_target, setup,
                                         teardown),
