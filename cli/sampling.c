@@ -49,7 +49,7 @@ static int top_p(struct lr_request *req, const cJSON *v)
 static int seed(struct lr_request *req, const cJSON *v)
 {
     return exact_whole(v) ? lr_request_set_seed(req, (int64_t)v->valuedouble)
-                         : LR_E_INVALID_ARG;
+                          : LR_E_INVALID_ARG;
 }
 
 static int presence(struct lr_request *req, const cJSON *v)

@@ -5,9 +5,10 @@
 #   llmroute  bench_gateway -> `llmroute serve` -> the mock
 #   portkey   bench_gateway -> the Portkey AI gateway (npm) -> the mock
 # at 1, 16 and 64 keep-alive connections, then the goals, met or missed.
-# Reference rows, relay, measure bench/relay_floor.c in the gateway's
-# place: a TCP relay that parses nothing, so what the hop alone costs
-# on this machine (the floor of any gateway's latency and CPU).
+# Reference rows, relay and relay-spin (busy-polling, one connection),
+# measure bench/relay_floor.c in the gateway's place: a TCP relay that
+# parses nothing, so what the hop alone costs on this machine (the floor
+# of any gateway's latency and rate).
 #
 # Pinning (2 CPUs or more): the gateway under test alone on CPU 0; the
 # mock (build/mock-upstream, zero delay) and the load generator on CPU 1.
@@ -166,31 +167,28 @@ measure direct "http://127.0.0.1:$mport/v1/chat/completions" "$mock_pid" \
 # bench/relay_floor.c in the gateway's place: the same pinning and
 # generator, bytes copied between the sockets and nothing parsed.  What
 # it adds is the hop itself; what llmroute adds above it is its work.
-start relay "$gw_cpu" "$B/bench/relay_floor" --upstream "$mport"
-relay_pid=$srv_pid
-if rport=$(wait_for "$tmp/relay.out" 's/^port=//p' 10); then
-    echo "-- relay floor: generator -> TCP relay (CPU 0) -> mock"
-    measure relay "http://127.0.0.1:$rport/v1/chat/completions" \
-        "$relay_pid" -1
-else
-    echo "bench-gateway: the relay did not start:" >&2
-    cat "$tmp/relay.err" >&2
-    status=1
-fi
-stop "$relay_pid"
+# relay NAME [--busy-poll]: start it, measure every level, stop it.
+relay() {
+    start "$1" "$gw_cpu" "$B/bench/relay_floor" --upstream "$mport" ${2:-}
+    relay_pid=$srv_pid
+    if rport=$(wait_for "$tmp/$1.out" 's/^port=//p' 10); then
+        echo "-- $1: generator -> TCP relay (CPU 0) -> mock"
+        measure "$1" "http://127.0.0.1:$rport/v1/chat/completions" \
+            "$relay_pid" -1
+    else
+        echo "bench-gateway: the relay did not start:" >&2
+        cat "$tmp/$1.err" >&2
+        status=1
+    fi
+    stop "$relay_pid"
+}
+relay relay
 # The same relay busy-polling (it never sleeps, so no wake-up is paid on
-# CPU 0): the lowest added latency any gateway could reach here.
+# CPU 0), at one connection: the lowest added latency any gateway could
+# reach here.
 all_levels=$levels
 levels=1
-start relay-spin "$gw_cpu" "$B/bench/relay_floor" --upstream "$mport" \
-    --busy-poll
-relay_pid=$srv_pid
-if rport=$(wait_for "$tmp/relay-spin.out" 's/^port=//p' 10); then
-    echo "-- relay floor, busy-polling: generator -> TCP relay (CPU 0) -> mock"
-    measure relay-spin "http://127.0.0.1:$rport/v1/chat/completions" \
-        "$relay_pid" -1
-fi
-stop "$relay_pid"
+relay relay-spin --busy-poll
 levels=$all_levels
 
 # --- llmroute serve -------------------------------------------------
